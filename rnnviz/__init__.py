@@ -1,0 +1,18 @@
+"""rnnviz: exact, live views of gradient flow through recurrent networks (no Streamlit here)."""
+from rnnviz.cells import CELLS, CellParams
+from rnnviz.flow import hidden_grads, jacobian_norms, readout_loss, unroll
+from rnnviz.init import from_torch, init_params
+from rnnviz.tasks import adding_problem, make_inputs
+
+__all__ = [
+    "CELLS",
+    "CellParams",
+    "adding_problem",
+    "from_torch",
+    "hidden_grads",
+    "init_params",
+    "jacobian_norms",
+    "make_inputs",
+    "readout_loss",
+    "unroll",
+]

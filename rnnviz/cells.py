@@ -1,0 +1,136 @@
+"""Recurrent cells as pure step functions, in ``lax.scan``'s signature.
+
+Weights use PyTorch's layout and gate order so that users can bring their own weights:
+``w_ih (G*H, I)``, ``w_hh (G*H, H)``, ``b_ih (G*H,)``, ``b_hh (G*H,)`` with G gates fused.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+
+# Number of fused gate blocks per cell; PyTorch order: LSTM i, f, g, o; GRU r, z, n.
+GATE_BLOCKS = {"rnn": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+GATE_NAMES = {"rnn": (), "rnn_relu": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+# What `unroll` returns in its gates dict for each cell (the LSTM's cell state c too).
+GATE_OUTPUTS = {"rnn": (), "rnn_relu": (), "lstm": ("i", "f", "g", "o", "c"), "gru": ("r", "z", "n")}
+
+CELL_LABELS = {
+    "rnn": "Vanilla RNN (tanh)",
+    "rnn_relu": "Vanilla RNN (relu)",
+    "lstm": "LSTM",
+    "gru": "GRU",
+}
+
+
+class CellParams(NamedTuple):
+    """Weights of one recurrent layer in PyTorch's fused layout."""
+
+    w_ih: jax.Array  # (G*H, I)
+    w_hh: jax.Array  # (G*H, H)
+    b_ih: jax.Array  # (G*H,)
+    b_hh: jax.Array  # (G*H,)
+
+
+def check_cell(cell: str) -> str:
+    """Return `cell` if it names a known cell, else raise a ValueError that lists them."""
+    if cell not in CELLS:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    return cell
+
+
+def hidden_size(params: CellParams) -> int:
+    return params.w_hh.shape[1]
+
+
+def init_carry(cell: str, h0: jax.Array) -> tuple:
+    """The scan carry for a start state h0 (B, H): (h,), or (h, c) with c = 0 for the LSTM."""
+    return (h0, jnp.zeros_like(h0)) if cell == "lstm" else (h0,)
+
+
+def _affine(params, h, x):
+    return x @ params.w_ih.T + params.b_ih, h @ params.w_hh.T + params.b_hh
+
+
+def _perturb(state, eps):
+    # The zero perturbation that makes jax.grad return dL/d(state) at every step (flow.py).
+    return state if eps is None else state + eps
+
+
+def rnn_step(params, carry, x, eps=None, act=jnp.tanh):
+    r"""Elman RNN, PyTorch ``nn.RNN``.
+
+    .. math:: h_t = \mathrm{act}(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})
+
+    Args:
+      params: CellParams with one gate block.
+      carry: ``(h,)`` with h (B, H).
+      x: (B, I).
+      eps: optional ``(eps_h,)`` added to the new state, zero in value.
+    Returns:
+      ``((h,), {"h": h})``.
+    """
+    (h,) = carry
+    xa, ha = _affine(params, h, x)
+    h = act(xa + ha)
+    h = _perturb(h, None if eps is None else eps[0])
+    return (h,), {"h": h}
+
+
+def rnn_relu_step(params, carry, x, eps=None):
+    """Elman RNN with relu, PyTorch ``nn.RNN(nonlinearity="relu")``; see `rnn_step`."""
+    return rnn_step(params, carry, x, eps, act=jax.nn.relu)
+
+
+def lstm_step(params, carry, x, eps=None):
+    r"""LSTM with forget gate (Hochreiter & Schmidhuber 1997; Gers et al. 2000), PyTorch form.
+
+    .. math::
+        i, f, o = \sigma(\cdot),\ g = \tanh(W_{i\cdot} x + b_{i\cdot} + W_{h\cdot} h + b_{h\cdot}) \\
+        c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t)
+
+    Args:
+      carry: ``(h, c)``, each (B, H).
+      eps: optional ``(eps_h, eps_c)``. ``eps_c`` enters before h_t is formed, so the
+        gradient with respect to it is the total derivative dL/dc_t, including the path
+        through ``h_t = o * tanh(c_t)`` (what ``c_t.retain_grad()`` gives in PyTorch).
+    Returns:
+      ``((h, c), {"h", "i", "f", "g", "o", "c"})``.
+    """
+    h, c = carry
+    xa, ha = _affine(params, h, x)
+    # PyTorch and Keras fused gate order: i, f, g, o.
+    i, f, g, o = jnp.split(xa + ha, 4, axis=-1)
+    i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+    c = f * c + i * g
+    c = _perturb(c, None if eps is None else eps[1])
+    h = o * jnp.tanh(c)
+    h = _perturb(h, None if eps is None else eps[0])
+    return (h, c), {"h": h, "i": i, "f": f, "g": g, "o": o, "c": c}
+
+
+def gru_step(params, carry, x, eps=None):
+    r"""GRU (Cho et al. 2014) in PyTorch's form, = Keras ``reset_after=True``.
+
+    .. math::
+        r, z = \sigma(\cdot), \quad n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})) \\
+        h_t = (1 - z) \odot n + z \odot h_{t-1}
+
+    The reset gate multiplies ``W_hn h + b_hn`` after the matrix product; Cho's paper applies
+    it before (``W_hn (r * h)``), which is a different model.
+    """
+    (h,) = carry
+    xa, ha = _affine(params, h, x)
+    # PyTorch fused gate order: r, z, n (Keras uses z, r, h).
+    xr, xz, xn = jnp.split(xa, 3, axis=-1)
+    hr, hz, hn = jnp.split(ha, 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * hn)
+    h = (1.0 - z) * n + z * h
+    h = _perturb(h, None if eps is None else eps[0])
+    return (h,), {"h": h, "r": r, "z": z, "n": n}
+
+
+STEPS = {"rnn": rnn_step, "rnn_relu": rnn_relu_step, "lstm": lstm_step, "gru": gru_step}

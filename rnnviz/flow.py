@@ -1,0 +1,266 @@
+"""Unrolling with ``lax.scan`` and exact gradient-flow analytics.
+
+Time-major shapes throughout: ``xs (T, B, I)``, ``hs (T, B, H)``.
+"""
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnviz.cells import GATE_OUTPUTS, STEPS, CellParams, check_cell, init_carry
+
+# Smallest magnitude the analytics vouch for; anything smaller is reported as "below".
+FLOOR = 1e-30
+LOSS_PLACEMENTS = ("last", "all")
+
+
+def _carry0(cell, params, xs, h0=None, c0=None):
+    if h0 is None:
+        h0 = jnp.zeros((xs.shape[1], params.w_hh.shape[1]), xs.dtype)
+    carry = init_carry(cell, h0)
+    return carry if c0 is None else (carry[0], c0)
+
+
+def _scan(cell, params, xs, carry0, eps=None, reverse=False):
+    """Run `cell` over xs from carry0; eps, if given, perturbs each new state (see cells.py).
+
+    Returns the stacked step outputs: dict of (T, B, H) arrays, "h" and the gates.
+    ``reverse`` runs the sequence backwards (for a future bidirectional layer); stacked
+    layers feed one layer's ``hs`` to the next as its ``xs``.
+    """
+    step = STEPS[cell]
+
+    def body(carry, inputs):
+        x, e = inputs
+        return step(params, carry, x, e)
+
+    _, outs = jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
+    return outs
+
+
+@partial(jax.jit, static_argnames=("cell",))
+def _unroll(cell, params, xs, h0, c0):
+    outs = _scan(cell, params, xs, _carry0(cell, params, xs, h0, c0))
+    hs = outs.pop("h")
+    return hs, outs
+
+
+def unroll(cell: str, params: CellParams, xs, h0=None, c0=None):
+    """Run a cell over a sequence.
+
+    Args:
+      cell: one of `CELLS`.
+      params: CellParams (PyTorch layout).
+      xs: (T, B, I) inputs.
+      h0: (B, H) start state, or None for zeros. c0: the LSTM's start cell state (zeros).
+    Returns:
+      hs (T, B, H) and a dict of gate activations, each (T, B, H): LSTM i, f, g, o and the
+      cell state c; GRU r, z, n; nothing for the vanilla cells.
+    """
+    check_cell(cell)
+    return _unroll(cell, params, jnp.asarray(xs), h0, c0)
+
+
+def readout_loss(hs, length, placement="last"):
+    """L = Σ_b vᵀh_t with v = (1,…,1)/√H: a fixed unit-norm linear readout.
+
+    Because ‖v‖ = 1, ∂L/∂h at the step the loss reads has norm 1 for every sequence, so
+    the norm at earlier steps *is* the factor by which the gradient shrank or grew.
+
+    Args:
+      hs: (T, B, H), possibly padded past `length`.
+      length: number of real steps; steps from `length` on are padding and ignored.
+      placement: "last" reads h at step length−1 only, "all" sums over every real step.
+    """
+    if placement not in LOSS_PLACEMENTS:
+        raise ValueError(f"loss placement must be one of {LOSS_PLACEMENTS}")
+    readout = hs.sum(axis=-1) / jnp.sqrt(hs.shape[-1])  # (T, B)
+    t = jnp.arange(hs.shape[0])[:, None]
+    mask = (t == length - 1) if placement == "last" else (t < length)
+    return jnp.sum(jnp.where(mask, readout, 0.0))
+
+
+def flow(cell, params, xs, loss_fn, h0=None):
+    """Forward pass and ∂L/∂(state_t) for every t in one reverse pass (traceable, not jitted).
+
+    A zero perturbation eps_t is added to every new state inside the scan; since
+    L(eps) = L(states + eps), jax.grad at eps = 0 is the total derivative ∂L/∂h_t (and
+    ∂L/∂c_t for the LSTM) at every step, for the cost of one backward pass.
+
+    Returns:
+      (loss, hs, gates, grads) with grads {"h": (T, B, H)} and "c" for the LSTM.
+    """
+    carry0 = _carry0(cell, params, xs, h0)
+    eps = tuple(jnp.zeros((xs.shape[0],) + c.shape, c.dtype) for c in carry0)
+
+    def loss_of_eps(eps):
+        outs = _scan(cell, params, xs, carry0, eps)
+        return loss_fn(outs["h"]), outs
+
+    (loss, outs), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
+    grads = {"h": g[0]} if cell != "lstm" else {"h": g[0], "c": g[1]}
+    hs = outs.pop("h")
+    return loss, hs, outs, grads
+
+
+@partial(jax.jit, static_argnames=("cell", "loss_fn"))
+def _hidden_grads(cell, params, xs, h0, loss_fn):
+    return flow(cell, params, xs, loss_fn, h0)[3]
+
+
+def hidden_grads(cell: str, params: CellParams, xs, loss_fn, h0=None):
+    """∂L/∂h_t for every t (total derivative, through all later steps), in one reverse pass.
+
+    Args:
+      loss_fn: ``loss_fn(hs) -> scalar`` with hs (T, B, H); e.g.
+        ``functools.partial(rnnviz.readout_loss, length=T, placement="last")``.
+    Returns:
+      {"h": (T, B, H)}, and for the LSTM also "c": ∂L/∂c_t including the path through
+      ``h_t = o_t * tanh(c_t)``. Overflow shows up as inf/NaN entries, never an exception.
+    """
+    check_cell(cell)
+    return _hidden_grads(cell, params, jnp.asarray(xs), h0, loss_fn)
+
+
+def _scaled(tree):
+    """Divide a pytree of (B, R, ·) arrays by its max |entry| per batch row; return log scale."""
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(a), axis=(1, 2)) for a in tree]), axis=0)  # (B,)
+    # An all-zero product is exactly zero (e.g. dead relus): keep it, its log norm is -inf.
+    m = jnp.where(m > 0, m, 1.0)
+    return tuple(a / m[:, None, None] for a in tree), jnp.log10(m)
+
+
+def _log10_matrix_norm(p, ord):
+    """log10 ‖p_b‖ for p (B, H, H), scaled before squaring so tiny entries do not flush to 0."""
+    m = jnp.max(jnp.abs(p), axis=(1, 2))
+    safe = jnp.where(m > 0, m, 1.0)
+    q = p / safe[:, None, None]
+    if ord == "fro":
+        n = jnp.sqrt(jnp.sum(q * q, axis=(1, 2)))
+    else:
+        n = jnp.linalg.norm(q, ord=2, axis=(1, 2))
+    return jnp.where(m > 0, jnp.log10(safe) + jnp.log10(n), -jnp.inf)
+
+
+def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro"):
+    """log10 ‖∂h_{length−1}/∂h_t‖ for every t, as (T, B); traceable (jit it with static cell, ord).
+
+    Carries the product P_t = ∂h_T/∂s_t backwards (s = h, or (h, c) for the LSTM), one
+    step Jacobian at a time as H vector-Jacobian products batched by vmap, so memory stays
+    O(B·H²) whatever T. P is renormalised every step and its scale carried as a log, so
+    norms of 1e-300 or 1e+300 come out exact instead of underflowing or overflowing.
+    Entries at t ≥ length (padding) are -inf.
+    """
+    step = STEPS[cell]
+    carry0 = _carry0(cell, params, xs, h0)
+    outs = _scan(cell, params, xs, carry0)
+    states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
+    prev_states = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
+    B, H = carry0[0].shape
+    eye = jnp.broadcast_to(jnp.eye(H, dtype=xs.dtype), (B, H, H))
+    p_last = (eye,) + tuple(jnp.zeros_like(eye) for _ in carry0[1:])
+
+    def body(carry, inputs):
+        p, log_scale = carry
+        t, x, prev = inputs
+        is_last = t == length - 1
+        p = tuple(jnp.where(is_last, a, b) for a, b in zip(p_last, p))
+        log_scale = jnp.where(is_last, 0.0, log_scale)
+        log_norm = jnp.where(t < length, log_scale + _log10_matrix_norm(p[0], ord), -jnp.inf)
+        _, vjp = jax.vjp(lambda s: step(params, s, x)[0], prev)
+        # Row r of P times the step Jacobian, for all r at once: (B, R, H) per state part.
+        p_prev = jax.vmap(lambda row: vjp(row)[0], in_axes=1, out_axes=1)(p)
+        p_prev, log_m = _scaled(p_prev)
+        return (p_prev, log_scale + log_m), log_norm
+
+    init = (p_last, jnp.zeros((B,), xs.dtype))
+    _, log_norms = jax.lax.scan(
+        body, init, (jnp.arange(xs.shape[0]), xs, prev_states), reverse=True
+    )
+    return log_norms
+
+
+_jacobian_log10_jit = jax.jit(jacobian_log10_norms, static_argnames=("cell", "ord"))
+
+
+def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.ndarray:
+    """‖∂h_T/∂h_t‖ for every t: the Jacobian profile, (T, B) float64 numpy.
+
+    Entry T−1 is the norm of the identity (√H for "fro", 1 for ord=2). Computed in log
+    space, so it is exact far below float32's range; for the LSTM, h_t is perturbed with
+    c_t held, and the effect reaches h_T through both h and c.
+
+    Args:
+      ord: "fro" (Frobenius) or 2 (spectral norm, the largest singular value).
+    """
+    check_cell(cell)
+    if ord not in ("fro", 2):
+        raise ValueError('ord must be "fro" or 2')
+    xs = jnp.asarray(xs)
+    logs = _jacobian_log10_jit(cell, params, xs, h0, xs.shape[0], ord)
+    return np.power(10.0, np.asarray(logs, np.float64))
+
+
+def per_step_norms(grads) -> np.ndarray:
+    """‖∂L/∂h_t‖ per sequence, root-mean-square over the batch: (T, B, H) -> (T,) float64.
+
+    Float64 on the host, so squares of 1e-30 do not flush to zero as float32 does on CPU.
+    """
+    g = np.asarray(grads, np.float64)
+    return np.sqrt(np.mean(np.sum(g * g, axis=2), axis=1))
+
+
+def per_unit_magnitudes(grads) -> np.ndarray:
+    """|∂L/∂h_t[j]| root-mean-square over the batch: (T, B, H) -> (T, H) float64."""
+    g = np.asarray(grads, np.float64)
+    return np.sqrt(np.mean(g * g, axis=1))
+
+
+def steps_per_decade(norms, floor=FLOOR):
+    """How many steps back in time the gradient changes 10×, from a log-linear fit.
+
+    Args:
+      norms: (T,) gradient or Jacobian norms, time running forward.
+    Returns:
+      (steps, direction) with direction "falls", "grows" or "flat" (changes less than 10×
+      over the whole sequence; steps is then None). None, None without two usable points.
+    """
+    norms = np.asarray(norms, np.float64)
+    t = np.arange(norms.size)
+    ok = np.isfinite(norms) & (norms >= floor)
+    if ok.sum() < 2:
+        return None, None
+    slope = np.polyfit(t[ok], np.log10(norms[ok]), 1)[0]  # log10 change per step forward
+    span = t[ok].max() - t[ok].min()
+    if abs(slope) * span < 1.0:
+        return None, "flat"
+    return float(1.0 / abs(slope)), ("falls" if slope > 0 else "grows")
+
+
+def first_nonfinite(a, axis_time=0):
+    """Index of the first time step holding inf/NaN, or None."""
+    a = np.asarray(a)
+    bad = ~np.isfinite(a.reshape(a.shape[axis_time], -1)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def last_nonfinite(a):
+    """Index of the last time step holding inf/NaN (where a backward blow-up began), or None."""
+    a = np.asarray(a)
+    bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return int(a.shape[0] - 1 - np.argmax(bad[::-1])) if bad.any() else None
+
+
+def pascanu_bound(cell: str, params: CellParams, T: int) -> np.ndarray | None:
+    """(γλ₁)^(T−1−t) for t < T, the bound on ‖∂h_T/∂h_t‖ of Pascanu et al. 2013 (vanilla cells).
+
+    γ bounds |act'|: 1 for tanh and for relu. λ₁ is the largest singular value of W_hh.
+    Returns None for gated cells, where the theorem does not apply as stated.
+    """
+    if cell not in ("rnn", "rnn_relu"):
+        return None
+    lam1 = float(np.linalg.norm(np.asarray(params.w_hh, np.float64), 2))
+    gamma = 1.0
+    with np.errstate(over="ignore"):
+        return (gamma * lam1) ** np.arange(T - 1, -1, -1, dtype=np.float64)
