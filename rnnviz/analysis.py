@@ -1,0 +1,488 @@
+"""Analyses behind the explorer pages: W_hh spectra, the Pascanu et al. verdict, step-Jacobian
+singular values, input-output connectivity maps and gate statistics. Returns numpy.
+"""
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnviz.cells import GATE_NAMES, STEPS, CellParams, check_cell
+from rnnviz.flow import FLOOR, _carry0, _scan
+
+VANILLA = ("rnn", "rnn_relu")
+# γ bounds |act'| in Pascanu et al. 2013: tanh' ≤ 1, relu' ∈ {0, 1}.
+GAMMA = {"rnn": 1.0, "rnn_relu": 1.0}
+# Relative distance from λ₁ = 1/γ inside which the verdict is "borderline": float32 rounding
+# of an orthogonal W_hh already puts λ₁ ~1e-7 away from 1.
+BORDERLINE_RTOL = 1e-4
+
+# Gates whose range is [-1, 1] (tanh): the LSTM candidate g and the GRU candidate n.
+TANH_GATES = ("g", "n")
+# Karpathy, Johnson & Fei-Fei 2015: a sigmoid gate is left-saturated below 0.1 and
+# right-saturated above 0.9; for tanh gates we use -0.9 and 0.9, the same margin of 0.1
+# (in units of half the range) from each end.
+SIGMOID_THRESHOLDS = (0.1, 0.9)
+TANH_THRESHOLDS = (-0.9, 0.9)
+CONNECTIVITY_MODES = ("auto", "forward", "reverse")
+
+
+# ----------------------------------------------------------------------------------------
+# Spectrum of W_hh and the Pascanu et al. verdict
+
+
+def spectrum_blocks(cell: str) -> tuple:
+    """Names of W_hh's square blocks: ("h",) for the vanilla cells, else the gate names."""
+    check_cell(cell)
+    return GATE_NAMES[cell] or ("h",)
+
+
+def block_label(cell: str, block: str) -> str:
+    """PyTorch-style name of a recurrent block: "W_hh" (vanilla), "W_hf" (LSTM forget) etc."""
+    return "W_hh" if cell in VANILLA else f"W_h{block}"
+
+
+class Spectrum(NamedTuple):
+    """Eigen- and singular-value summary of each square block of W_hh, keyed by block name."""
+
+    eigenvalues: dict  # block -> (H,) complex128, sorted by decreasing |λ|
+    lambda1: dict  # block -> float, largest singular value (spectral norm)
+    radius: dict  # block -> float, spectral radius max |λ|
+
+
+def w_hh_spectrum(cell: str, params: CellParams) -> Spectrum:
+    """Eigenvalues, largest singular value λ₁ and spectral radius of each block of W_hh.
+
+    W_hh is (G·H, H) with G fused gate blocks (PyTorch order: LSTM i, f, g, o; GRU r, z, n);
+    each H×H block is analysed on its own, in float64 on the host.
+
+    Returns:
+      Spectrum with dicts keyed by `spectrum_blocks(cell)`: ``{"h": ...}`` for the vanilla
+      cells, ``{"i", "f", "g", "o"}`` for the LSTM, ``{"r", "z", "n"}`` for the GRU.
+    """
+    check_cell(cell)
+    w = np.asarray(params.w_hh, np.float64)
+    H = w.shape[1]
+    eig, lam1, rad = {}, {}, {}
+    for k, name in enumerate(spectrum_blocks(cell)):
+        block = w[k * H:(k + 1) * H]
+        ev = np.linalg.eigvals(block).astype(np.complex128)
+        ev = ev[np.argsort(-np.abs(ev), kind="stable")]
+        eig[name] = ev
+        lam1[name] = float(np.linalg.norm(block, 2))
+        rad[name] = float(np.max(np.abs(ev))) if ev.size else 0.0
+    return Spectrum(eig, lam1, rad)
+
+
+class Verdict(NamedTuple):
+    """What Pascanu, Mikolov & Bengio 2013 can say about a cell's W_hh."""
+
+    applies: bool  # False for gated cells
+    gamma: float  # bound on |act'|; NaN where the theorem does not apply
+    lambda1: float  # largest singular value of W_hh (vanilla); NaN for gated cells
+    threshold: float  # 1/γ
+    verdict: str  # "vanishing guaranteed" | "explosion possible" | "borderline" | "not applicable"
+    explanation: str  # one sentence for the page
+
+
+def pascanu_verdict(cell: str, params: CellParams) -> Verdict:
+    """The sufficient / necessary conditions of Pascanu, Mikolov & Bengio 2013, Sec. 2.1.
+
+    With ‖diag(act'(a))‖ ≤ γ and λ₁ the largest singular value of W_hh:
+    λ₁ < 1/γ is *sufficient* for vanishing (‖∂h_T/∂h_k‖ ≤ (γλ₁)^(T−k));
+    λ₁ > 1/γ is *necessary*, not sufficient, for explosion. γ = 1 for tanh and relu.
+    Within a relative `BORDERLINE_RTOL` of 1/γ the verdict is "borderline".
+    For the LSTM and GRU the verdict is "not applicable" (see the explanation string).
+
+    References:
+      Pascanu, Mikolov & Bengio 2013, "On the difficulty of training recurrent neural
+      networks", arXiv 1211.5063.
+    """
+    check_cell(cell)
+    if cell not in VANILLA:
+        path = (
+            "the cell state's own path c_t = f_t ⊙ c_{t−1} + … has Jacobian diag(f_t)"
+            if cell == "lstm"
+            else "the update gate's path h_t = z_t ⊙ h_{t−1} + … has Jacobian diag(z_t)"
+        )
+        return Verdict(
+            False, np.nan, np.nan, np.nan, "not applicable",
+            "The theorem assumes h_t = act(W_hh h_{t−1} + …) with a single weight matrix, but in "
+            f"the {cell.upper()} {path}, which bypasses W_hh, so no singular value of W_hh "
+            "decides vanishing or explosion; look at the step-Jacobian singular values instead.",
+        )
+    gamma = GAMMA[cell]
+    lam1 = float(np.linalg.norm(np.asarray(params.w_hh, np.float64), 2))
+    threshold = 1.0 / gamma
+    act = "tanh" if cell == "rnn" else "relu"
+    if abs(lam1 - threshold) <= BORDERLINE_RTOL * threshold:
+        verdict = "borderline"
+        text = (
+            f"λ₁ = {lam1:.4g} equals 1/γ = {threshold:g} (γ = {gamma:g} for {act}), where neither "
+            "condition of the theorem holds: gradients may vanish, stay level or grow, "
+            "depending on the inputs and the state."
+        )
+    elif lam1 < threshold:
+        verdict = "vanishing guaranteed"
+        text = (
+            f"λ₁ = {lam1:.4g} < 1/γ = {threshold:g} (γ = {gamma:g} for {act}) is sufficient for "
+            f"vanishing: ‖∂h_T/∂h_k‖ ≤ {gamma * lam1:.4g}^(T−k) for every input."
+        )
+    else:
+        verdict = "explosion possible"
+        text = (
+            f"λ₁ = {lam1:.4g} > 1/γ = {threshold:g} (γ = {gamma:g} for {act}) is necessary but not "
+            f"sufficient for explosion: gradients can grow, but saturated {act} units "
+            "(act' < 1) may still make them vanish."
+        )
+    return Verdict(True, gamma, lam1, threshold, verdict, text)
+
+
+def complex_xy(eigenvalues) -> tuple:
+    """(real, imag) float32 arrays of complex eigenvalues, for a scatter plot."""
+    ev = np.asarray(eigenvalues)
+    return ev.real.astype(np.float32), ev.imag.astype(np.float32)
+
+
+def circle(radius: float = 1.0, n: int = 181) -> tuple:
+    """(x, y) float32 points of a circle of `radius` about 0 (the unit circle, or 1/γ)."""
+    a = np.linspace(0.0, 2.0 * np.pi, n)
+    return (radius * np.cos(a)).astype(np.float32), (radius * np.sin(a)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------
+# Step Jacobians along the forward trajectory
+
+
+def _trajectory(cell, params, xs, h0):
+    """Start carry and the state entering each step: tuple of (T, B, H) per state part."""
+    carry0 = _carry0(cell, params, xs, h0)
+    outs = _scan(cell, params, xs, carry0)
+    states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
+    prev = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
+    return carry0, prev
+
+
+def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
+    step = STEPS[cell]
+    carry0, prev = _trajectory(cell, params, xs, h0)
+    n_parts = len(carry0)
+
+    def one(prev_b, x_b):  # one sequence, one step: prev_b tuple of (H,), x_b (I,)
+        def f(s):
+            new = step(params, tuple(jnp.split(s, n_parts)), x_b)[0]
+            return jnp.concatenate(new)
+
+        jac = jax.jacfwd(f)(jnp.concatenate(prev_b))  # (S, S), S = n_parts * H
+        return jnp.linalg.svd(jac, compute_uv=False)
+
+    def at_t(inputs):
+        p, x = inputs
+        return jax.vmap(one)(p, x)  # (B, S)
+
+    # lax.map in chunks keeps only `time_chunk` Jacobians (B, S, S) alive at once.
+    return jax.lax.map(at_t, (prev, xs), batch_size=time_chunk)
+
+
+_step_jacobian_svals_jit = jax.jit(_step_jacobian_svals, static_argnames=("cell", "time_chunk"))
+
+
+def state_size(cell: str, params: CellParams) -> int:
+    """S, the size of the recurrent state: H, or 2H for the LSTM's (h, c)."""
+    return params.w_hh.shape[1] * (2 if cell == "lstm" else 1)
+
+
+def step_jacobian_singular_values(
+    cell: str, params: CellParams, xs, h0=None, time_chunk: int = 16
+) -> np.ndarray:
+    """Singular values of the step Jacobian J_t = ∂s_t/∂s_{t−1} along the forward trajectory.
+
+    The state s is h for the vanilla cells and the GRU (J_t is H×H; for the vanilla cells
+    J_t = diag(act'(a_t)) W_hh), and the full state s = (h, c) for the LSTM (J_t is 2H×2H,
+    blocks ordered h then c). The full state, not the h→h block, because only full-state
+    Jacobians multiply: ∂s_T/∂s_k = J_T ⋯ J_{k+1}, the product `flow.jacobian_norms` carries
+    (the h→h block of a product is not the product of h→h blocks, and the LSTM's constant
+    error carousel ∂c_t/∂c_{t−1} = diag(f_t) lives in the c→c block).
+
+    Computed with jax.jacfwd of the step, vmapped over the batch, in chunks of `time_chunk`
+    steps (memory O(time_chunk·B·S²)), and an SVD in the dtype of xs: in float32, singular
+    values below ~1e-6·σ₁ of the same J_t are round-off.
+
+    Args:
+      xs: (T, B, I). h0: (B, H) or None for zeros.
+    Returns:
+      (T, B, S) numpy array, singular values in decreasing order; row t belongs to the step
+      that consumes x_t.
+    """
+    check_cell(cell)
+    xs = jnp.asarray(xs)
+    time_chunk = max(1, min(int(time_chunk), xs.shape[0]))
+    return np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, time_chunk))
+
+
+# ----------------------------------------------------------------------------------------
+# Connectivity ‖∂h_t/∂x_s‖ (Madsen 2019)
+
+
+def _renorm(parts, axes):
+    """Divide a tuple of arrays by their joint max |entry| over `axes`; return log10 of it.
+
+    All-zero slices keep scale 1 (log 0) so a source not yet injected stays exactly zero.
+    """
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(a), axis=axes) for a in parts]), axis=0)
+    m = jnp.where(m > 0, m, 1.0)
+    return tuple(a / jnp.expand_dims(m, axes) for a in parts), jnp.log10(m)
+
+
+def _log10_fro(a, axes):
+    """log10 of the Frobenius norm over `axes`, scaled before squaring; -inf for exact zeros."""
+    m = jnp.max(jnp.abs(a), axis=axes)
+    safe = jnp.where(m > 0, m, 1.0)
+    q = a / jnp.expand_dims(safe, axes)
+    n = jnp.sqrt(jnp.sum(q * q, axis=axes))
+    return jnp.where(m > 0, jnp.log10(safe) + jnp.log10(n), -jnp.inf)
+
+
+def _connectivity_forward(cell, params, xs, h0):
+    """Forward mode: carry Q_s = ∂s_k/∂x_s for every source s at once (cost ∝ T²·B·H²·I).
+
+    Q is (T_src, I, B, ·) per state part. At step k: Q ← J_k Q (one jvp vmapped over the
+    T·I tangents), then Q_k ← ∂s_k/∂x_k; each source is renormalised every step and its
+    scale carried as a log. Row k of the output is log10 ‖∂h_k/∂x_s‖ for all s, (T_src, B).
+    """
+    step = STEPS[cell]
+    T, B, I = xs.shape
+    carry0, prev = _trajectory(cell, params, xs, h0)
+    q0 = tuple(jnp.zeros((T, I, B, c.shape[-1]), xs.dtype) for c in carry0)
+    eye = jnp.broadcast_to(jnp.eye(I, dtype=xs.dtype)[:, None, :], (I, B, I))
+    src = jnp.arange(T)
+
+    def body(carry, inputs):
+        q, log_scale = carry
+        k, x, prev_k = inputs
+
+        def push(tangent):  # J_k · tangent, with x_k held
+            return jax.jvp(lambda s: step(params, s, x)[0], (prev_k,), (tangent,))[1]
+
+        def inject(e):  # ∂s_k/∂x_k · e
+            return jax.jvp(lambda u: step(params, prev_k, u)[0], (x,), (e,))[1]
+
+        flat = tuple(a.reshape(T * I, B, -1) for a in q)
+        q = tuple(a.reshape(T, I, B, -1) for a in jax.vmap(push)(flat))
+        d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
+        is_k = (src == k)[:, None, None, None]
+        q = tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
+        q, log_m = _renorm(q, (1, 3))  # (T_src, B)
+        log_scale = log_scale + log_m
+        return (q, log_scale), log_scale + _log10_fro(q[0], (1, 3))
+
+    init = (q0, jnp.zeros((T, B), xs.dtype))
+    _, rows = jax.lax.scan(body, init, (src, xs, prev))
+    return rows  # (T_out, T_src, B)
+
+
+def _connectivity_reverse(cell, params, xs, h0):
+    """Reverse mode: carry P_t = ∂h_t/∂s_k for every output t at once (cost ∝ T²·B·H²·S).
+
+    P is (T_out, H, B, ·) per state part. At step k (backwards): P_k ← [I, 0]; one vjp of
+    the step, vmapped over the T·H rows, gives both ∂h_t/∂x_k (column k) and P ← P J_k.
+    """
+    step = STEPS[cell]
+    T, B, I = xs.shape
+    carry0, prev = _trajectory(cell, params, xs, h0)
+    H = carry0[0].shape[-1]
+    p0 = tuple(jnp.zeros((T, H, B, c.shape[-1]), xs.dtype) for c in carry0)
+    eye = jnp.broadcast_to(jnp.eye(H, dtype=xs.dtype)[:, None, :], (H, B, H))
+    start = (eye,) + tuple(jnp.zeros_like(eye) for _ in carry0[1:])
+    out = jnp.arange(T)
+
+    def body(carry, inputs):
+        p, log_scale = carry
+        k, x, prev_k = inputs
+        is_k = out == k
+        p = tuple(jnp.where(is_k[:, None, None, None], s[None], a) for a, s in zip(p, start))
+        log_scale = jnp.where(is_k[:, None], 0.0, log_scale)
+        _, vjp = jax.vjp(lambda s, u: step(params, s, u)[0], prev_k, x)
+        p_prev, g_x = jax.vmap(vjp)(tuple(a.reshape(T * H, B, -1) for a in p))
+        col = log_scale + _log10_fro(g_x.reshape(T, H, B, I), (1, 3))  # (T_out, B)
+        p_prev, log_m = _renorm(tuple(a.reshape(T, H, B, -1) for a in p_prev), (1, 3))
+        return (p_prev, log_scale + log_m), col
+
+    init = (p0, jnp.zeros((T, B), xs.dtype))
+    _, cols = jax.lax.scan(body, init, (out, xs, prev), reverse=True)
+    return jnp.swapaxes(cols, 0, 1)  # (T_out, T_src, B)
+
+
+@partial(jax.jit, static_argnames=("cell", "mode"))
+def _connectivity_log10(cell, params, xs, h0, mode):
+    if mode == "forward":
+        return _connectivity_forward(cell, params, xs, h0)
+    return _connectivity_reverse(cell, params, xs, h0)
+
+
+def _rms_log10(logs, axis):
+    """log10 of the root mean square of 10**logs along `axis`, without leaving log space."""
+    logs = np.asarray(logs, np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        top = np.max(logs, axis=axis, keepdims=True)
+        shift = np.where(np.isfinite(top), top, 0.0)
+        mean_sq = np.mean(np.power(10.0, 2.0 * (logs - shift)), axis=axis, keepdims=True)
+        out = shift + 0.5 * np.log10(mean_sq)
+        # All entries exactly zero: -inf; any +inf: +inf (overflow is a result); NaN stays NaN.
+        out = np.where(np.isneginf(top), -np.inf, np.where(np.isposinf(top), np.inf, out))
+    return np.squeeze(out, axis=axis)
+
+
+def connectivity(
+    cell: str, params: CellParams, xs, h0=None, length: int | None = None, mode: str = "auto"
+) -> np.ndarray:
+    """log10 of the connectivity map ‖∂h_t/∂x_s‖ for output step t and input step s.
+
+    As in Madsen 2019, "Visualizing memorization in RNNs" (Distill), with the output y_t = h_t
+    (the hidden state; no readout): entry [t, s] is the Frobenius norm of the H×I Jacobian
+    ∂h_t/∂x_s, root-mean-square over the batch. Causality makes it zero for s > t; those
+    entries are NaN (not computed). An exact zero (e.g. a dead relu path) is -inf; overflow
+    gives +inf or NaN below the diagonal.
+
+    Returned in log10 because the values span hundreds of decades: every Jacobian is carried
+    renormalised with its scale as a log (see `flow.jacobian_log10_norms`), so 1e-200 comes
+    out as -200, never as 0. Use `display_log10` to clip for a heatmap.
+
+    Algorithm: one scan carrying the Jacobians of all T sources at once (forward mode, cost
+    ∝ T²·B·S·H·I, memory O(T·B·S·I)) or of all T outputs (reverse mode, cost ∝ T²·B·S·H²,
+    memory O(T·B·S·H)); S = H, or 2H for the LSTM. "auto" picks forward when I ≤ H.
+
+    Args:
+      xs: (T, B, I); pad to a length bucket and pass `length` to avoid recompiling (the map
+        is causal, so padding after `length` changes nothing before it).
+      h0: (B, H) or None for zeros.
+      length: if given, return only the [:length, :length] block.
+      mode: "auto", "forward" or "reverse" (same numbers, different cost).
+    Returns:
+      (T, T) float64 numpy array of log10 ‖∂h_t/∂x_s‖_F, rows t, columns s.
+    """
+    check_cell(cell)
+    if mode not in CONNECTIVITY_MODES:
+        raise ValueError(f"mode must be one of {CONNECTIVITY_MODES}, got {mode!r}")
+    xs = jnp.asarray(xs)
+    T, _, I = xs.shape
+    if mode == "auto":
+        mode = "forward" if I <= params.w_hh.shape[1] else "reverse"
+    logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode), axis=2)  # (T, T)
+    logs[np.triu_indices(T, k=1)] = np.nan
+    if length is not None:
+        logs = logs[:length, :length]
+    return logs
+
+
+def display_log10(log10_map, floor: float = FLOOR):
+    """A log10 map ready for a heatmap: float32 values clipped at log10(floor), and a mask.
+
+    Returns:
+      (values, below) with values float32 (NaN kept, so the causal triangle stays blank)
+      and below a bool array marking entries smaller than `floor` (shown as "< floor").
+    """
+    a = np.asarray(log10_map, np.float64)
+    lo = np.log10(floor)
+    with np.errstate(invalid="ignore"):
+        below = a < lo
+    return np.where(below, lo, a).astype(np.float32), below
+
+
+def connectivity_profile(log10_map) -> np.ndarray:
+    """Mean log10 connectivity at each lag t − s (the diagonals of the map): (T,) float64.
+
+    Lag 0 is the main diagonal. Exact zeros (-inf) pull the mean to -inf; NaN (overflow) is
+    skipped.
+    """
+    a = np.asarray(log10_map, np.float64)
+    T = a.shape[0]
+    with np.errstate(invalid="ignore"):
+        return np.array([np.nanmean(np.diagonal(a, -lag)) for lag in range(T)])
+
+
+# ----------------------------------------------------------------------------------------
+# Gate statistics (Karpathy, Johnson & Fei-Fei 2015)
+
+
+class GateSaturation(NamedTuple):
+    """Saturation of one gate, from (T, B, H) activations."""
+
+    left: np.ndarray  # (H,) fraction of (time, batch) entries below the low threshold
+    right: np.ndarray  # (H,) fraction above the high threshold
+    left_overall: float  # fraction of all entries below the low threshold
+    right_overall: float
+    thresholds: tuple  # (low, high)
+
+
+def gate_saturation(gates: dict, length: int | None = None) -> dict:
+    """Fraction of time each unit's gate is saturated, per gate (Karpathy et al. 2015).
+
+    A sigmoid gate (LSTM i, f, o; GRU r, z) is left-saturated below 0.1 and right-saturated
+    above 0.9. The tanh candidates (LSTM g, GRU n) range over [-1, 1] and use -0.9 and 0.9.
+
+    Args:
+      gates: the gate dict of `flow.unroll`, name -> (T, B, H); "c" and "h" (states, not
+        gates) are skipped.
+      length: use only the first `length` steps (the rest is padding).
+    Returns:
+      {gate name: GateSaturation}; an empty dict for the vanilla cells.
+    """
+    out = {}
+    for name, a in gates.items():
+        if name in ("c", "h"):
+            continue
+        a = np.asarray(a, np.float64)
+        if length is not None:
+            a = a[:length]
+        low, high = TANH_THRESHOLDS if name in TANH_GATES else SIGMOID_THRESHOLDS
+        a = a.reshape(-1, a.shape[-1])  # (T·B, H)
+        left, right = a < low, a > high
+        out[name] = GateSaturation(
+            left.mean(axis=0), right.mean(axis=0),
+            float(left.mean()), float(right.mean()), (low, high),
+        )
+    return out
+
+
+class ForgetHorizon(NamedTuple):
+    """How long the LSTM's forget gates let the cell state remember step 0."""
+
+    log10_product: np.ndarray  # (T, H) log10 ∏_{k=1..t} f_k, mean over the batch (0 at t=0)
+    steps_below: np.ndarray  # (H,) first t with product < `level`; inf if never within T
+    median_steps: float  # median of steps_below over units (inf if most never get there)
+    decay_steps: np.ndarray  # (H,) steps per decade, 1 / mean(−log10 f), inf for f ≡ 1
+
+
+def forget_horizon(f, level: float = 0.1, length: int | None = None) -> ForgetHorizon:
+    """The memory horizon implied by the LSTM forget gates.
+
+    Along the cell-state path ∂c_t/∂c_s = diag(∏_{k=s+1..t} f_k) (the constant error
+    carousel); from s = 0 that is the fraction of c_0 (what step 0 wrote) still in c_t.
+    Summed as log f in float64, so products of 1e-300 are exact.
+
+    Args:
+      f: forget-gate activations (T, B, H) (as from `flow.unroll`) or (T, H).
+      level: the product below which a unit counts as having forgotten (0.1: ten times).
+      length: use only the first `length` steps.
+    Returns:
+      ForgetHorizon; log10 products are averaged over the batch in log space (geometric
+      mean of the products).
+    """
+    f = np.asarray(f, np.float64)
+    if f.ndim == 2:
+        f = f[:, None, :]
+    if length is not None:
+        f = f[:length]
+    T, _, H = f.shape
+    with np.errstate(divide="ignore"):
+        log_f = np.log10(f)  # f = 0 exactly -> -inf: forgotten at once
+    log_prod = np.concatenate([np.zeros_like(log_f[:1]), np.cumsum(log_f[1:], axis=0)])
+    log_prod = log_prod.mean(axis=1)  # (T, H)
+    below = log_prod < np.log10(level)
+    steps = np.where(below.any(axis=0), np.argmax(below, axis=0), np.inf).astype(np.float64)
+    rate = -log_f[1:].mean(axis=(0, 1)) if T > 1 else np.zeros(H)  # decades lost per step
+    with np.errstate(divide="ignore"):
+        decay = np.where(rate > 0, 1.0 / rate, np.inf)
+    return ForgetHorizon(log_prod, steps, float(np.median(steps)), decay)

@@ -1,0 +1,115 @@
+"""Validated settings: every user-settable knob has one Field with its bounds and default.
+
+Parsing never raises: a bad value (from a URL, a widget or a notebook) becomes the field's
+default or the nearest bound, with a notice that says what was wrong.
+"""
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Field:
+    """One setting: its URL key, type, default and bounds (numbers) or choices (text)."""
+
+    key: str
+    default: Any
+    kind: type = float  # int, float, str or bool
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    optional: bool = False  # None is allowed and means "off"; an empty URL value gives None
+    label: str = ""
+
+    def bounds_text(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        return f"between {self.lo:g} and {self.hi:g}"
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _as_number(field: Field, raw: Any):
+    value = float(str(raw).strip()) if not isinstance(raw, (int, float)) else float(raw)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    if field.kind is int:
+        if value != int(value):
+            raise ValueError("not a whole number")
+        value = int(value)
+    return value
+
+
+def parse_value(field: Field, raw: Any) -> tuple[Any, str | None]:
+    """(value, notice): the validated value, and a sentence if `raw` had to be replaced."""
+    if isinstance(raw, (list, tuple)):  # a repeated URL key: the last one wins, like browsers
+        raw = raw[-1] if raw else None
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "off")):
+        if field.optional:
+            return None, None
+        if raw is None:
+            return field.default, None
+    try:
+        if field.kind is bool:
+            text = str(raw).strip().lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError("not true/false")
+            return text in _TRUE, None
+        if field.kind is str:
+            text = str(raw).strip()
+            if text not in field.choices:
+                raise ValueError("unknown value")
+            return text, None
+        value = _as_number(field, raw)
+    except (TypeError, ValueError, OverflowError):
+        shown = str(raw)[:40]
+        return field.default, (
+            f"“{field.key}={shown}” is not valid: {field.key} must be {field.bounds_text()}; "
+            f"using {field.default}."
+        )
+    if field.choices:
+        if value not in field.choices:
+            nearest = min(field.choices, key=lambda c: abs(c - value))
+            return nearest, (
+                f"“{field.key}={raw}” is not offered ({field.bounds_text()}); using {nearest}."
+            )
+        return value, None
+    clipped = min(max(value, field.lo), field.hi)
+    clipped = field.kind(clipped)
+    if clipped != value:
+        return clipped, (
+            f"“{field.key}={raw}” is out of range ({field.bounds_text()}); using {clipped}."
+        )
+    return value, None
+
+
+def parse(fields: tuple[Field, ...], raw: Mapping[str, Any]) -> tuple[dict, list[str]]:
+    """Validate a mapping of raw values (e.g. URL query parameters) against `fields`.
+
+    Unknown keys are ignored (they may belong to another page). Returns the values of every
+    field and a list of notices, one per replaced value.
+    """
+    values, notices = {}, []
+    for field in fields:
+        value, notice = parse_value(field, raw.get(field.key))
+        values[field.key] = value
+        if notice:
+            notices.append(notice)
+    return values, notices
+
+
+def to_query(fields: tuple[Field, ...], values: Mapping[str, Any]) -> dict[str, str]:
+    """The URL form of validated values: every field, as text; None as an empty string."""
+    out = {}
+    for field in fields:
+        value = values[field.key]
+        if value is None:
+            out[field.key] = ""
+        elif field.kind is bool:
+            out[field.key] = "true" if value else "false"
+        elif field.kind is float:
+            out[field.key] = repr(float(value))  # repr round-trips a float exactly
+        else:
+            out[field.key] = str(value)
+    return out

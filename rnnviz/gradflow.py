@@ -1,0 +1,213 @@
+"""The gradient-flow experiment: its settings, and one cached-friendly entry point.
+
+Sequence lengths are padded to a few buckets so that dragging the length slider reuses a
+compiled program instead of waiting for XLA; inputs are drawn once at the longest length so
+a longer sequence extends the same one.
+"""
+from dataclasses import asdict, dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnviz import config as cfg
+from rnnviz.cells import CELLS
+from rnnviz.flow import (
+    FLOOR,
+    LOSS_PLACEMENTS,
+    first_nonfinite,
+    flow,
+    last_nonfinite,
+    pascanu_bound,
+    per_step_norms,
+    per_unit_magnitudes,
+    readout_loss,
+    steps_per_decade,
+)
+from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_value
+from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
+
+MAX_T = 1000
+LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512, 1024)
+HIDDEN_SIZES = (8, 16, 32, 64, 128)
+BATCH = 8  # sequences per computation; norms are RMS over them
+INPUT_SIZE = 2
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+FIELDS = (
+    cfg.Field("cell", "rnn", str, choices=CELLS, label="Cell"),
+    cfg.Field("T", 100, int, 2, MAX_T, label="Sequence length T"),
+    cfg.Field("H", 32, int, choices=HIDDEN_SIZES, label="Hidden size H"),
+    cfg.Field("init", "orthogonal", str, choices=SCHEMES, label="Initialisation"),
+    cfg.Field("gain", 1.0, float, 0.0, 4.0, label="Gain on W_hh"),
+    cfg.Field("radius", None, float, 0.0, 4.0, optional=True, label="Target spectral radius"),
+    cfg.Field("radius_kind", "eigen", str, choices=RADIUS_KINDS, label="Radius measured as"),
+    cfg.Field("forget_bias", 1.0, float, -10.0, 10.0, label="LSTM forget-gate bias"),
+    cfg.Field("chrono", None, int, 3, 100_000, optional=True, label="Chrono T_max"),
+    cfg.Field("update_bias", 0.0, float, -10.0, 10.0, label="GRU update-gate bias"),
+    cfg.Field("inputs", "noise", str, choices=INPUT_KINDS, label="Inputs"),
+    cfg.Field("loss", "last", str, choices=LOSS_PLACEMENTS, label="Loss on"),
+    cfg.Field("seed", 0, int, 0, 2**31 - 1, label="Seed"),
+)
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Every setting of the gradient-flow page; build it with `from_query` to validate."""
+
+    cell: str = "rnn"
+    T: int = 100
+    H: int = 32
+    init: str = "orthogonal"
+    gain: float = 1.0
+    radius: float | None = None
+    radius_kind: str = "eigen"
+    forget_bias: float = 1.0
+    chrono: int | None = None
+    update_bias: float = 0.0
+    inputs: str = "noise"
+    loss: str = "last"
+    seed: int = 0
+
+    @classmethod
+    def from_query(cls, raw) -> tuple["FlowConfig", list[str]]:
+        """Validated config from raw values (URL parameters, widget state), with notices."""
+        values, notices = cfg.parse(FIELDS, raw)
+        return cls(**values), notices
+
+    def to_query(self) -> dict[str, str]:
+        return cfg.to_query(FIELDS, asdict(self))
+
+
+def bucket(T: int) -> int:
+    """The padded length a sequence of T steps runs at."""
+    return next(b for b in LENGTH_BUCKETS if b >= T)
+
+
+def make_params(c: FlowConfig):
+    """The cell's weights for a config (keyed by its seed)."""
+    return init_params(
+        jax.random.PRNGKey(c.seed),
+        c.cell,
+        INPUT_SIZE,
+        c.H,
+        scheme=c.init,
+        gain=c.gain,
+        spectral_radius=c.radius,
+        radius_kind=c.radius_kind,
+        forget_bias=c.forget_bias,
+        chrono_tmax=c.chrono,
+        update_bias=c.update_bias,
+    )
+
+
+@partial(jax.jit, static_argnames=("kind", "padded"))
+def padded_inputs(key, kind: str, length, padded: int):
+    """Inputs (padded, BATCH, INPUT_SIZE) whose first `length` steps are the sequence.
+
+    Noise, zeros and sine are drawn at the longest length and cut, so the sequence at T
+    is a prefix of the one at T+1; the adding problem places its markers within `length`.
+    """
+    if kind == "adding":
+        return adding_problem(key, padded, BATCH, length=length)[0]
+    return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)[:padded]
+
+
+@partial(jax.jit, static_argnames=("cell", "placement"))
+def _padded_flow(cell, params, xs, length, placement):
+    loss_fn = partial(readout_loss, length=length, placement=placement)
+    loss, hs, gates, grads = flow(cell, params, xs, loss_fn)
+    return loss, hs, gates, grads
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """What the gradient-flow page shows; numpy only (cacheable, no jax arrays)."""
+
+    grad_norms: np.ndarray  # (T,) ‖∂L/∂h_t‖ per sequence, RMS over the batch, float64
+    grad_map: np.ndarray  # (T, H) |∂L/∂h_t[j]|, RMS over the batch, float64
+    cell_grad_norms: np.ndarray | None  # (T,) ‖∂L/∂c_t‖ for the LSTM
+    bound: np.ndarray | None  # (T,) Pascanu's (γλ₁)^(T−1−t), vanilla cells only
+    lambda1: float  # largest singular value of W_hh (of each gate block, the max)
+    steps_per_decade: float | None
+    direction: str | None  # "falls", "grows", "flat" or None
+    state_blowup_step: int | None  # first t where h_t is inf/NaN
+    grad_blowup_step: int | None  # latest t where ∂L/∂h_t is inf/NaN (going back from T)
+    loss: float
+
+
+def gradient_flow(c: FlowConfig) -> FlowResult:
+    """Run the experiment of a config: exact ∂L/∂h_t at every step and its summaries."""
+    params = make_params(c)
+    padded = bucket(c.T)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = padded_inputs(key, c.inputs, c.T, padded)
+    loss, hs, _, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
+    g = np.asarray(grads["h"][: c.T])
+    norms = per_step_norms(g)
+    steps, direction = steps_per_decade(norms)
+    cell_norms = per_step_norms(np.asarray(grads["c"][: c.T])) if c.cell == "lstm" else None
+    H = c.H
+    lam1 = max(largest_singular_value(np.asarray(params.w_hh[k : k + H]))
+               for k in range(0, params.w_hh.shape[0], H))
+    return FlowResult(
+        grad_norms=norms,
+        grad_map=per_unit_magnitudes(g),
+        cell_grad_norms=cell_norms,
+        bound=pascanu_bound(c.cell, params, c.T),
+        lambda1=lam1,
+        steps_per_decade=steps,
+        direction=direction,
+        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+        grad_blowup_step=last_nonfinite(g),
+        loss=float(loss),
+    )
+
+
+def summary_sentence(r: FlowResult, T: int) -> str:
+    """The one number a student can quote, in words."""
+    if r.state_blowup_step is not None:
+        return f"The hidden state overflowed at step {r.state_blowup_step}: the network blew up."
+    if r.direction == "falls":
+        return f"Going back in time, the gradient falls 10× every {r.steps_per_decade:.1f} steps."
+    if r.direction == "grows":
+        return f"Going back in time, the gradient grows 10× every {r.steps_per_decade:.1f} steps."
+    if r.direction == "flat":
+        return f"The gradient stays within a factor of 10 over all {T} steps."
+    return "Too few resolvable values to measure a rate."
+
+
+def blowup_explanation(r: FlowResult, T: int) -> str | None:
+    """Why there are inf/NaN values and where they began; None when everything is finite."""
+    if r.state_blowup_step is not None:
+        return (
+            f"The hidden state h_t exceeded float32's range (about 3.4e38) at step "
+            f"{r.state_blowup_step}. Each step multiplied it by more than 1 (λ₁ = "
+            f"{r.lambda1:.2f}), so after enough steps it overflowed and every later value, "
+            "and the whole gradient, is inf or NaN. Lower the gain or spectral radius, or use "
+            "tanh, which cannot blow up the state."
+        )
+    if r.grad_blowup_step is not None:
+        return (
+            f"The gradient overflowed float32 (above about 3.4e38) at step "
+            f"{r.grad_blowup_step} and before it: going back in time it grew at every step "
+            f"until it no longer fits in a number. This is the exploding gradient; training "
+            "would need gradient clipping (Pascanu et al. 2013) or a smaller W_hh."
+        )
+    return None
+
+
+def below_floor_from(r: FlowResult) -> int | None:
+    """Latest step whose gradient norm is below FLOOR (so every earlier one likely is too)."""
+    small = np.isfinite(r.grad_norms) & (r.grad_norms < FLOOR)
+    return int(np.nonzero(small)[0].max()) if small.any() else None
+
+
+def warm_up(cell: str, H: int, inputs: str, loss: str, should_stop=lambda: False) -> None:
+    """Compile the programs of every length bucket for one (cell, H, inputs, loss)."""
+    base = FlowConfig(cell=cell, H=H, inputs=inputs, loss=loss)
+    for padded in LENGTH_BUCKETS:
+        if should_stop():
+            return
+        gradient_flow(FlowConfig(**{**asdict(base), "T": padded}))

@@ -1,0 +1,129 @@
+"""Figures: numpy arrays in, Plotly figures out. Sized and coloured for a projector."""
+import numpy as np
+import plotly.graph_objects as go
+
+FONT_SIZE = 18
+# Colour-blind-safe: Viridis for magnitudes, Okabe-Ito for lines.
+MAGNITUDE_SCALE = "Viridis"
+LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+FLOOR_TEXT = "below 1e-30 (not resolved)"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=FONT_SIZE + 4)),
+        font=dict(size=FONT_SIZE),
+        height=height,
+        margin=dict(l=90, r=30, t=70, b=70),
+        template="plotly_white",
+        legend=dict(font=dict(size=FONT_SIZE - 2)),
+    )
+    return fig
+
+
+def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:
+    """log10 of magnitudes as float32, with values below `floor` (and 0) set to log10(floor).
+
+    inf/NaN become NaN, which Plotly leaves blank; callers say in words where they are.
+    """
+    v = np.asarray(values, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log10(np.maximum(v, floor))
+    out[~np.isfinite(v)] = np.nan
+    return out.astype(np.float32)
+
+
+def downsample_time(a: np.ndarray, max_steps: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pool a (T, ...) array over time to at most `max_steps` rows; returns (t, rows).
+
+    The screen has fewer pixels than a 1000-step sequence has steps; the max keeps the
+    largest value of each window visible (NaN, i.e. overflow, wins too).
+    """
+    T = a.shape[0]
+    if T <= max_steps:
+        return np.arange(T), a
+    k = int(np.ceil(T / max_steps))
+    pad = (-T) % k
+    padded = np.concatenate([a, np.full((pad,) + a.shape[1:], -np.inf, a.dtype)])
+    windows = padded.reshape((-1, k) + a.shape[1:])
+    pooled = np.where(np.isnan(windows).any(axis=1), np.nan, np.max(windows, axis=1))
+    return np.arange(0, T, k), pooled
+
+
+def gradient_heatmap(grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t") -> go.Figure:
+    """Heatmap of |∂L/∂h_t| over time step × hidden unit, log10 colour scale.
+
+    Args:
+      grad_map: (T, H) magnitudes.
+    """
+    t, z = downsample_time(log10_clipped(grad_map, floor))
+    lo = float(np.log10(floor))
+    finite = z[np.isfinite(z)]
+    hi = float(finite.max()) if finite.size else 0.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.T,
+            x=t,
+            y=np.arange(grad_map.shape[1]),
+            colorscale=MAGNITUDE_SCALE,
+            zmin=lo,
+            zmax=max(hi, lo + 1),
+            colorbar=dict(title=dict(text=f"log10 |{quantity}|", side="right")),
+            hovertemplate=f"time step t=%{{x}}<br>hidden unit %{{y}}<br>log10 |{quantity}| = %{{z:.2f}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="hidden unit")
+    return _layout(fig, title)
+
+
+def gradient_profile(
+    norms: dict[str, np.ndarray],
+    floor: float,
+    title: str,
+    bound: np.ndarray | None = None,
+    y_title: str = "‖∂L/∂h_t‖ (log scale)",
+) -> go.Figure:
+    """Norms against t on a log axis; values below `floor` drawn on the floor as crosses.
+
+    Args:
+      norms: name -> (T,) array; one line each.
+      bound: optional (T,) upper bound, drawn dashed (Pascanu et al. 2013).
+    """
+    fig = go.Figure()
+    for i, (name, values) in enumerate(norms.items()):
+        v = np.asarray(values, np.float64)
+        t = np.arange(v.size)
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        shown = np.where(np.isfinite(v) & (v >= floor), v, np.nan)
+        fig.add_trace(
+            go.Scatter(
+                x=t, y=shown, mode="lines", name=name, line=dict(color=colour, width=3),
+                hovertemplate=f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>",
+            )
+        )
+        below = np.isfinite(v) & (v < floor)
+        if below.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=t[below], y=np.full(below.sum(), floor), mode="markers",
+                    name=f"{name}: {FLOOR_TEXT}",
+                    marker=dict(symbol="x-thin", size=7, color=colour, line=dict(width=1.5, color=colour)),
+                    hovertemplate=f"t=%{{x}}<br>{name} {FLOOR_TEXT}<extra></extra>",
+                )
+            )
+    if bound is not None:
+        b = np.where(np.isfinite(bound) & (bound >= floor), bound, np.nan)
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(b.size), y=b, mode="lines", name="bound (γλ₁)^(T−1−t)",
+                line=dict(color="#555555", width=2, dash="dash"),
+                hovertemplate="t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
+    fig.update_xaxes(title_text="time step t")
+    fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
+    fig = _layout(fig, title)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    return fig

@@ -1,0 +1,489 @@
+"""Train a cell plus readout on a synthetic task with optax, yielding gradient-flow snapshots.
+
+One jitted ``lax.scan`` runs a chunk of k optimiser steps; between chunks the gradient profile
+‖∂ℓ/∂h_t‖ on a fixed probe batch is measured, so the snapshots make a (training step × time
+step) map of how the gradient travels back in time while the network learns.
+"""
+import dataclasses
+import math
+from functools import partial
+from typing import Iterator, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnnviz.cells import CELLS, STEPS, CellParams, check_cell, init_carry
+from rnnviz.flow import flow, per_step_norms
+from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params
+from rnnviz.tasks import TASKS, Task, check_task
+
+# Bounds the UI can show next to its controls (inclusive). Sized for a shared CPU.
+T_MIN, T_MAX = 2, 200
+HIDDEN_MIN, HIDDEN_MAX = 1, 128
+BATCH_MIN, BATCH_MAX = 1, 256
+STEPS_MIN, STEPS_MAX = 1, 5000
+LR_MIN, LR_MAX = 1e-5, 10.0
+CLIP_MIN, CLIP_MAX = 1e-3, 1e3
+SEED_MIN, SEED_MAX = 0, 2**31 - 1
+BOUNDS = {
+    "T": (T_MIN, T_MAX),
+    "hidden_size": (HIDDEN_MIN, HIDDEN_MAX),
+    "batch_size": (BATCH_MIN, BATCH_MAX),
+    "steps": (STEPS_MIN, STEPS_MAX),
+    "snapshot_every": (1, STEPS_MAX),
+    "learning_rate": (LR_MIN, LR_MAX),
+    "clip": (CLIP_MIN, CLIP_MAX),
+    "seed": (SEED_MIN, SEED_MAX),
+    "gain": (0.0, 10.0),
+    "spectral_radius": (0.0, 10.0),
+    "forget_bias": (-10.0, 10.0),
+    "chrono_tmax": (3.0, 1000.0),
+    "update_bias": (-10.0, 10.0),
+}
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZER_LABELS = {"adam": "Adam", "sgd": "SGD with momentum 0.9", "rmsprop": "RMSProp"}
+SGD_MOMENTUM = 0.9
+PROBE_BATCH = 32  # sequences in the fixed probe batch the profiles are measured on
+COMPARE_CELLS = ("rnn", "lstm", "gru")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of a training run; hashable, so it can key a cache.
+
+    The init fields have the names and meaning of `rnnviz.init.init_params`. ``T`` is the
+    task's length parameter: the sequence length for "adding" and "sine", the delay for
+    "copy" (whose sequences are T + 20 long). ``clip`` is the threshold θ of gradient-norm
+    clipping (Pascanu et al. 2013, Algorithm 1), or None for no clipping. A snapshot is
+    taken every ``snapshot_every`` steps and after the last. Out-of-range values raise a
+    ValueError that names the bound; `coerce_config` clamps instead.
+    """
+
+    task: str = "adding"
+    T: int = 50
+    cell: str = "lstm"
+    hidden_size: int = 64
+    scheme: str = "pytorch"
+    gain: float = 1.0
+    spectral_radius: float | None = None
+    radius_kind: str = "eigen"
+    forget_bias: float | None = None
+    chrono_tmax: float | None = None
+    update_bias: float | None = None
+    optimizer: str = "adam"
+    learning_rate: float = 1e-2
+    clip: float | None = None
+    batch_size: int = 64
+    steps: int = 500
+    seed: int = 0
+    snapshot_every: int = 25
+
+    def __post_init__(self):
+        check_task(self.task)
+        check_cell(self.cell)
+        _choice("scheme", self.scheme, SCHEMES)
+        _choice("radius_kind", self.radius_kind, RADIUS_KINDS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name, (lo, hi) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and not lo <= value <= hi:
+                raise ValueError(f"{name} = {value} is outside [{lo}, {hi}]")
+        if self.task == "adding" and self.T < 2:
+            raise ValueError("the adding problem needs T >= 2")
+
+    def init_kwargs(self) -> dict:
+        """The keyword arguments of `init_params` this config sets."""
+        names = ("scheme", "gain", "spectral_radius", "radius_kind", "forget_bias",
+                 "chrono_tmax", "update_bias")
+        return {n: getattr(self, n) for n in names}
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
+
+
+def coerce_config(**kwargs) -> tuple[TrainConfig, list[str]]:
+    """A valid TrainConfig from loose values (e.g. URL parameters), never raising.
+
+    Numbers are clamped into `BOUNDS`, unknown names of a choice and unreadable numbers
+    fall back to the default, unknown keys are dropped; each change is described in the
+    returned messages.
+    """
+    defaults = TrainConfig()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    clean, notes = {}, []
+    for name, value in kwargs.items():
+        if name not in fields:
+            notes.append(f"ignored unknown setting {name!r}")
+            continue
+        default = getattr(defaults, name)
+        if name in _CHOICES:
+            if value not in _CHOICES[name]:
+                notes.append(f"{name} {value!r} unknown; using {default!r}")
+                value = default
+        elif not (value is None and name in _OPTIONAL):
+            try:
+                value = float(value)
+                if not math.isfinite(value):
+                    raise ValueError(value)
+            except (TypeError, ValueError):
+                notes.append(f"{name} {value!r} is not a number; using {default!r}")
+                value = default
+            if value is not None and name in BOUNDS:
+                lo, hi = BOUNDS[name]
+                if not lo <= value <= hi:
+                    notes.append(f"{name} {value:g} is outside [{lo:g}, {hi:g}]; clamped")
+                    value = min(max(value, lo), hi)
+            if value is not None and name in _INTEGER:
+                value = int(round(value))
+        clean[name] = value
+    try:
+        return TrainConfig(**clean), notes
+    except ValueError as err:  # a combination the bounds alone do not catch
+        return defaults, notes + [f"{err}; using the defaults"]
+
+
+_CHOICES = {"task": tuple(TASKS), "cell": CELLS, "scheme": SCHEMES,
+            "radius_kind": RADIUS_KINDS, "optimizer": OPTIMIZERS}
+_OPTIONAL = {"spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip"}
+_INTEGER = {"T", "hidden_size", "batch_size", "steps", "seed", "snapshot_every"}
+
+
+# --- Model: a recurrent cell with a linear readout --------------------------------------
+
+
+class Readout(NamedTuple):
+    """Linear map from h to the task's outputs (regression values or class logits)."""
+
+    w: jax.Array  # (O, H)
+    b: jax.Array  # (O,)
+
+
+class Model(NamedTuple):
+    """Everything that trains: the cell's weights and the readout."""
+
+    cell: CellParams
+    readout: Readout
+
+
+class TrainState(NamedTuple):
+    """The whole state of a run between chunks; a pytree, so it passes through jit."""
+
+    params: Model
+    opt_state: optax.OptState
+    step: jax.Array  # () int32: optimiser updates applied so far
+    key: jax.Array  # PRNG key of the training data stream
+
+
+def init_readout(key, hidden_size: int, output_size: int) -> Readout:
+    """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H)."""
+    k_w, k_b = jax.random.split(key)
+    bound = 1.0 / math.sqrt(hidden_size)
+    w = jax.random.uniform(k_w, (output_size, hidden_size), jnp.float32, -bound, bound)
+    b = jax.random.uniform(k_b, (output_size,), jnp.float32, -bound, bound)
+    return Readout(w, b)
+
+
+def init_model(key, config: TrainConfig) -> Model:
+    """Cell weights from `init_params` with the config's scheme, and a fresh readout."""
+    task = TASKS[config.task]
+    k_cell, k_out = jax.random.split(key)
+    cell = init_params(k_cell, config.cell, task.input_size, config.hidden_size,
+                       dtype=jnp.float32, **config.init_kwargs())
+    return Model(cell, init_readout(k_out, config.hidden_size, task.output_size))
+
+
+def hidden_states(cell: str, params: CellParams, xs) -> jax.Array:
+    """hs (L, B, H) of `cell` run over xs (L, B, I) from a zero state; traceable."""
+    step = STEPS[cell]
+    carry0 = init_carry(cell, jnp.zeros((xs.shape[1], params.w_hh.shape[1]), xs.dtype))
+    _, outs = jax.lax.scan(lambda carry, x: step(params, carry, x), carry0, xs)
+    return outs["h"]
+
+
+def predict(task: Task, readout: Readout, hs) -> jax.Array:
+    """The readout where the task is scored: (B, O) at the last step, or (L, B, O) at all."""
+    if task.placement == "last":
+        hs = hs[-1]
+    return hs @ readout.w.T + readout.b
+
+
+def sequence_losses(task: Task, preds, ys) -> jax.Array:
+    """The loss of each sequence, (B,): MSE averaged over outputs (and steps if scored at
+    every step), or softmax cross-entropy averaged over steps."""
+    if task.loss == "xent":
+        nll = optax.softmax_cross_entropy_with_integer_labels(preds, ys)  # (L, B)
+        return jnp.mean(nll, axis=0)
+    sq = (preds - ys) ** 2
+    return jnp.mean(sq, axis=-1) if task.placement == "last" else jnp.mean(sq, axis=(0, 2))
+
+
+def model_loss(cell: str, task: Task, params: Model, xs, ys) -> jax.Array:
+    """Mean loss over the batch; the training objective."""
+    hs = hidden_states(cell, params.cell, xs)
+    return jnp.mean(sequence_losses(task, predict(task, params.readout, hs), ys))
+
+
+def make_optimizer(name: str, learning_rate, clip=None, momentum: float = SGD_MOMENTUM):
+    """The optax chain: global-norm clipping, then the optimiser.
+
+    Clipping is Algorithm 1 of Pascanu, Mikolov & Bengio 2013 ("On the difficulty of
+    training recurrent neural networks"): if ‖g‖ ≥ θ then g ← θ·g/‖g‖, over all parameters
+    at once (`optax.clip_by_global_norm`). ``clip=None`` means θ = ∞, which passes every
+    finite gradient through unchanged; the chain has the same state either way, so one
+    compiled program serves both settings.
+
+    Args:
+      name: "adam", "sgd" (heavy-ball momentum ``momentum``; 0 or None for plain SGD) or
+        "rmsprop".
+      learning_rate: float or traced scalar.
+      clip: θ, or None.
+    """
+    _choice("optimizer", name, OPTIMIZERS)
+    theta = jnp.inf if clip is None else clip
+    if name == "adam":
+        base = optax.adam(learning_rate)
+    elif name == "sgd":
+        base = optax.sgd(learning_rate, momentum=momentum or None)
+    else:
+        base = optax.rmsprop(learning_rate)
+    return optax.chain(optax.clip_by_global_norm(theta), base)
+
+
+# --- The jitted programs: one per (cell, task, optimiser, shapes), defined once here ------
+
+
+class ChunkRecord(NamedTuple):
+    """What one chunk of k steps recorded, one entry per step (inactive steps included)."""
+
+    losses: jax.Array  # (k,) training-batch loss before the update
+    grad_norms: jax.Array  # (k,) global gradient norm before clipping
+    clipped: jax.Array  # (k,) bool: clipping fired (‖g‖ ≥ θ)
+    bad: jax.Array  # (k,) bool: the step where loss, gradient or update went non-finite
+
+
+@partial(jax.jit, static_argnames=("cell", "task", "optimizer", "T", "B", "k"))
+def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B, k):
+    """Up to k optimiser steps in one `lax.scan`; steps i >= n (traced) do nothing.
+
+    A step whose loss, gradient norm or update is inf/NaN is not applied, and every later
+    step is frozen too, so the state stays the last finite one.
+    """
+    tk = TASKS[task]
+    opt = make_optimizer(optimizer, learning_rate, theta)
+    loss_and_grad = jax.value_and_grad(partial(model_loss, cell, tk))
+
+    def body(carry, i):
+        state, stopped = carry
+        key, k_batch = jax.random.split(state.key)
+        xs, ys = tk.sample(k_batch, T, B)
+        loss, grads = loss_and_grad(state.params, xs, ys)
+        g_norm = optax.global_norm(grads)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = (jnp.isfinite(loss) & jnp.isfinite(g_norm)
+                  & jnp.isfinite(optax.global_norm(updates)))
+        active = (i < n) & ~stopped
+        ok = active & finite
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        new_state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state),
+                               state.step + ok.astype(jnp.int32), key)
+        record = ChunkRecord(loss, g_norm, g_norm >= theta, active & ~finite)
+        return (new_state, stopped | (active & ~finite)), record
+
+    (state, _), record = jax.lax.scan(body, (state, jnp.array(False)), jnp.arange(k))
+    return state, record
+
+
+@partial(jax.jit, static_argnames=("cell", "task"))
+def _probe(params: Model, xs, ys, *, cell, task):
+    """Loss, ‖∂L/∂θ‖ and ∂ℓ_b/∂h_t (L, B, H) on the probe batch (the last from rnnviz.flow).
+
+    The loss summed over sequences is differentiated, so each sequence's row is the
+    gradient of its own loss ℓ_b, independent of the probe batch size.
+    """
+    tk = TASKS[task]
+
+    def loss_fn(hs):
+        return jnp.sum(sequence_losses(tk, predict(tk, params.readout, hs), ys))
+
+    total, _, _, grads = flow(cell, params.cell, xs, loss_fn)
+    g_params = jax.grad(partial(model_loss, cell, tk))(params, xs, ys)
+    return total / xs.shape[1], optax.global_norm(g_params), grads["h"]
+
+
+# --- The generator API ----------------------------------------------------------------
+
+
+class Snapshot(NamedTuple):
+    """Metrics after `step` training steps; numpy and Python values only.
+
+    ``losses``, ``grad_norms`` and ``clipped`` hold one entry per step of the chunk that
+    ended here: entry i belongs to step ``step - len(losses) + 1 + i``. The snapshot at
+    step 0 (the initial weights) has empty chunk arrays; its ``loss_mean``, ``loss_last``
+    and ``grad_norm`` describe the probe batch instead.
+    """
+
+    step: int
+    losses: np.ndarray  # (n,) float64
+    grad_norms: np.ndarray  # (n,) float64, before clipping
+    clipped: np.ndarray  # (n,) bool
+    loss_mean: float  # mean over the chunk's finite losses
+    loss_last: float
+    grad_norm: float  # of the chunk's last step, before clipping
+    clip_count: int
+    probe_loss: float  # mean loss of the current weights on the fixed probe batch
+    probe_grad_norm: float  # ‖∂L/∂θ‖ of that loss, all parameters
+    profile: np.ndarray  # (L,) float64: ‖∂ℓ/∂h_t‖, root-mean-square over the probe batch
+    diverged: bool = False
+    message: str | None = None
+
+
+def init_state(config: TrainConfig) -> tuple[TrainState, tuple]:
+    """The initial TrainState and the fixed probe batch (xs, ys) of a config.
+
+    The seed's key is split three ways: weights, training data, probe batch. The data and
+    the probe do not depend on the cell, so runs that differ only in the cell see the same
+    sequences in the same order.
+    """
+    task = TASKS[config.task]
+    k_init, k_data, k_probe = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+    params = init_model(k_init, config)
+    opt = make_optimizer(config.optimizer, config.learning_rate, config.clip)
+    state = TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), k_data)
+    return state, task.sample(k_probe, config.T, PROBE_BATCH)
+
+
+def train_chunk(config: TrainConfig, state: TrainState, n: int, k: int | None = None):
+    """Run n steps (n <= k) through the compiled chunk of length k (default snapshot_every).
+
+    Returns:
+      (state, ChunkRecord) with the record's arrays of length k.
+    """
+    k = config.snapshot_every if k is None else k
+    return _train_chunk(
+        state, jnp.int32(n), jnp.float32(config.learning_rate),
+        jnp.float32(jnp.inf if config.clip is None else config.clip),
+        cell=config.cell, task=config.task, optimizer=config.optimizer,
+        T=config.T, B=config.batch_size, k=k)
+
+
+def probe_profile(config: TrainConfig, params: Model, probe) -> tuple[float, float, np.ndarray]:
+    """(loss, ‖∂L/∂θ‖, ‖∂ℓ/∂h_t‖ (L,)) of the weights on the probe batch; inf/NaN kept."""
+    loss, g_norm, g = _probe(params, *probe, cell=config.cell, task=config.task)
+    return float(loss), float(g_norm), per_step_norms(g)
+
+
+def divergence_message(step: int, loss: float, grad_norm: float, last_norm: float | None,
+                       clip: float | None) -> str:
+    """Say in words at which step and how a run blew up, and what to try.
+
+    Args:
+      step: the first step whose loss, gradient or update was inf/NaN.
+      loss, grad_norm: that step's values.
+      last_norm: the gradient norm of the step before (None at step 1).
+      clip: the clipping threshold, or None.
+    """
+    if clip is None:
+        hint = "try clipping the gradient norm (Pascanu et al. 2013) or a smaller learning rate"
+    else:
+        hint = (f"clipping at θ = {clip:g} bounds each step but not the forward pass; "
+                "try a smaller learning rate or a smaller initial gain")
+    if step <= 1 and not math.isfinite(loss):
+        return (f"The loss was already {_word(loss)} at step 1, from the initial weights: "
+                "the forward pass overflowed. Try a smaller gain or spectral radius.")
+    before = "" if last_norm is None else f"; the gradient norm was {last_norm:.3g} at step {step - 1}"
+    if not math.isfinite(loss):
+        what = f"The loss became {_word(loss)} at step {step}"
+    elif not math.isfinite(grad_norm):
+        what = f"The gradient norm overflowed to {_word(grad_norm)} at step {step} (loss {loss:.3g})"
+    else:
+        what = (f"The update overflowed at step {step} (gradient norm {grad_norm:.3g} before "
+                "clipping)")
+    return f"{what}{before}. Training stopped there; {hint}."
+
+
+def _word(x: float) -> str:
+    return "NaN" if math.isnan(x) else "inf"
+
+
+def train(config: TrainConfig) -> Iterator[Snapshot]:
+    """Train and yield a Snapshot at step 0, every `snapshot_every` steps, and at the end.
+
+    Never raises on divergence: when a loss, gradient or update becomes inf/NaN, the
+    offending step is not applied, a last snapshot with ``diverged=True`` and a message is
+    yielded (its ``step`` is the step that failed; its profile is of the weights it started
+    from), and the generator ends.
+    """
+    state, probe_batch = init_state(config)
+    probe = probe_profile(config, state.params, probe_batch)
+    empty = np.zeros(0)
+    yield Snapshot(0, empty, empty, np.zeros(0, bool), probe[0], probe[0], probe[1], 0, *probe)
+    done, last_norm = 0, None
+    while done < config.steps:
+        n = min(config.snapshot_every, config.steps - done)
+        state, rec = train_chunk(config, state, n)
+        rec = jax.tree.map(np.asarray, rec)
+        bad = np.flatnonzero(rec.bad[:n])
+        m = int(bad[0]) + 1 if bad.size else n  # steps of this chunk to report
+        losses = rec.losses[:m].astype(np.float64)
+        norms = rec.grad_norms[:m].astype(np.float64)
+        clipped = rec.clipped[:m].astype(bool)
+        probe = probe_profile(config, state.params, probe_batch)
+        finite = losses[np.isfinite(losses)]
+        snap = Snapshot(
+            done + m, losses, norms, clipped,
+            float(finite.mean()) if finite.size else float("nan"),
+            float(losses[-1]), float(norms[-1]), int(clipped.sum()), *probe)
+        if bad.size:
+            prev = norms[m - 2] if m >= 2 else last_norm
+            msg = divergence_message(done + m, float(losses[-1]), float(norms[-1]),
+                                     None if prev is None else float(prev), config.clip)
+            yield snap._replace(diverged=True, message=msg)
+            return
+        last_norm = float(norms[-1])
+        done += n
+        yield snap
+
+
+class History(NamedTuple):
+    """A whole run, stacked: the (training step × time step) map and the curves."""
+
+    config: TrainConfig
+    baseline: float  # the task's no-memory loss at this T
+    snapshot_steps: np.ndarray  # (S,) int
+    profiles: np.ndarray  # (S, L) float64: ‖∂ℓ/∂h_t‖ at each snapshot
+    probe_losses: np.ndarray  # (S,)
+    steps: np.ndarray  # (N,) int: training steps 1..N
+    losses: np.ndarray  # (N,)
+    grad_norms: np.ndarray  # (N,) before clipping
+    clipped: np.ndarray  # (N,) bool
+    diverged: bool
+    message: str | None
+
+
+def collect(config: TrainConfig, snapshots) -> History:
+    """Stack the snapshots of `train(config)` into a History."""
+    snaps = list(snapshots)
+    last = snaps[-1]
+    losses = np.concatenate([s.losses for s in snaps])
+    return History(
+        config, TASKS[config.task].baseline(config.T),
+        np.array([s.step for s in snaps]), np.stack([s.profile for s in snaps]),
+        np.array([s.probe_loss for s in snaps]), np.arange(1, losses.size + 1), losses,
+        np.concatenate([s.grad_norms for s in snaps]),
+        np.concatenate([s.clipped for s in snaps]), last.diverged, last.message)
+
+
+def run(config: TrainConfig) -> History:
+    """Train to the end (or to divergence) and return the stacked History."""
+    return collect(config, train(config))
+
+
+def compare_cells(config: TrainConfig, cells=COMPARE_CELLS) -> dict[str, History]:
+    """The same task, seed, data stream, optimiser and budget for each cell in `cells`."""
+    return {c: run(dataclasses.replace(config, cell=c)) for c in cells}

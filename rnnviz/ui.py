@@ -1,0 +1,198 @@
+"""The Streamlit side of rnnviz: page frame, menu, URL-bound controls. The only streamlit import."""
+import atexit
+import threading
+from dataclasses import asdict
+
+import streamlit as st
+
+from rnnviz import gradflow
+from rnnviz.cells import CELL_LABELS, CELLS
+from rnnviz.flow import LOSS_PLACEMENTS
+from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
+from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS
+
+# (script, menu label, icon); app.py is the home page. Pages add themselves here.
+PAGES = (
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_Gradient_flow.py", "Gradient flow", ":material/trending_down:"),
+)
+LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
+
+
+def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
+    """Set up a page; returns the sidebar container where the menu goes (filled by `menu`)."""
+    st.set_page_config(page_title=f"{title} · rnnviz", page_icon=icon, layout="wide")
+    st.title(title)
+    return st.sidebar.container()
+
+
+def menu(container, query: dict[str, str] | None = None) -> None:
+    """The page menu; links carry the current settings so the next page shows the same net."""
+    with container:
+        st.markdown("### rnnviz")
+        for path, label, icon in PAGES:
+            st.page_link(path, label=label, icon=icon, query_params=query or None)
+        st.divider()
+
+
+def load_url_once(config_cls, prefix: str, to_widgets) -> None:
+    """Copy settings from the URL into widget state when the URL changed from outside.
+
+    The URL is the source of truth when someone opens a link (or a preset); after that the
+    widgets are, and `write_url` mirrors them back. Invalid URL values are replaced by safe
+    ones and the notices shown once.
+    """
+    raw = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    marker = f"_{prefix}_url"
+    if st.session_state.get(marker) == raw:
+        return
+    config, notices = config_cls.from_query(raw)
+    for key, value in to_widgets(config).items():
+        st.session_state[f"{prefix}_{key}"] = value
+    st.session_state[marker] = raw
+    st.session_state[f"_{prefix}_notices"] = notices
+
+
+def show_notices(prefix: str) -> None:
+    for notice in st.session_state.pop(f"_{prefix}_notices", []):
+        st.warning(notice, icon=":material/link_off:")
+
+
+def write_url(config, prefix: str) -> dict[str, str]:
+    """Mirror the validated settings into the address bar, so a copied link reproduces them."""
+    query = config.to_query()
+    current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    if current != {k: [v] for k, v in query.items()}:
+        st.query_params.from_dict(query)
+    st.session_state[f"_{prefix}_url"] = {k: [v] for k, v in query.items()}
+    return query
+
+
+def share_link(query: dict[str, str]) -> None:
+    """Show the address of exactly this view, with a copy button (st.code has one)."""
+    base = (st.context.url or "").split("?")[0]
+    link = base + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+    with st.sidebar.expander("Share this view", icon=":material/link:"):
+        st.caption("Copy this link: it reproduces every setting, seed included.")
+        st.code(link, language=None, wrap_lines=True)
+
+
+def _flow_widgets(c: gradflow.FlowConfig) -> dict:
+    """Widget values for a config (optional settings become an on/off switch and a value)."""
+    values = asdict(c)
+    values["radius_on"] = c.radius is not None
+    values["radius"] = 1.0 if c.radius is None else c.radius
+    values["chrono_on"] = c.chrono is not None
+    values["chrono"] = c.T if c.chrono is None else c.chrono
+    return values
+
+
+def flow_controls(prefix: str = "fl") -> gradflow.FlowConfig:
+    """The sidebar controls of the gradient-flow experiment, bound to the URL."""
+    load_url_once(gradflow.FlowConfig, prefix, _flow_widgets)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    s = st.sidebar
+    cell = s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    s.slider("Sequence length T", 2, gradflow.MAX_T, key=k("T"),
+             help=f"Up to {gradflow.MAX_T} steps.")
+    s.select_slider("Hidden size H", gradflow.HIDDEN_SIZES, key=k("H"))
+    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"))
+    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"),
+             help="Multiplies the recurrent weights after they are drawn.")
+    s.toggle("Set the spectral radius of W_hh", key=k("radius_on"))
+    if st.session_state[k("radius_on")]:
+        s.slider("Target spectral radius", 0.0, 4.0, step=0.01, key=k("radius"))
+        s.radio("Measured as", RADIUS_KINDS, key=k("radius_kind"), horizontal=True,
+                format_func={"eigen": "largest |eigenvalue|",
+                             "singular": "largest singular value λ₁"}.get,
+                help="Rescales each gate block of W_hh after the gain. The eigenvalue radius "
+                     "decides long-run growth; λ₁ bounds every single step (Pascanu et al.).")
+    if cell == "lstm":
+        s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"),
+                 help="1 is Keras's default (Gers et al. 2000; Jozefowicz et al. 2015).")
+        s.toggle("Chrono initialisation", key=k("chrono_on"),
+                 help="b_f ~ log U[1, T_max − 1], b_i = −b_f (Tallec & Ollivier 2018).")
+        if st.session_state[k("chrono_on")]:
+            s.number_input("Chrono T_max", 3, 100_000, step=10, key=k("chrono"))
+    if cell == "gru":
+        s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"),
+                 help="Large b_z makes z ≈ 1: the GRU copies h forward and remembers.")
+    s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
+    s.radio("Loss on", LOSS_PLACEMENTS, format_func=LOSS_LABELS.get, key=k("loss"),
+            horizontal=True)
+    s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
+    state = st.session_state
+    raw = {f.key: state.get(k(f.key)) for f in gradflow.FIELDS}
+    raw["radius"] = state[k("radius")] if state[k("radius_on")] else None
+    raw["chrono"] = state.get(k("chrono")) if state.get(k("chrono_on")) else None
+    config, notices = gradflow.FlowConfig.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return config
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
+    return gradflow.gradient_flow(config)
+
+
+_STOP_WARMING = threading.Event()
+_WARMERS: list[threading.Thread] = []
+
+
+@atexit.register
+def _stop_warming() -> None:
+    # A compile thread killed mid-compile at interpreter exit aborts the process; let the
+    # current compile finish instead.
+    _STOP_WARMING.set()
+    for thread in _WARMERS:
+        thread.join()
+
+
+@st.cache_resource(show_spinner=False)
+def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> threading.Thread:
+    """Compile every length bucket in the background, once per process, so that dragging
+    the length slider never waits for XLA after the first view."""
+    thread = threading.Thread(
+        target=gradflow.warm_up,
+        args=(cell, H, inputs, loss, _STOP_WARMING.is_set),
+        daemon=True,
+    )
+    _WARMERS.append(thread)
+    thread.start()
+    return thread
+
+
+CELL_EQUATIONS = {
+    "rnn": r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})",
+    "rnn_relu": r"h_t = \mathrm{relu}(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})",
+    "lstm": r"""\begin{aligned}
+i_t, f_t, o_t &= \sigma(W_{i\cdot} x_t + b_{i\cdot} + W_{h\cdot} h_{t-1} + b_{h\cdot}),\quad
+g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg}) \\
+c_t &= f_t \odot c_{t-1} + i_t \odot g_t, \qquad h_t = o_t \odot \tanh(c_t)
+\end{aligned}""",
+    "gru": r"""\begin{aligned}
+r_t, z_t &= \sigma(W_{i\cdot} x_t + b_{i\cdot} + W_{h\cdot} h_{t-1} + b_{h\cdot}),\quad
+n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
+h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+\end{aligned}""",
+}
+CELL_NOTES = {
+    "rnn": "Elman RNN, as PyTorch's `nn.RNN`.",
+    "rnn_relu": "Elman RNN with relu, as `nn.RNN(nonlinearity='relu')`.",
+    "lstm": "LSTM with forget gate (Hochreiter & Schmidhuber 1997; Gers et al. 2000), "
+            "PyTorch's `nn.LSTM`; gate order i, f, g, o.",
+    "gru": "GRU in PyTorch's form (= Keras `reset_after=True`): the reset gate multiplies "
+           "W_hn h + b_hn *after* the product. Cho et al.'s paper applies it before, a "
+           "different model.",
+}
+BPTT_EQUATION = (
+    r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T}\,"
+    r"J_T J_{T-1}\cdots J_{t+1},\qquad J_k = \frac{\partial h_k}{\partial h_{k-1}}"
+    r"= \mathrm{diag}(\mathrm{act}'(a_k))\,W_{hh}\ \text{(vanilla)}"
+)
+
+
+def cell_equations(cell: str) -> None:
+    st.latex(CELL_EQUATIONS[cell])
+    st.caption(CELL_NOTES[cell])

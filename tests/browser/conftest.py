@@ -1,0 +1,114 @@
+"""A real browser against a real server: Playwright drives Debian's Chromium.
+
+Locally the browser tests skip when Chromium is missing; in CI (CI=true) that is a failure.
+Test tools cannot download their own browser here, so we point Playwright at /usr/bin/chromium.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("RNNVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, Chromium tries to reach Google's hosts and this machine's network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("RNNVIZ_SCREENSHOTS", ROOT / "tests" / "browser" / "_shots"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _browser_missing() -> bool:
+    if not Path(CHROMIUM).exists():
+        return True
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def server():
+    """A fresh `streamlit run app.py` on 127.0.0.1; yields its base URL, stops it after."""
+    if _browser_missing():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs Chromium at {CHROMIUM} and the playwright package")
+        pytest.skip("no Chromium installed (apt-get install chromium)")
+    port = _free_port()
+    log = open(ROOT / "tests" / "browser" / "_server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit server did not start within 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(90_000)
+    yield pg
+    context.close()
+
+
+def wait_for_app(pg, charts: int = 0) -> None:
+    """Wait until the script finished running and at least `charts` Plotly charts are drawn."""
+    pg.wait_for_selector('[data-testid="stApp"]')
+    pg.wait_for_function(
+        """n => {
+            const running = document.querySelector('[data-testid="stStatusWidget"]');
+            const plots = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+            return !running && plots >= n;
+        }""",
+        arg=charts,
+    )
+    pg.wait_for_timeout(300)
+
+
+def shot(pg, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,61 @@
+"""The gradient-flow page in a real browser: deep link, slider move, screenshots."""
+import pytest
+
+from tests.browser.conftest import shot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def first_trace_y(pg):
+    return pg.evaluate(
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot'))[0]._fullData[0].y.length"
+    )
+
+
+def test_deep_link_on_fresh_server_shows_frame_and_settings(server, page):
+    """The first visitor opens a deep link: the page has our menu and the URL's settings."""
+    page.goto(f"{server}/Gradient_flow?cell=lstm&T=150&init=orthogonal&gain=0.9")
+    wait_for_app(page, charts=2)
+    assert page.get_by_role("link", name="Home").count() >= 1
+    assert "Forget-gate bias" in page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "T=150" in page.url or "T=150" in page.evaluate("() => window.location.search")
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_length_slider_changes_the_chart(server, page):
+    page.goto(f"{server}/Gradient_flow?T=100")
+    wait_for_app(page, charts=2)
+    assert first_trace_y(page) == 100
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Sequence length").get_by_role("slider")
+    thumb.focus()
+    for _ in range(5):
+        thumb.press("ArrowRight")
+    page.wait_for_function("() => window.location.search.includes('T=105')")
+    wait_for_app(page, charts=2)
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.js-plotly-plot'))[0]._fullData[0].y.length === 105"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, query",
+    [
+        ("gradient_flow_vanishing", "cell=rnn&init=orthogonal&gain=0.9&T=200&inputs=noise"),
+        ("gradient_flow_exploding", "cell=rnn&init=orthogonal&gain=1.1&T=200&inputs=zeros"),
+        ("gradient_flow_lstm", "cell=lstm&init=orthogonal&T=300&forget_bias=3.0"),
+    ],
+)
+def test_screenshots(server, page, name, query):
+    page.goto(f"{server}/Gradient_flow?{query}")
+    wait_for_app(page, charts=2)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert shot(page, name).stat().st_size > 10_000
+
+
+def test_home_page_links_to_gradient_flow(server, page):
+    page.goto(server)
+    wait_for_app(page)
+    shot(page, "home")
+    page.get_by_role("link", name="Gradient flow").first.click()
+    wait_for_app(page, charts=2)
+    assert "Gradient_flow" in page.url
