@@ -54,7 +54,11 @@ if result.bound is not None:
     st.caption(
         f"Dashed: the bound (γλ₁)^(T−1−t) of Pascanu, Mikolov & Bengio 2013, with γ = 1 "
         f"(max of the activation's slope) and λ₁ = {result.lambda1:.3f} the largest singular "
-        "value of W_hh. When γλ₁ < 1 the gradient must vanish at least this fast."
+        "value of W_hh. "
+        + ("Here γλ₁ < 1, so the gradient must vanish at least this fast."
+           if result.lambda1 < 1 else
+           "Here γλ₁ ≥ 1: the bound allows growth. That is necessary for an explosion, "
+           "not sufficient: saturated units (act′ < 1) can still make it vanish.")
         + ("" if config.loss == "last" else " (Drawn only when the loss is on the last step.)")
     )
 st.latex(ui.BPTT_EQUATION)

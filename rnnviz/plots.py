@@ -117,13 +117,14 @@ def gradient_profile(
         fig.add_trace(
             go.Scatter(
                 x=np.arange(b.size), y=b, mode="lines", name="bound (γλ₁)^(T−1−t)",
-                line=dict(color="#555555", width=2, dash="dash"),
+                line=dict(color="#888888", width=4, dash="dash"),
                 hovertemplate="t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>",
             )
         )
     fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
     fig.update_xaxes(title_text="time step t")
-    fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
+    if any((np.asarray(v) < floor).any() for v in norms.values()):
+        fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
     fig = _layout(fig, title)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
