@@ -248,8 +248,8 @@ def steps_per_decade(norms, floor=FLOOR):
 
 def first_nonfinite(a, axis_time=0):
     """Index of the first time step holding inf/NaN, or None."""
-    a = np.asarray(a)
-    bad = ~np.isfinite(a.reshape(a.shape[axis_time], -1)).all(axis=1)
+    a = np.moveaxis(np.asarray(a), axis_time, 0)  # a bare reshape would mix up the axes
+    bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
     return int(np.argmax(bad)) if bad.any() else None
 
 

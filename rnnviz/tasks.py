@@ -32,7 +32,7 @@ def adding_problem(key, T: int, B: int, length=None):
         raise ValueError("the adding problem needs T >= 2")
     length = T if length is None else length
     k_val, k_first, k_second = jax.random.split(key, 3)
-    values = jax.random.uniform(k_val, (T, B))
+    values = jax.random.uniform(k_val, (T, B), jnp.float32)  # float32 under jax x64 too
     half = length // 2
     first = jax.random.randint(k_first, (B,), 0, half)
     second = jax.random.randint(k_second, (B,), half, length)
@@ -54,8 +54,9 @@ def make_inputs(key, kind: str, T: int, B: int, input_size: int = 2):
     if kind == "zeros":
         return jnp.zeros((T, B, input_size), jnp.float32)
     if kind == "sine":
-        phase = jax.random.uniform(key, (B, 1), minval=0.0, maxval=2 * jnp.pi)
-        angle = 2 * jnp.pi * jnp.arange(T)[:, None, None] / SINE_PERIOD + phase  # (T, B, 1)
+        phase = jax.random.uniform(key, (B, 1), jnp.float32, 0.0, 2 * jnp.pi)
+        t = jnp.arange(T, dtype=jnp.float32)[:, None, None]
+        angle = 2 * jnp.pi * t / SINE_PERIOD + phase  # (T, B, 1)
         channels = [jnp.sin(angle), jnp.cos(angle)]
         return jnp.concatenate([channels[i % 2] for i in range(input_size)], axis=-1)
     if kind == "adding":

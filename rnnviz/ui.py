@@ -44,13 +44,17 @@ def load_url_once(config_cls, prefix: str, to_widgets) -> None:
     """
     raw = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     marker = f"_{prefix}_url"
-    if st.session_state.get(marker) == raw:
-        return
-    config, notices = config_cls.from_query(raw)
-    for key, value in to_widgets(config).items():
-        st.session_state[f"{prefix}_{key}"] = value
-    st.session_state[marker] = raw
-    st.session_state[f"_{prefix}_notices"] = notices
+    if st.session_state.get(marker) != raw:
+        config, notices = config_cls.from_query(raw)
+        for key, value in to_widgets(config).items():
+            st.session_state[f"{prefix}_{key}"] = value
+        st.session_state[marker] = raw
+        st.session_state[f"_{prefix}_notices"] = notices
+    # Streamlit forgets the state of a widget that a run does not draw (the forget-gate
+    # slider while the cell is a GRU); writing it back keeps the setting for later.
+    for key in to_widgets(config_cls()):
+        name = f"{prefix}_{key}"
+        st.session_state[name] = st.session_state[name]
 
 
 def show_notices(prefix: str) -> None:

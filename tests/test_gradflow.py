@@ -1,0 +1,123 @@
+"""The gradient-flow experiment: padded buckets give the exact unpadded numbers; config parsing."""
+import functools
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rnnviz
+from rnnviz import gradflow
+from rnnviz.cells import CELLS
+from rnnviz.flow import per_step_norms, per_unit_magnitudes
+from rnnviz.init import SCHEMES
+
+
+def direct_norms(c: gradflow.FlowConfig) -> np.ndarray:
+    """∂L/∂h_t norms without buckets: the public API on exactly T steps."""
+    params = gradflow.make_params(c)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = gradflow.padded_inputs(key, c.inputs, c.T, gradflow.bucket(c.T))[: c.T]
+    loss = functools.partial(rnnviz.readout_loss, length=c.T, placement=c.loss)
+    return rnnviz.hidden_grads(c.cell, params, xs, loss)["h"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("loss", ["last", "all"])
+def test_bucketed_flow_equals_unpadded(cell, loss):
+    """Padding to a length bucket changes nothing in the first T steps."""
+    c = gradflow.FlowConfig(cell=cell, T=37, H=8, loss=loss, inputs="adding")
+    result = gradflow.gradient_flow(c)
+    g = direct_norms(c)
+    np.testing.assert_allclose(result.grad_norms, per_step_norms(g), rtol=1e-5, atol=0)
+    np.testing.assert_allclose(result.grad_map, per_unit_magnitudes(g), rtol=1e-5, atol=0)
+    if loss == "last":
+        assert result.grad_norms[-1] == pytest.approx(1.0, rel=1e-5)  # unit readout
+
+
+def test_prefix_property_of_inputs():
+    """A longer sequence extends the same inputs, across a bucket boundary too."""
+    key = jax.random.PRNGKey(3)
+    short = gradflow.padded_inputs(key, "noise", 30, 32)[:30]
+    long = gradflow.padded_inputs(key, "noise", 40, 64)[:30]
+    np.testing.assert_array_equal(short, long)
+
+
+def test_adding_markers_fall_within_length():
+    xs = np.asarray(gradflow.padded_inputs(jax.random.PRNGKey(0), "adding", 21, 32))
+    markers = xs[:, :, 1]
+    assert (markers[21:] == 0).all()
+    assert (markers[:21].sum(axis=0) == 2).all()
+
+
+def test_orthogonal_closed_form_on_page_numbers():
+    """Zero inputs, orthogonal ×ρ: the page's curve is exactly ρ^(T−1−t), down to 1e-30."""
+    rho, T = 0.7, 200
+    c = gradflow.FlowConfig(cell="rnn", T=T, H=16, init="orthogonal", gain=rho, inputs="zeros")
+    r = gradflow.gradient_flow(c)
+    expected = rho ** np.arange(T - 1, -1, -1.0)
+    ok = expected >= 1e-30
+    np.testing.assert_allclose(r.grad_norms[ok], expected[ok], rtol=1e-4)
+    assert r.grad_norms[ok].min() < 1e-25
+    assert r.direction == "falls"
+    assert r.steps_per_decade == pytest.approx(1 / np.log10(1 / rho), rel=1e-3)
+    np.testing.assert_allclose(r.bound, expected, rtol=1e-4)  # λ₁ = ρ up to float32
+    assert gradflow.below_floor_from(r) is not None
+
+
+def test_exploding_state_is_reported_not_raised():
+    c = gradflow.FlowConfig(cell="rnn_relu", T=400, init="identity", gain=1.6)
+    r = gradflow.gradient_flow(c)
+    assert r.state_blowup_step is not None and 0 < r.state_blowup_step < 400
+    text = gradflow.blowup_explanation(r, c.T)
+    assert str(r.state_blowup_step) in text and "overflow" in text
+    assert "blew up" in gradflow.summary_sentence(r, c.T)
+
+
+def test_exploding_gradient_is_reported():
+    c = gradflow.FlowConfig(cell="rnn", T=1000, init="orthogonal", gain=1.2, inputs="zeros")
+    r = gradflow.gradient_flow(c)
+    assert r.state_blowup_step is None
+    assert r.grad_blowup_step is not None
+    assert np.isfinite(r.grad_norms[r.grad_blowup_step + 1 :]).all()
+    assert "overflowed float32" in gradflow.blowup_explanation(r, c.T)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_cell_and_scheme_runs(cell, scheme):
+    r = gradflow.gradient_flow(gradflow.FlowConfig(cell=cell, init=scheme, T=20, H=8))
+    assert r.grad_norms.shape == (20,) and r.grad_map.shape == (20, 8)
+
+
+def test_query_round_trip():
+    c = gradflow.FlowConfig(cell="lstm", T=321, H=64, gain=0.95, radius=1.05,
+                            radius_kind="singular", chrono=500, seed=42, loss="all")
+    again, notices = gradflow.FlowConfig.from_query(c.to_query())
+    assert again == c and notices == []
+
+
+@pytest.mark.parametrize(
+    "raw, field",
+    [({"cell": "transformer"}, "cell"), ({"T": "-5"}, "T"), ({"T": "abc"}, "T"),
+     ({"H": "1e12"}, "H"), ({"gain": "nan"}, "gain"), ({"seed": "1e400"}, "seed")],
+)
+def test_malformed_query_gives_notice_and_safe_value(raw, field):
+    c, notices = gradflow.FlowConfig.from_query(raw)
+    assert len(notices) == 1 and field in notices[0]
+    assert c == gradflow.FlowConfig.from_query({})[0] or field in ("T", "H")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from([f.key for f in gradflow.FIELDS] + ["junk", ""]),
+    st.one_of(st.text(), st.lists(st.text(), max_size=3),
+              st.floats(allow_nan=True, allow_infinity=True).map(str),
+              st.integers(min_value=-10**30, max_value=10**30).map(str)),
+))
+def test_any_query_gives_a_valid_config(raw):
+    c, notices = gradflow.FlowConfig.from_query(raw)
+    again, more = gradflow.FlowConfig.from_query(c.to_query())
+    assert again == c and more == []
+    assert 2 <= c.T <= gradflow.MAX_T and c.cell in CELLS
