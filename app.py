@@ -27,11 +27,10 @@ st.markdown(
    gradient much further back (the constant error carousel).
 """
 )
-st.page_link(
-    "pages/1_Gradient_flow.py", label="Open Gradient flow: vanishing at gain 0.9",
-    icon=":material/trending_down:",
-    query_params={"cell": "rnn", "init": "orthogonal", "gain": "0.9", "T": "200"},
-)
+st.subheader("Classroom scenarios")
+st.caption("Each link opens a page with its settings loaded; the address bar then holds them, "
+           "so you can share the exact view with a class.")
+ui.preset_gallery()
 st.caption(
     "Every number on screen is tested against an independent computation: a NumPy "
     "implementation of the equations, finite differences, or a closed form."

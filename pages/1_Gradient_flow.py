@@ -12,6 +12,7 @@ query = ui.write_url(config, "fl")
 ui.menu(menu, query)
 ui.share_link(query)
 ui.show_notices("fl")
+ui.preset_narration(query)
 ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)
 
 with st.spinner("Computing the exact gradient (the first view compiles for a few seconds)…"):

@@ -9,12 +9,14 @@ from rnnviz import gradflow
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
+from rnnviz.presets import PRESETS
 from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS
 
 # (script, menu label, icon); app.py is the home page. Pages add themselves here.
 PAGES = (
     ("app.py", "Home", ":material/home:"),
     ("pages/1_Gradient_flow.py", "Gradient flow", ":material/trending_down:"),
+    ("pages/2_Compare_cells.py", "Compare cells", ":material/compare_arrows:"),
 )
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 
@@ -32,7 +34,29 @@ def menu(container, query: dict[str, str] | None = None) -> None:
         st.markdown("### rnnviz")
         for path, label, icon in PAGES:
             st.page_link(path, label=label, icon=icon, query_params=query or None)
+        with st.expander("Presets", icon=":material/school:"):
+            for preset in PRESETS:
+                st.page_link(preset.page, label=preset.name, query_params=preset.query,
+                             help=preset.narration)
         st.divider()
+
+
+def preset_gallery() -> None:
+    """Every preset as a link with its narration (for the home page)."""
+    columns = st.columns(2)
+    for i, preset in enumerate(PRESETS):
+        with columns[i % 2].container(border=True):
+            st.page_link(preset.page, label=f"**{preset.name}**", query_params=preset.query,
+                         icon=":material/play_circle:")
+            st.caption(preset.narration)
+
+
+def preset_narration(query: dict[str, str]) -> None:
+    """If the current settings are a preset's, show its narration above the figures."""
+    for preset in PRESETS:
+        if all(query.get(k) == v for k, v in preset.query.items()):
+            st.info(f"**{preset.name}.** {preset.narration}", icon=":material/school:")
+            return
 
 
 def load_url_once(config_cls, prefix: str, to_widgets) -> None:
@@ -91,12 +115,18 @@ def _flow_widgets(c: gradflow.FlowConfig) -> dict:
     return values
 
 
-def flow_controls(prefix: str = "fl") -> gradflow.FlowConfig:
-    """The sidebar controls of the gradient-flow experiment, bound to the URL."""
+def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.FlowConfig:
+    """The sidebar controls of the gradient-flow experiment, bound to the URL.
+
+    With choose_cell=False (pages that show every cell) the cell control is hidden and
+    the settings of every cell (forget and update biases) are shown.
+    """
     load_url_once(gradflow.FlowConfig, prefix, _flow_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     s = st.sidebar
-    cell = s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    if choose_cell:
+        s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    cell = st.session_state[k("cell")] if choose_cell else None
     s.slider("Sequence length T", 2, gradflow.MAX_T, key=k("T"),
              help=f"Up to {gradflow.MAX_T} steps.")
     s.select_slider("Hidden size H", gradflow.HIDDEN_SIZES, key=k("H"))
@@ -111,14 +141,14 @@ def flow_controls(prefix: str = "fl") -> gradflow.FlowConfig:
                              "singular": "largest singular value λ₁"}.get,
                 help="Rescales each gate block of W_hh after the gain. The eigenvalue radius "
                      "decides long-run growth; λ₁ bounds every single step (Pascanu et al.).")
-    if cell == "lstm":
+    if cell in ("lstm", None):
         s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"),
                  help="1 is Keras's default (Gers et al. 2000; Jozefowicz et al. 2015).")
         s.toggle("Chrono initialisation", key=k("chrono_on"),
                  help="b_f ~ log U[1, T_max − 1], b_i = −b_f (Tallec & Ollivier 2018).")
         if st.session_state[k("chrono_on")]:
             s.number_input("Chrono T_max", 3, 100_000, step=10, key=k("chrono"))
-    if cell == "gru":
+    if cell in ("gru", None):
         s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"),
                  help="Large b_z makes z ≈ 1: the GRU copies h forward and remembers.")
     s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))

@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 from rnnviz import ui
 from rnnviz.cells import CELLS
 from rnnviz.init import SCHEMES
+from rnnviz.presets import PRESETS
 
 FLOW = "pages/1_Gradient_flow.py"
 
@@ -89,3 +90,11 @@ def test_malformed_url_gives_notice_not_exception(query):
 def test_exploding_setting_is_explained():
     at = open_page(FLOW, {"cell": "rnn_relu", "init": "identity", "gain": "1.6", "T": "400"})
     assert any("overflow" in e.value or "exceeded" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_every_preset_loads_with_its_settings(preset):
+    at = open_page(preset.page, dict(preset.query))
+    got = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+    assert {k: got[k] for k in preset.query} == preset.query
+    assert any(preset.name in i.value for i in at.info)  # its narration is on screen

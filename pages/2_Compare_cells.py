@@ -1,0 +1,60 @@
+"""Compare cells: RNN, LSTM and GRU on the same inputs, seed, size and initialisation."""
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from rnnviz import plots, ui
+from rnnviz.cells import CELL_LABELS
+from rnnviz.flow import FLOOR
+from rnnviz.gradflow import blowup_explanation, summary_sentence
+
+COMPARED = ("rnn", "lstm", "gru")
+
+menu = ui.page_frame("Compare cells", ":material/compare_arrows:")
+config = ui.flow_controls(choose_cell=False)
+query = ui.write_url(config, "fl")
+ui.menu(menu, query)
+ui.share_link(query)
+ui.show_notices("fl")
+ui.preset_narration(query)
+
+with st.spinner("Computing three cells (the first view compiles for a few seconds)…"):
+    results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
+
+st.markdown(
+    "The same inputs, seed, hidden size and initialisation family, three cells. "
+    "**Which one still delivers a gradient to the early steps?** A flatter curve means the "
+    "cell can learn from further back."
+)
+for column, (cell, r) in zip(st.columns(len(COMPARED)), results.items()):
+    column.metric(
+        CELL_LABELS[cell] + ": steps per 10×",
+        "—" if r.steps_per_decade is None else f"{r.steps_per_decade:.1f}",
+    )
+    column.caption(summary_sentence(r, config.T))
+    problem = blowup_explanation(r, config.T)
+    if problem:
+        column.error(problem)
+
+st.markdown("#### The gradient that reaches step t, for each cell")
+st.plotly_chart(
+    plots.gradient_profile(
+        {CELL_LABELS[c]: r.grad_norms for c, r in results.items()}, FLOOR,
+        "‖∂L/∂h_t‖ per time step (log scale)",
+    ),
+    width="stretch",
+)
+st.markdown("#### Per hidden unit")
+for column, (cell, r) in zip(st.columns(len(COMPARED)), results.items()):
+    column.plotly_chart(
+        plots.gradient_heatmap(r.grad_map, FLOOR, CELL_LABELS[cell]), width="stretch",
+    )
+st.caption("Same colour scale rule in each: the darkest colour is below 1e-30.")
+
+csv = "t," + ",".join(f"grad_norm_{c}" for c in COMPARED) + "\n" + "".join(
+    f"{t}," + ",".join(f"{results[c].grad_norms[t]:.6e}" for c in COMPARED) + "\n"
+    for t in np.arange(config.T)
+)
+st.download_button("Download the three profiles (CSV)", csv,
+                   file_name=f"rnnviz_compare_T{config.T}.csv", mime="text/csv")
