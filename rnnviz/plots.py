@@ -50,16 +50,20 @@ def downsample_time(a: np.ndarray, max_steps: int = 500) -> tuple[np.ndarray, np
     return np.arange(0, T, k), pooled
 
 
-def gradient_heatmap(grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t") -> go.Figure:
+def gradient_heatmap(
+    grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zmax=None,
+    show_scale: bool = True,
+) -> go.Figure:
     """Heatmap of |∂L/∂h_t| over time step × hidden unit, log10 colour scale.
 
     Args:
       grad_map: (T, H) magnitudes.
+      zmax: top of the colour scale (log10); give several maps the same one to compare them.
     """
     t, z = downsample_time(log10_clipped(grad_map, floor))
     lo = float(np.log10(floor))
     finite = z[np.isfinite(z)]
-    hi = float(finite.max()) if finite.size else 0.0
+    hi = zmax if zmax is not None else (float(finite.max()) if finite.size else 0.0)
     fig = go.Figure(
         go.Heatmap(
             z=z.T,
@@ -68,6 +72,7 @@ def gradient_heatmap(grad_map: np.ndarray, floor: float, title: str, quantity="�
             colorscale=MAGNITUDE_SCALE,
             zmin=lo,
             zmax=max(hi, lo + 1),
+            showscale=show_scale,
             colorbar=dict(title=dict(text=f"log10 |{quantity}|", side="right")),
             hovertemplate=f"time step t=%{{x}}<br>hidden unit %{{y}}<br>log10 |{quantity}| = %{{z:.2f}}<extra></extra>",
         )
@@ -91,6 +96,7 @@ def gradient_profile(
       bound: optional (T,) upper bound, drawn dashed (Pascanu et al. 2013).
     """
     fig = go.Figure()
+    any_below = False
     for i, (name, values) in enumerate(norms.items()):
         v = np.asarray(values, np.float64)
         t = np.arange(v.size)
@@ -107,11 +113,12 @@ def gradient_profile(
             fig.add_trace(
                 go.Scatter(
                     x=t[below], y=np.full(below.sum(), floor), mode="markers",
-                    name=f"{name}: {FLOOR_TEXT}",
+                    showlegend=False, legendgroup=name,
                     marker=dict(symbol="x-thin", size=7, color=colour, line=dict(width=1.5, color=colour)),
                     hovertemplate=f"t=%{{x}}<br>{name} {FLOOR_TEXT}<extra></extra>",
                 )
             )
+            any_below = True
     if bound is not None:
         b = np.where(np.isfinite(bound) & (bound >= floor), bound, np.nan)
         fig.add_trace(
@@ -123,8 +130,14 @@ def gradient_profile(
         )
     fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
     fig.update_xaxes(title_text="time step t")
-    if any((np.asarray(v) < floor).any() for v in norms.values()):
+    if any_below:
         fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
-    fig = _layout(fig, title)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+        fig.add_trace(  # one legend entry explains the crosses of every line
+            go.Scatter(x=[None], y=[None], mode="markers", name=FLOOR_TEXT,
+                       marker=dict(symbol="x-thin", size=9, color="#777777",
+                                   line=dict(width=2, color="#777777")))
+        )
+    fig = _layout(fig, title, height=500)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=140))
     return fig

@@ -27,6 +27,8 @@ CELLS = rnnviz.CELLS
 # Fused gate blocks per cell, restated here (PyTorch layout) rather than imported.
 G = {"rnn": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
 F32_MAX = float(np.finfo(np.float32).max)
+# One small shape for most tests, so jit-compiled programs are shared between them.
+SMALL = (6, 2, 3, 4)  # T, B, I, H
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -48,6 +50,12 @@ def random_params(cell, seed, input_size=3, hidden_size=5, scheme="pytorch", **k
         b_ih=jnp.asarray(rng.uniform(-0.5, 0.5, p.b_ih.shape), jnp.float32),
         b_hh=jnp.asarray(rng.uniform(-0.5, 0.5, p.b_hh.shape), jnp.float32),
     )
+
+
+@functools.lru_cache(maxsize=None)
+def readout(length, placement="last"):
+    """The same partial object per (length, placement): hidden_grads' jit keys on loss_fn identity."""
+    return functools.partial(rnnviz.readout_loss, length=length, placement=placement)
 
 
 def as_f64(params):
@@ -97,7 +105,7 @@ def rel_err(a, b):
 @pytest.mark.parametrize("cell", CELLS)
 def test_unroll_matches_numpy_reference(cell, scheme):
     """unroll's hs and every gate equal the NumPy float64 equations (float32 tolerance)."""
-    T, B, I, H = 12, 3, 4, 6
+    T, B, I, H = 10, 3, 3, 4
     params = random_params(cell, 1, I, H, scheme=scheme)
     xs, h0 = random_inputs(2, T, B, I, H)
     hs, gates = rnnviz.unroll(cell, params, xs, h0)
@@ -114,7 +122,7 @@ def test_unroll_matches_numpy_reference(cell, scheme):
 @pytest.mark.parametrize("cell", CELLS)
 def test_unroll_default_h0_is_zeros(cell):
     """h0=None means a zero start state (and c0 = 0 for the LSTM), as in PyTorch."""
-    T, B, I, H = 5, 2, 3, 4
+    T, B, I, H = SMALL
     params = random_params(cell, 3, I, H)
     xs, _ = random_inputs(4, T, B, I, H)
     hs, _ = rnnviz.unroll(cell, params, xs)
@@ -127,7 +135,7 @@ def test_unroll_default_h0_is_zeros(cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_scan_unroll_matches_python_loop(cell):
     """The lax.scan unroll equals a plain Python loop over STEPS[cell], outputs and gates."""
-    T, B, I, H = 9, 2, 3, 5
+    T, B, I, H = SMALL
     params = random_params(cell, 5, I, H)
     xs, h0 = random_inputs(6, T, B, I, H)
     hs, gates = rnnviz.unroll(cell, params, xs, h0)
@@ -191,7 +199,7 @@ def _unroll_loss(cell, params, xs, h0):
 @pytest.mark.parametrize("cell", CELLS)
 def test_unroll_loss_gradients_match_finite_differences(cell):
     """Gradients of a loss on a whole unroll (hs and gates) w.r.t. params, xs and h0, in float64."""
-    T, B, I, H = 5, 2, 3, 3
+    T, B, I, H = SMALL
     params = as_f64(random_params(cell, 9, I, H))
     xs, h0 = random_inputs(10, T, B, I, H)
     xs, h0 = jnp.asarray(xs, jnp.float64), jnp.asarray(h0, jnp.float64)
@@ -210,8 +218,8 @@ def time_weighted_sin(hs):
 
 
 LOSSES = {
-    "last": lambda T: functools.partial(rnnviz.readout_loss, length=T, placement="last"),
-    "all": lambda T: functools.partial(rnnviz.readout_loss, length=T, placement="all"),
+    "last": lambda T: readout(T, "last"),
+    "all": lambda T: readout(T, "all"),
     "squares": lambda T: sum_of_squares,
     "weighted_sin": lambda T: time_weighted_sin,
 }
@@ -222,7 +230,7 @@ LOSSES = {
 def test_hidden_grads_equal_separate_grads_per_step(cell, loss_name):
     """grads["h"][t] = dL/dh_t with steps t+1… recomputed (LSTM: c_t held); grads["c"][t] =
     dL/dc_t with h_t = o_t·tanh(c_t) and everything after recomputed; one jax.grad per t."""
-    T, B, I, H = 6, 2, 3, 4
+    T, B, I, H = SMALL
     params = random_params(cell, 11, I, H, scheme="glorot", gain=1.3)
     xs, h0 = random_inputs(12, T, B, I, H)
     loss_fn = LOSSES[loss_name](T)
@@ -248,17 +256,18 @@ def test_hidden_grads_equal_separate_grads_per_step(cell, loss_name):
 @pytest.mark.parametrize("cell", CELLS)
 def test_hidden_grads_with_padding_equal_unpadded(cell):
     """With readout_loss(length=L), garbage inputs past L change nothing at t < L and give 0 after."""
-    L, T, B, I, H = 6, 10, 2, 3, 4
+    L, B, I, H = SMALL
+    T = L + 4
     params = random_params(cell, 13, I, H)
     xs, h0 = random_inputs(14, L, B, I, H)
     garbage = jnp.asarray(5.0 * np.random.default_rng(15).standard_normal((T - L, B, I)), jnp.float32)
     padded = jnp.concatenate([xs, garbage])
     for placement in ("last", "all"):
         short = rnnviz.hidden_grads(
-            cell, params, xs, functools.partial(rnnviz.readout_loss, length=L, placement=placement), h0
+            cell, params, xs, readout(L, placement), h0
         )
         long = rnnviz.hidden_grads(
-            cell, params, padded, functools.partial(rnnviz.readout_loss, length=L, placement=placement), h0
+            cell, params, padded, readout(L, placement), h0
         )
         for name in short:
             np.testing.assert_allclose(long[name][:L], short[name], rtol=1e-6, atol=1e-7)
@@ -301,7 +310,7 @@ def test_closed_form_vanilla_orthogonal_hidden_grads():
     rho, T, B, I, H = 0.75, 256, 2, 3, 16
     params = vanilla_orthogonal_params(rho, I, H, seed=21)
     xs = jnp.zeros((T, B, I), jnp.float32)
-    loss = functools.partial(rnnviz.readout_loss, length=T, placement="last")
+    loss = readout(T, "last")
     grads = rnnviz.hidden_grads("rnn", params, xs, loss)
     norms = flow.per_step_norms(grads["h"])
     expected = rho ** np.arange(T - 1, -1, -1, dtype=np.float64)
@@ -337,7 +346,7 @@ def test_closed_form_gru_zero_weights(b_z):
     frob = rnnviz.jacobian_norms("gru", params, xs, h0, ord="fro")
     np.testing.assert_allclose(frob, np.broadcast_to(expected[:, None] * np.sqrt(H), (T, B)), rtol=1e-4)
     grads = rnnviz.hidden_grads(
-        "gru", params, xs, functools.partial(rnnviz.readout_loss, length=T, placement="last"), h0
+        "gru", params, xs, readout(T, "last"), h0
     )
     checked = expected >= 1e-30
     np.testing.assert_allclose(flow.per_step_norms(grads["h"])[checked], expected[checked], rtol=1e-4)
@@ -369,7 +378,7 @@ def test_closed_form_lstm_constant_error_carousel():
     assert 1e-30 < expected[0] < 1e-25
 
     grads = rnnviz.hidden_grads(
-        "lstm", params, xs, functools.partial(rnnviz.readout_loss, length=T, placement="last")
+        "lstm", params, xs, readout(T, "last")
     )
     gc = np.asarray(grads["c"], np.float64)
     np.testing.assert_allclose(gc[-1], o / np.sqrt(H), rtol=1e-6)
@@ -384,53 +393,68 @@ def test_closed_form_lstm_constant_error_carousel():
 # --- 7. Jacobian profile against brute force; padding ---------------------------------------
 
 
+def jacobians_by_jacrev(cell, params, xs, h0):
+    """(T, B, H, H): ∂h_{T−1}/∂h_t per t and sequence, from one jax.jacrev over a Python-loop
+    unroll in which a perturbation is added to each h_t after its step (the LSTM's c_t untouched)."""
+    T, B = xs.shape[:2]
+    H = h0.shape[1]
+
+    def last_h(eps):  # eps (T, B, H)
+        carry = (h0, jnp.zeros_like(h0)) if cell == "lstm" else (h0,)
+        for t in range(T):
+            carry, _ = STEPS[cell](params, carry, xs[t])
+            carry = (carry[0] + eps[t],) + carry[1:]
+        return carry[0]
+
+    J = np.asarray(jax.jit(jax.jacrev(last_h))(jnp.zeros((T, B, H), xs.dtype)))  # (B, H, T, B, H)
+    out = np.zeros((T, B, H, H))
+    for b in range(B):
+        np.testing.assert_array_equal(np.delete(J[b], b, axis=2), 0.0)  # sequences do not interact
+        out[:, b] = np.moveaxis(J[b, :, :, b, :], 1, 0)
+    return out
+
+
+def small_jacobian_case(cell, seed):
+    T, B, I, H = SMALL
+    params = random_params(cell, seed, I, H, scheme="glorot", gain=1.4)
+    xs, h0 = random_inputs(seed + 1, T, B, I, H)
+    return params, xs, h0
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_jacobian_profile_matches_jacrev(cell):
     """jacobian_norms (float32, both ords) equals the norms of ∂h_{T−1}/∂h_t from jax.jacrev over
-    the rest of the unroll in float64 (LSTM: c_t held), per sequence."""
-    T, B, I, H = 6, 2, 3, 4
-    params = random_params(cell, 30, I, H, scheme="glorot", gain=1.4)
-    xs, h0 = random_inputs(31, T, B, I, H)
-    p64, xs64, h064 = as_f64(params), jnp.asarray(xs, jnp.float64), jnp.asarray(h0, jnp.float64)
-    hs, gates = rnnviz.unroll(cell, p64, xs64, h064)
-    brute = {"fro": np.zeros((T, B)), 2: np.zeros((T, B))}
-    for t in range(T):
-        extra = (gates["c"][t],) if cell == "lstm" else ()
-        J = np.asarray(jax.jacrev(lambda h: rollout(cell, p64, xs64, t, (h, *extra))[-1])(hs[t]))
-        for b in range(B):
-            others = np.delete(J[b], b, axis=1)  # sequences do not interact
-            np.testing.assert_array_equal(others, 0.0)
-            brute["fro"][t, b] = np.linalg.norm(J[b, :, b, :], "fro")
-            brute[2][t, b] = np.linalg.norm(J[b, :, b, :], 2)
-    assert brute[2].min() > 1e-6
+    the whole unroll in float64 (LSTM: c_t held), per sequence."""
+    params, xs, h0 = small_jacobian_case(cell, 30)
+    J = jacobians_by_jacrev(cell, as_f64(params), jnp.asarray(xs, jnp.float64), jnp.asarray(h0, jnp.float64))
+    assert np.linalg.norm(J, 2, axis=(2, 3)).min() > 1e-4
     for ord in ("fro", 2):
         profile = rnnviz.jacobian_norms(cell, params, xs, h0, ord=ord)
-        np.testing.assert_allclose(profile, brute[ord], rtol=1e-4)
+        np.testing.assert_allclose(profile, np.linalg.norm(J, ord, axis=(2, 3)), rtol=1e-4)
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_jacobian_profile_matches_finite_differences_of_reference(cell):
-    """Independent of JAX autodiff: central differences of the NumPy reference, float64 throughout."""
-    T, B, I, H = 6, 1, 3, 4
-    params = as_f64(random_params(cell, 32, I, H, scheme="glorot", gain=1.4))
+    """Independent of JAX autodiff: central differences of the NumPy float64 reference (perturb
+    h_t, hold c_t, rerun the rest) give the same ‖∂h_{T−1}/∂h_t‖ as jacobian_norms."""
+    params, xs, h0 = small_jacobian_case(cell, 32)
+    T, B, _, H = SMALL
     w = as_np(params)
-    xs, h0 = random_inputs(33, T, B, I, H)
-    xs, h0 = np.asarray(xs, np.float64), np.asarray(h0, np.float64)
     hs, gates = reference_unroll(cell, *w, xs, h0)
+    c = gates.get("c")
     eps = 1e-6
+    J = np.zeros((T, B, H, H))
+    J[T - 1] = np.eye(H)
+    for t in range(T - 1):
+        for j in range(H):
+            d = np.zeros((B, H))
+            d[:, j] = eps  # sequences are independent: perturb unit j of every sequence at once
+            up = reference_unroll(cell, *w, xs[t + 1:], hs[t] + d, None if c is None else c[t])[0][-1]
+            down = reference_unroll(cell, *w, xs[t + 1:], hs[t] - d, None if c is None else c[t])[0][-1]
+            J[t, :, :, j] = (up - down) / (2 * eps)
     for ord in ("fro", 2):
-        profile = rnnviz.jacobian_norms(cell, params, jnp.asarray(xs), jnp.asarray(h0), ord=ord)
-        for t in range(T - 1):
-            J = np.zeros((H, H))
-            for j in range(H):
-                d = np.zeros((B, H))
-                d[:, j] = eps
-                c_t = gates["c"][t] if cell == "lstm" else None
-                up = reference_unroll(cell, *w, xs[t + 1:], hs[t] + d, c_t)[0][-1, 0]
-                down = reference_unroll(cell, *w, xs[t + 1:], hs[t] - d, c_t)[0][-1, 0]
-                J[:, j] = (up - down) / (2 * eps)
-            assert profile[t, 0] == pytest.approx(np.linalg.norm(J, ord), rel=1e-6)
-        assert profile[T - 1, 0] == pytest.approx(np.sqrt(H) if ord == "fro" else 1.0)
+        profile = rnnviz.jacobian_norms(cell, params, xs, h0, ord=ord)
+        np.testing.assert_allclose(profile, np.linalg.norm(J, ord, axis=(2, 3)), rtol=1e-4)
 
 
 @pytest.mark.parametrize("ord", ["fro", 2])
@@ -438,14 +462,15 @@ def test_jacobian_profile_matches_finite_differences_of_reference(cell):
 def test_padded_jacobian_profile_equals_unpadded(cell, ord):
     """jacobian_log10_norms with garbage (huge values, NaN) past `length` equals the unpadded
     profile on the first `length` steps, and is -inf on the padding."""
-    L, T, B, I, H = 7, 12, 2, 3, 4
-    params = random_params(cell, 34, I, H)
-    xs, _ = random_inputs(35, L, B, I, H)
+    L, B, I, H = SMALL
+    T = L + 4
+    params, xs, _ = small_jacobian_case(cell, 30)
     garbage = 1e3 * np.random.default_rng(36).standard_normal((T - L, B, I))
     garbage[1, 0, 0] = np.nan
     padded = jnp.concatenate([xs, jnp.asarray(garbage, jnp.float32)])
     logs = np.asarray(flow.jacobian_log10_norms(cell, params, padded, None, L, ord))
-    want = np.log10(rnnviz.jacobian_norms(cell, params, xs, ord=ord))
+    with np.errstate(divide="ignore"):  # an exact 0 (dead relu path) is -inf in both
+        want = np.log10(rnnviz.jacobian_norms(cell, params, xs, ord=ord))
     assert logs.shape == (T, B)
     np.testing.assert_allclose(logs[:L], want, rtol=0, atol=1e-5)
     assert np.all(np.isneginf(logs[L:]))
@@ -579,7 +604,7 @@ def test_forget_bias_sets_total_lstm_forget_bias(scheme):
 @pytest.mark.parametrize("scheme", ["pytorch", "orthogonal"])
 def test_chrono_initialisation(scheme):
     """Chrono (Tallec & Ollivier 2018): total b_f in [0, log(T_max − 1)], spread over it; total b_i = −b_f."""
-    H, tmax = 256, 50.0
+    H, tmax = 64, 50.0
     p = rnnviz.init_params(key(59), "lstm", 3, H, scheme=scheme, chrono_tmax=tmax, forget_bias=1.0)
     total = np.asarray(p.b_ih, np.float64) + np.asarray(p.b_hh, np.float64)
     b_i, b_f = total[:H], total[H:2 * H]
@@ -587,7 +612,7 @@ def test_chrono_initialisation(scheme):
     assert b_f.max() - b_f.min() > 0.8 * np.log(tmax - 1)  # drawn, not constant
     np.testing.assert_array_equal(b_i, -b_f)
     # log U[1, T_max − 1]: the median is log(T_max / 2).
-    assert np.median(b_f) == pytest.approx(np.log(tmax / 2), abs=0.25)
+    assert np.median(b_f) == pytest.approx(np.log(tmax / 2), abs=0.4)
 
 
 def test_update_bias_sets_total_gru_z_bias():
@@ -622,7 +647,7 @@ def torch_state_dict(cell, H, I, seed, biases=True):
 @pytest.mark.parametrize("cell", CELLS)
 def test_from_torch_reproduces_reference(cell, biases):
     """Torch-layout weights go in unchanged and give the reference outputs; missing biases are 0."""
-    T, B, I, H = 8, 2, 3, 5
+    T, B, I, H = SMALL
     sd = torch_state_dict(cell, H, I, 70, biases)
     params = rnnviz.from_torch(cell, sd)
     zeros = np.zeros(G[cell] * H, np.float32)
@@ -682,7 +707,7 @@ def test_exploding_relu_state_is_located_without_raising():
     assert np.isfinite(hs[:first]).all()
     ref_hs, _ = reference_unroll("rnn_relu", *as_np(params), xs)
     assert first == np.flatnonzero(np.abs(ref_hs).max(axis=(1, 2)) > F32_MAX)[0]
-    loss = functools.partial(rnnviz.readout_loss, length=T, placement="last")
+    loss = readout(T, "last")
     grads = rnnviz.hidden_grads("rnn_relu", params, xs, loss)  # must not raise
     profile = rnnviz.jacobian_norms("rnn_relu", params, xs, ord=2)  # nor this
     assert grads["h"].shape == hs.shape and profile.shape == (T, 2)
@@ -696,7 +721,7 @@ def test_gradients_after_forward_overflow_are_not_reported_as_zero():
     params, xs = exploding_relu_run()
     T = xs.shape[0]
     first = flow.first_nonfinite(np.asarray(rnnviz.unroll("rnn_relu", params, xs)[0]))
-    loss = functools.partial(rnnviz.readout_loss, length=T, placement="last")
+    loss = readout(T, "last")
     norms = flow.per_step_norms(rnnviz.hidden_grads("rnn_relu", params, xs, loss)["h"])
     assert not np.any(norms[:first] == 0.0)
 
@@ -711,7 +736,7 @@ def test_exploding_gradient_is_located_and_profile_stays_exact():
     xs = jnp.zeros((T, B, I), jnp.float32)
     hs, _ = rnnviz.unroll("rnn", params, xs)
     np.testing.assert_array_equal(hs, 0.0)
-    loss = functools.partial(rnnviz.readout_loss, length=T, placement="last")
+    loss = readout(T, "last")
     g = np.asarray(rnnviz.hidden_grads("rnn", params, xs, loss)["h"])
     bad = ~np.isfinite(g).reshape(T, -1).all(axis=1)
     last = flow.last_nonfinite(g)

@@ -86,7 +86,7 @@ def browser(server):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context = browser.new_context(viewport={"width": 1500, "height": 1500})
     pg = context.new_page()
     pg.set_default_timeout(90_000)
     yield pg

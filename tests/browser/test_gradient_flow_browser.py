@@ -59,3 +59,24 @@ def test_home_page_links_to_gradient_flow(server, page):
     page.get_by_role("link", name="Gradient flow").first.click()
     wait_for_app(page, charts=2)
     assert "Gradient_flow" in page.url
+
+
+def test_preset_link_reproduces_its_settings(server, page):
+    from rnnviz.presets import PRESETS
+
+    preset = next(p for p in PRESETS if p.name.startswith("Exploding"))
+    page.goto(server)
+    wait_for_app(page)
+    page.get_by_role("link", name=preset.name).first.click()
+    wait_for_app(page, charts=2)
+    search = page.evaluate("() => window.location.search")
+    for key, value in preset.query.items():
+        assert f"{key}={value}" in search
+    assert preset.name in page.locator('[data-testid="stAlert"]').first.inner_text()
+
+
+def test_compare_page(server, page):
+    page.goto(f"{server}/Compare_cells?T=500&init=orthogonal")
+    wait_for_app(page, charts=4)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "compare_cells")
