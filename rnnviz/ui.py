@@ -17,6 +17,7 @@ PAGES = (
     ("app.py", "Home", ":material/home:"),
     ("pages/1_Gradient_flow.py", "Gradient flow", ":material/trending_down:"),
     ("pages/2_Compare_cells.py", "Compare cells", ":material/compare_arrows:"),
+    ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
 )
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 

@@ -38,7 +38,7 @@ def key(seed):
     return jax.random.PRNGKey(seed)
 
 
-def random_params(cell, seed, input_size=3, hidden_size=5, scheme="pytorch", **kw):
+def random_params(cell, seed, input_size=3, hidden_size=4, scheme="pytorch", **kw):
     """float32 params from init_params, with independent random biases in b_ih and b_hh.
 
     Non-PyTorch schemes zero the biases; random ones make the tests see where each bias
@@ -213,15 +213,10 @@ def sum_of_squares(hs):
     return jnp.sum(hs**2)
 
 
-def time_weighted_sin(hs):
-    return jnp.sum(jnp.sin(hs) * jnp.arange(hs.shape[0], 0, -1)[:, None, None])
-
-
 LOSSES = {
     "last": lambda T: readout(T, "last"),
     "all": lambda T: readout(T, "all"),
     "squares": lambda T: sum_of_squares,
-    "weighted_sin": lambda T: time_weighted_sin,
 }
 
 
@@ -406,7 +401,7 @@ def jacobians_by_jacrev(cell, params, xs, h0):
             carry = (carry[0] + eps[t],) + carry[1:]
         return carry[0]
 
-    J = np.asarray(jax.jit(jax.jacrev(last_h))(jnp.zeros((T, B, H), xs.dtype)))  # (B, H, T, B, H)
+    J = np.asarray(jax.jacrev(last_h)(jnp.zeros((T, B, H), xs.dtype)))  # (B, H, T, B, H)
     out = np.zeros((T, B, H, H))
     for b in range(B):
         np.testing.assert_array_equal(np.delete(J[b], b, axis=2), 0.0)  # sequences do not interact
@@ -457,8 +452,8 @@ def test_jacobian_profile_matches_finite_differences_of_reference(cell):
         np.testing.assert_allclose(profile, np.linalg.norm(J, ord, axis=(2, 3)), rtol=1e-4)
 
 
-@pytest.mark.parametrize("ord", ["fro", 2])
-@pytest.mark.parametrize("cell", CELLS)
+# Each cell once; the norm only enters at the end, so the two ords alternate over the cells.
+@pytest.mark.parametrize("cell, ord", [("rnn", "fro"), ("rnn_relu", 2), ("lstm", 2), ("gru", "fro")])
 def test_padded_jacobian_profile_equals_unpadded(cell, ord):
     """jacobian_log10_norms with garbage (huge values, NaN) past `length` equals the unpadded
     profile on the first `length` steps, and is -inf on the padding."""
@@ -479,11 +474,12 @@ def test_padded_jacobian_profile_equals_unpadded(cell, ord):
 # --- 8. Pascanu's bound ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheme, gain", [("pytorch", 1.0), ("glorot", 1.5), ("orthogonal", 1.2), ("he", 1.0)])
-@pytest.mark.parametrize("cell", ["rnn", "rnn_relu"])
+@pytest.mark.parametrize("cell, scheme, gain", [
+    ("rnn", "pytorch", 1.0), ("rnn", "glorot", 1.5), ("rnn_relu", "he", 1.0), ("rnn_relu", "orthogonal", 1.2),
+])
 def test_pascanu_bound_holds(cell, scheme, gain):
     """‖∂h_{T−1}/∂h_t‖₂ <= (γλ₁)^(T−1−t) (Pascanu et al. 2013, γ = 1 for tanh and relu) at every t."""
-    T, B, I, H = 40, 3, 3, 8
+    T, B, I, H = 40, 2, 3, 4
     params = random_params(cell, 40, I, H, scheme=scheme, gain=gain)
     xs, h0 = random_inputs(41, T, B, I, H)
     profile = rnnviz.jacobian_norms(cell, params, xs, h0, ord=2)
@@ -509,7 +505,7 @@ def test_pascanu_bound_is_none_for_gated_cells():
 def test_init_shapes_and_dtypes(cell, scheme):
     """PyTorch's fused layout (G·H, I), (G·H, H), (G·H,) ×2 in float32, finite; non-PyTorch
     schemes start with zero biases."""
-    I, H = 3, 5
+    I, H = 3, 4
     p = rnnviz.init_params(key(50), cell, I, H, scheme=scheme)
     assert isinstance(p, CellParams)
     assert p.w_ih.shape == (G[cell] * H, I) and p.w_hh.shape == (G[cell] * H, H)
@@ -524,21 +520,21 @@ def test_init_shapes_and_dtypes(cell, scheme):
 
 def test_init_rejects_unknown_scheme_and_cell():
     with pytest.raises(ValueError, match="unknown scheme"):
-        rnnviz.init_params(key(0), "rnn", 2, 3, scheme="xavier")
+        rnnviz.init_params(key(0), "rnn", 3, 4, scheme="xavier")
     with pytest.raises(ValueError, match="unknown cell"):
-        rnnviz.init_params(key(0), "lstmx", 2, 3)
+        rnnviz.init_params(key(0), "lstmx", 3, 4)
     with pytest.raises(ValueError, match="radius kind"):
-        rnnviz.init_params(key(0), "rnn", 2, 3, spectral_radius=1.0, radius_kind="norm")
+        rnnviz.init_params(key(0), "rnn", 3, 4, spectral_radius=1.0, radius_kind="norm")
     with pytest.raises(ValueError, match="T_max > 2"):
-        rnnviz.init_params(key(0), "lstm", 2, 3, chrono_tmax=2.0)
+        rnnviz.init_params(key(0), "lstm", 3, 4, chrono_tmax=2.0)
 
 
 @pytest.mark.parametrize("kind", ["eigen", "singular"])
-@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scheme", ["pytorch", "glorot", "he", "orthogonal"])
 @pytest.mark.parametrize("cell", CELLS)
 def test_spectral_radius_sets_each_gate_block(cell, scheme, kind):
     """radius_kind="eigen": max|eig| of every W_hh gate block = target; "singular": λ₁ = target."""
-    H, target = 6, 1.3
+    H, target = 4, 1.3
     p = rnnviz.init_params(key(51), cell, 3, H, scheme=scheme, gain=0.7,
                            spectral_radius=target, radius_kind=kind)
     for block in np.split(np.asarray(p.w_hh, np.float64), G[cell]):
@@ -551,7 +547,7 @@ def test_spectral_radius_sets_each_gate_block(cell, scheme, kind):
 
 def test_eigen_and_singular_radius_differ_for_non_normal_weights():
     """For a random (non-normal) W, the eigenvalue-rescaled W has λ₁ above the target."""
-    p = rnnviz.init_params(key(52), "rnn", 3, 8, scheme="glorot", spectral_radius=1.0)
+    p = rnnviz.init_params(key(52), "rnn", 3, 4, scheme="glorot", spectral_radius=1.0)
     w = np.asarray(p.w_hh, np.float64)
     assert np.abs(np.linalg.eigvals(w)).max() == pytest.approx(1.0, rel=2e-6)
     assert np.linalg.norm(w, 2) > 1.05
@@ -560,7 +556,7 @@ def test_eigen_and_singular_radius_differ_for_non_normal_weights():
 @pytest.mark.parametrize("cell", CELLS)
 def test_orthogonal_and_identity_schemes(cell):
     """Orthogonal: QᵀQ = gain²·I per gate block; identity: each block is gain·I exactly."""
-    H = 6
+    H = 4
     for gain in (1.0, 1.7):
         q = rnnviz.init_params(key(53), cell, 3, H, scheme="orthogonal", gain=gain)
         for block in np.split(np.asarray(q.w_hh, np.float64), G[cell]):
@@ -570,11 +566,10 @@ def test_orthogonal_and_identity_schemes(cell):
             np.testing.assert_array_equal(block, np.float32(gain) * np.eye(H, dtype=np.float32))
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_pytorch_and_glorot_and_he_distributions(cell):
-    """PyTorch: every weight and bias in U(±1/√H) and filling it; Glorot: within
+def test_pytorch_and_glorot_and_he_distributions():
+    """LSTM (4 gate blocks). PyTorch: every weight and bias in U(±1/√H) and filling it; Glorot: within
     ±√(6/(fan_in+fan_out)) per block; He: std √(2/fan_in) per block."""
-    I, H = 24, 48
+    I, H, cell = 24, 48, "lstm"
     p = rnnviz.init_params(key(55), cell, I, H, scheme="pytorch")
     bound = 1 / np.sqrt(H)
     for a in p:
@@ -591,7 +586,7 @@ def test_pytorch_and_glorot_and_he_distributions(cell):
 @pytest.mark.parametrize("scheme", ["pytorch", "glorot"])
 def test_forget_bias_sets_total_lstm_forget_bias(scheme):
     """b_ih + b_hh on the forget block (i, f, g, o order) is exactly forget_bias; the rest unchanged."""
-    H = 5
+    H = 4
     base = rnnviz.init_params(key(58), "lstm", 3, H, scheme=scheme)
     p = rnnviz.init_params(key(58), "lstm", 3, H, scheme=scheme, forget_bias=1.0)
     total = np.asarray(p.b_ih) + np.asarray(p.b_hh)
@@ -604,20 +599,22 @@ def test_forget_bias_sets_total_lstm_forget_bias(scheme):
 @pytest.mark.parametrize("scheme", ["pytorch", "orthogonal"])
 def test_chrono_initialisation(scheme):
     """Chrono (Tallec & Ollivier 2018): total b_f in [0, log(T_max − 1)], spread over it; total b_i = −b_f."""
-    H, tmax = 64, 50.0
-    p = rnnviz.init_params(key(59), "lstm", 3, H, scheme=scheme, chrono_tmax=tmax, forget_bias=1.0)
+    I, H, tmax = 24, 48, 50.0  # the shape of the distribution test: compiled ops are reused
+    p = rnnviz.init_params(key(59), "lstm", I, H, scheme=scheme, chrono_tmax=tmax, forget_bias=1.0)
     total = np.asarray(p.b_ih, np.float64) + np.asarray(p.b_hh, np.float64)
     b_i, b_f = total[:H], total[H:2 * H]
     assert b_f.min() >= 0.0 and b_f.max() <= np.log(tmax - 1) * (1 + 1e-6)
-    assert b_f.max() - b_f.min() > 0.8 * np.log(tmax - 1)  # drawn, not constant
     np.testing.assert_array_equal(b_i, -b_f)
-    # log U[1, T_max − 1]: the median is log(T_max / 2).
-    assert np.median(b_f) == pytest.approx(np.log(tmax / 2), abs=0.4)
+    # exp(b_f) ~ U[1, T_max − 1]: Kolmogorov–Smirnov distance below the 1% critical value (0.23).
+    u = np.sort(np.exp(b_f))
+    cdf = (u - 1.0) / (tmax - 2.0)
+    n = np.arange(1, H + 1) / H
+    assert max(np.abs(cdf - n).max(), np.abs(cdf - (n - 1 / H)).max()) < 0.23
 
 
 def test_update_bias_sets_total_gru_z_bias():
     """GRU update_bias: total bias of the z block (r, z, n order) is exactly update_bias."""
-    H = 5
+    H = 4
     base = rnnviz.init_params(key(60), "gru", 3, H)
     p = rnnviz.init_params(key(60), "gru", 3, H, update_bias=2.0)
     total = np.asarray(p.b_ih) + np.asarray(p.b_hh)
@@ -688,7 +685,7 @@ def test_from_torch_bad_shapes_and_keys_raise():
 
 def exploding_relu_run():
     """IRNN with gain 3 (W_hh = 3I) over 200 noisy steps: h grows ~3^t and overflows float32."""
-    T, B, I, H = 200, 2, 3, 8
+    T, B, I, H = 200, 2, 3, 4
     params = rnnviz.init_params(key(80), "rnn_relu", I, H, scheme="identity", gain=3.0)
     xs = rnnviz.make_inputs(key(81), "noise", T, B, I)
     return params, xs

@@ -1,0 +1,473 @@
+"""Engine benchmark of rnnviz: one-pass per-step gradients, Jacobian profiles, FLOP rate.
+
+Usage:
+  python scripts/benchmark.py                 # full run, a few minutes on 2 CPU cores
+  python scripts/benchmark.py --quick         # smoke run: small sizes, few repeats
+  python scripts/benchmark.py --only grads,jacobian,flops --cells rnn,lstm,gru
+
+Sections (every figure is a median over repeated calls after a warm-up call that compiles;
+every comparison is a ratio of two figures measured in the same run):
+
+grads     dL/dh_t for every t by rnnviz's one reverse pass (jit of `flow.flow`'s grads,
+          `readout_loss` with placement "all") against the naive way, one jax.grad per
+          timestep: ONE jitted function that takes t as a traced argument, adds a zero
+          perturbation eps * (step == t) to h inside the scan and returns the gradient with
+          respect to that single (B, H) perturbation -- a full forward and backward pass per
+          t, compiled once. At the small size all T calls are timed; at the large size a
+          sample of timesteps spread over [0, T) is timed and the per-call median is
+          multiplied by T. Also: one pass against plain jax.grad of the same loss with
+          respect to the params (which must also form dW, so it does more work).
+jacobian  rnnviz.jacobian_norms(ord="fro"): time, as a multiple of the one-pass gradient
+          time, and peak resident memory, measured in a fresh subprocess per cell (this
+          script re-invoked with a hidden flag) from /proc/self/status.
+flops     achieved FLOP rate of the one-pass gradients against (a) a jitted lax.scan of T
+          sequential matmuls of the same shapes, (B,H)@(H,G*H) then (B,G*H)@(G*H,H), the
+          machine's matmul rate at these shapes, and (b) a large square matmul, its peak.
+"""
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import rnnviz  # noqa: E402
+from rnnviz.cells import GATE_BLOCKS, STEPS  # noqa: E402
+from rnnviz.flow import _carry0, _scan, flow, readout_loss  # noqa: E402
+
+SECTIONS = ("grads", "jacobian", "flops")
+DEFAULT_CELLS = ("rnn", "lstm", "gru")
+MB = 1024.0 * 1024.0
+
+# Sizes and repeats. "small"/"large" are (T, H, B) for the gradient section; the large one
+# is also used by the Jacobian and FLOP sections.
+FULL = dict(small=(100, 64, 16), large=(1000, 128, 16), repeats=7, naive_sweeps=3,
+            naive_sample=20, naive_sample_repeats=3, jac_repeats=3, square=1024)
+QUICK = dict(small=(30, 32, 8), large=(200, 64, 8), repeats=3, naive_sweeps=1,
+             naive_sample=5, naive_sample_repeats=1, jac_repeats=1, square=512)
+
+
+# --- timing helpers --------------------------------------------------------------------------
+
+def _run(fn, *args):
+    return jax.block_until_ready(fn(*args))
+
+
+def time_median(fn, *args, repeats, warmup=1):
+    """Median wall time of fn(*args) over `repeats` calls after `warmup` untimed calls."""
+    for _ in range(warmup):
+        _run(fn, *args)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _run(fn, *args)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_rounds(fns, rounds, warmup=1):
+    """Time several zero-argument callables in alternation, `rounds` times each.
+
+    The machine is shared and its load drifts, so things that are compared are timed in
+    the same rounds (A B A B ...), and a ratio is taken per round before the median.
+    Returns {name: [seconds per round]}.
+    """
+    for _ in range(warmup):
+        for f in fns.values():
+            _run(f)
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            _run(f)
+            times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def ratio(times, a, b, scale=1.0):
+    """Median over rounds of scale * a / b."""
+    return med([scale * x / y for x, y in zip(times[a], times[b])])
+
+
+def setup(cell, T, H, B, input_size, seed=0):
+    k_p, k_x = jax.random.split(jax.random.PRNGKey(seed))
+    params = rnnviz.init_params(k_p, cell, input_size, H, scheme="pytorch")
+    xs = rnnviz.make_inputs(k_x, "noise", T, B, input_size)
+    return params, jax.block_until_ready(xs)
+
+
+@functools.lru_cache(maxsize=None)
+def loss_for(T, placement):
+    # One object per (T, placement): the loss is a static (hashed-by-identity) jit argument.
+    return functools.partial(readout_loss, length=T, placement=placement)
+
+
+# --- the three ways of getting gradients ---------------------------------------------------
+
+@functools.partial(jax.jit, static_argnames=("cell", "loss_fn"))
+def one_pass_grads(cell, params, xs, loss_fn):
+    """rnnviz's way: every dL/dh_t (and dL/dc_t for the LSTM) in one reverse pass."""
+    return flow(cell, params, xs, loss_fn)[3]
+
+
+@functools.partial(jax.jit, static_argnames=("cell", "loss_fn"))
+def naive_grad_at(cell, params, xs, t, loss_fn):
+    """The naive way: dL/dh_t for ONE t (traced), by a zero perturbation at step t only.
+
+    One full forward and backward pass per call; t is traced, so it compiles once.
+    """
+    step = STEPS[cell]
+    carry0 = _carry0(cell, params, xs)
+    steps = jnp.arange(xs.shape[0])
+
+    def loss_of(e):
+        def body(carry, inputs):
+            x, s = inputs
+            e_t = e * (s == t).astype(e.dtype)
+            eps = (e_t, None) if cell == "lstm" else (e_t,)  # perturb h only (c held)
+            return step(params, carry, x, eps)
+
+        _, outs = jax.lax.scan(body, carry0, (xs, steps))
+        return loss_fn(outs["h"])
+
+    return jax.grad(loss_of)(jnp.zeros_like(carry0[0]))
+
+
+@functools.partial(jax.jit, static_argnames=("cell", "loss_fn"))
+def param_grads(cell, params, xs, loss_fn):
+    """Plain jax.grad of the same loss with respect to the params (the usual training pass)."""
+    carry0 = _carry0(cell, params, xs)
+    return jax.grad(lambda p: loss_fn(_scan(cell, p, xs, carry0)["h"]))(params)
+
+
+# --- FLOP counts and the reference matmul loops ----------------------------------------------
+
+def grad_flops(cell, T, H, B, I):
+    """Flops of one_pass_grads, counting the dominant matmuls only (2 flops per multiply-add).
+
+    forward, per step:  x_t @ W_ih^T  (B,I)@(I,GH)  -> 2·B·I·GH
+                        h   @ W_hh^T  (B,H)@(H,GH)  -> 2·B·H·GH
+    backward, per step: dA  @ W_hh    (B,GH)@(GH,H) -> 2·B·GH·H   (the cotangent of h_{t-1})
+    The backward needs no dA @ W_ih (xs is not differentiated) and no dW = h^T dA (params
+    are not differentiated); XLA removes both. Total: T · 2·B·G·H · (I + 2H).
+    Elementwise work (gates, tanh, sigmoid, their derivatives) is O(B·G·H) per step and not
+    counted, so the rate below is a lower bound on the work done.
+    """
+    G = GATE_BLOCKS[cell]
+    return T * 2 * B * G * H * (I + 2 * H)
+
+
+@functools.partial(jax.jit, static_argnames=("T",))
+def matmul_chain(h0, w, T):
+    """T sequential steps of (B,H)@(H,GH) then (B,GH)@(GH,H): the same matmul shapes as the
+    forward and backward steps of a cell with G gate blocks, each step waiting on the last."""
+    wt = w.T
+
+    def body(h, _):
+        a = h @ w  # (B, GH), the forward h @ W_hh^T shape
+        h = jnp.tanh(a @ wt)  # (B, H), the backward dA @ W_hh shape; tanh keeps it bounded
+        return h, None
+
+    return jax.lax.scan(body, h0, None, length=T)[0]
+
+
+def matmul_chain_flops(T, H, B, G):
+    return T * 2 * (2 * B * H * G * H)
+
+
+@jax.jit
+def square_matmul(a, b):
+    return a @ b
+
+
+# --- memory probe (run in a fresh subprocess) -----------------------------------------------
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _reset_peak():
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False if not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_probe(cell, T, H, B, I):
+    """Peak RSS increase of jacobian_norms, in MB, measured in this (fresh) process."""
+    params, xs = setup(cell, T, H, B, I)
+    jax.block_until_ready(params)
+    base = _status_kb("VmRSS")
+    reset_ok = _reset_peak()
+    rnnviz.jacobian_norms(cell, params, xs, ord="fro")  # compile + run
+    first_peak = _status_kb("VmHWM")
+    after_first = _status_kb("VmRSS")
+    steady = None
+    if reset_ok:
+        _reset_peak()
+        rnnviz.jacobian_norms(cell, params, xs, ord="fro")  # compiled: the steady state
+        steady = (_status_kb("VmHWM") - after_first) / 1024.0
+    return {
+        "baseline_mb": base / 1024.0,
+        # Without the reset, VmHWM may still hold an older, higher peak: then this is an
+        # upper bound.
+        "peak_incl_compile_mb": (first_peak - base) / 1024.0,
+        "retained_after_first_mb": (after_first - base) / 1024.0,
+        "peak_steady_mb": steady,
+        "reset_ok": reset_ok,
+    }
+
+
+def run_memory_probe(cell, T, H, B, I):
+    cmd = [sys.executable, os.path.abspath(__file__), "--_memprobe",
+           f"{cell},{T},{H},{B},{I}"]
+    env = dict(os.environ)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- sections --------------------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, cfg, cells, I, log):
+        self.cfg, self.cells, self.I, self.log = cfg, cells, I, log
+        self.rows = []  # (section, metric, {cell: text}, target, status)
+
+    def add(self, section, metric, values, target="", ok=None):
+        status = "" if ok is None else (
+            "PASS" if all(ok.values()) else
+            "MISS (" + ",".join(c for c, v in ok.items() if not v) + ")")
+        self.rows.append((section, metric, values, target, status))
+
+    def grads(self):
+        cfg, I = self.cfg, self.I
+        # Small size: every one of the T naive calls is timed, a sweep per round.
+        T, H, B = cfg["small"]
+        loss = loss_for(T, "all")
+        one, naive, rat, check = {}, {}, {}, {}
+        for cell in self.cells:
+            self.log(f"grads {cell} T={T}")
+            params, xs = setup(cell, T, H, B, I)
+            naive_fn = functools.partial(naive_grad_at, cell, params, xs, loss_fn=loss)
+            ts = [jnp.asarray(t, jnp.int32) for t in range(T)]
+            g_one = np.asarray(one_pass_grads(cell, params, xs, loss)["h"])
+            err = max(float(np.max(np.abs(np.asarray(_run(naive_fn, ts[t])) - g_one[t])))
+                      for t in (0, T // 2, T - 1))  # the naive grads agree with the one pass
+            check[cell] = err <= 1e-5 * max(1.0, float(np.max(np.abs(g_one))))
+
+            def sweep():
+                return [naive_fn(t) for t in ts]
+
+            times = time_rounds({"one": lambda: one_pass_grads(cell, params, xs, loss),
+                                 "naive": sweep}, cfg["naive_sweeps"])
+            one[cell], naive[cell] = med(times["one"]), med(times["naive"])
+            rat[cell] = ratio(times, "naive", "one")
+        tag = f"T,H,B={T},{H},{B}"
+        self.add("grads", f"one pass, all dL/dh_t [ms] ({tag})",
+                 {c: f"{1e3 * one[c]:.2f}" for c in one})
+        self.add("grads", f"naive, all T jax.grad calls timed [ms] ({tag})",
+                 {c: f"{1e3 * naive[c]:.1f}" for c in naive})
+        self.add("grads", f"naive / one pass ({tag})", {c: f"{rat[c]:.0f}x" for c in rat})
+        self.add("grads", "naive grad at t == one-pass grads[t] (t=0,T/2,T-1)",
+                 {c: "yes" if check[c] else "NO" for c in check}, "agree", check)
+
+        # Large size: time a sample of timesteps, extrapolate the per-call median to T.
+        T, H, B = cfg["large"]
+        loss = loss_for(T, "all")
+        one, per_call, rat, plain, rel = {}, {}, {}, {}, {}
+        sample = np.unique(np.linspace(0, T - 1, cfg["naive_sample"]).round().astype(int))
+        for cell in self.cells:
+            self.log(f"grads {cell} T={T}")
+            params, xs = setup(cell, T, H, B, I)
+            one_fn = lambda: one_pass_grads(cell, params, xs, loss)  # noqa: E731
+            ts = [jnp.asarray(t, jnp.int32) for t in sample]
+            _run(naive_grad_at, cell, params, xs, ts[0], loss)  # compile
+            _run(one_fn)
+            t_one, t_naive = [], []
+            for _ in range(cfg["naive_sample_repeats"]):
+                for t in ts:  # rounds: one pass, then the naive call at one sampled t
+                    r = time_rounds({"one": one_fn,
+                                     "naive": lambda: naive_grad_at(cell, params, xs, t, loss)},
+                                    1, warmup=0)
+                    t_one += r["one"]
+                    t_naive += r["naive"]
+            one[cell], per_call[cell] = med(t_one), med(t_naive)
+            rat[cell] = ratio({"n": t_naive, "o": t_one}, "n", "o", scale=T)
+            times = time_rounds({"one": one_fn,
+                                 "plain": lambda: param_grads(cell, params, xs, loss)},
+                                cfg["repeats"])
+            plain[cell] = med(times["plain"])
+            rel[cell] = ratio(times, "one", "plain")
+        tag = f"T,H,B={T},{H},{B}"
+        n = len(sample) * cfg["naive_sample_repeats"]
+        self.add("grads", f"one pass, all dL/dh_t [ms] ({tag})",
+                 {c: f"{1e3 * one[c]:.1f}" for c in one})
+        self.add("grads", f"naive, one jax.grad call [ms] (median of {n}, {len(sample)} t's)",
+                 {c: f"{1e3 * per_call[c]:.1f}" for c in per_call})
+        self.add("grads", "naive, all T calls [s] (T x per call)",
+                 {c: f"{T * per_call[c]:.1f}" for c in per_call})
+        self.add("grads", f"naive / one pass ({tag})", {c: f"{rat[c]:.0f}x" for c in rat},
+                 f">= {T // 2}x", {c: rat[c] >= T / 2 for c in rat})
+        self.add("grads", f"plain jax.grad wrt params [ms] ({tag})",
+                 {c: f"{1e3 * plain[c]:.1f}" for c in plain})
+        self.add("grads", "one pass / plain jax.grad wrt params",
+                 {c: f"{rel[c]:.2f}x" for c in rel}, "<= 1.2x",
+                 {c: rel[c] <= 1.2 for c in rel})
+
+    def jacobian(self):
+        cfg, I = self.cfg, self.I
+        T, H, B = cfg["large"]
+        loss = loss_for(T, "all")
+        t_jac, mult, mem = {}, {}, {}
+        for cell in self.cells:
+            self.log(f"jacobian {cell} T={T}")
+            params, xs = setup(cell, T, H, B, I)
+            times = time_rounds(
+                {"jac": lambda: rnnviz.jacobian_norms(cell, params, xs, ord="fro"),
+                 "one": lambda: one_pass_grads(cell, params, xs, loss)},
+                cfg["jac_repeats"])
+            t_jac[cell] = med(times["jac"])
+            mult[cell] = ratio(times, "jac", "one")
+            self.log(f"jacobian {cell} memory (subprocess)")
+            mem[cell] = run_memory_probe(cell, T, H, B, I)
+        tag = f"T,H,B={T},{H},{B}"
+        self.add("jacobian", f"jacobian_norms(ord='fro') [s] ({tag})",
+                 {c: f"{t_jac[c]:.2f}" for c in t_jac})
+        self.add("jacobian", "  / one-pass gradients (matmul flops: ~H/2 = "
+                 f"{H // 2}x)", {c: f"{mult[c]:.0f}x" for c in mult})
+        self.add("jacobian", "  subprocess RSS before the call [MB] (jax+inputs)",
+                 {c: f"{mem[c]['baseline_mb']:.0f}" for c in mem})
+        self.add("jacobian", "  peak RSS above that, 1st call = compile+run [MB]",
+                 {c: f"{mem[c]['peak_incl_compile_mb']:.0f}" for c in mem},
+                 "< 300 MB", {c: mem[c]["peak_incl_compile_mb"] < 300 for c in mem})
+        if all(mem[c]["peak_steady_mb"] is not None for c in mem):
+            self.add("jacobian", "  peak RSS above pre-call, 2nd call (compiled) [MB]",
+                     {c: f"{mem[c]['peak_steady_mb']:.0f}" for c in mem},
+                     "< 300 MB", {c: mem[c]["peak_steady_mb"] < 300 for c in mem})
+        avoided = T * B * H * H * 4 / 1e9
+        self.add("jacobian", "  avoided: all T Jacobians, T*B*H^2 float32 [GB]",
+                 {c: f"{avoided:.2f}" for c in self.cells})
+
+    def flops(self):
+        cfg, I = self.cfg, self.I
+        T, H, B = cfg["large"]
+        loss = loss_for(T, "all")
+        n = cfg["square"]
+        a = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
+        b = jax.random.normal(jax.random.PRNGKey(2), (n, n), jnp.float32)
+        achieved, chain, frac, frac_peak, count, peak = {}, {}, {}, {}, {}, {}
+        for cell in self.cells:
+            self.log(f"flops {cell} T={T}")
+            G = GATE_BLOCKS[cell]
+            params, xs = setup(cell, T, H, B, I)
+            count[cell] = grad_flops(cell, T, H, B, I)
+            w = jax.random.normal(jax.random.PRNGKey(3), (H, G * H), jnp.float32) / np.sqrt(H)
+            h0 = jax.random.normal(jax.random.PRNGKey(4), (B, H), jnp.float32)
+            times = time_rounds({"one": lambda: one_pass_grads(cell, params, xs, loss),
+                                 "chain": lambda: matmul_chain(h0, w, T=T),
+                                 "square": lambda: square_matmul(a, b)}, cfg["repeats"])
+            achieved[cell] = count[cell] / med(times["one"])
+            chain[cell] = matmul_chain_flops(T, H, B, G) / med(times["chain"])
+            # Fractions per round (same load), then the median.
+            frac[cell] = med([count[cell] / o / (matmul_chain_flops(T, H, B, G) / c)
+                              for o, c in zip(times["one"], times["chain"])])
+            peaks = [2 * n ** 3 / s for s in times["square"]]
+            frac_peak[cell] = med([count[cell] / o / p for o, p in zip(times["one"], peaks)])
+            peak[cell] = med(peaks)
+        tag = f"T,H,B,I={T},{H},{B},{I}"
+        self.add("flops", f"matmul flops of one pass [MFLOP] ({tag})",
+                 {c: f"{count[c] / 1e6:.0f}" for c in count})
+        self.add("flops", "  achieved by one pass [GFLOP/s]",
+                 {c: f"{achieved[c] / 1e9:.1f}" for c in achieved})
+        self.add("flops", "  same-shape matmul scan (B,H)@(H,GH),(B,GH)@(GH,H) [GFLOP/s]",
+                 {c: f"{chain[c] / 1e9:.1f}" for c in chain})
+        self.add("flops", "  one pass / same-shape matmul rate",
+                 {c: f"{100 * frac[c]:.0f}%" for c in frac}, ">= 30%",
+                 {c: frac[c] >= 0.30 for c in frac})
+        self.add("flops", f"  {n}x{n} square matmul, machine peak [GFLOP/s]",
+                 {c: f"{peak[c] / 1e9:.0f}" for c in peak})
+        self.add("flops", "  one pass / square-matmul peak",
+                 {c: f"{100 * frac_peak[c]:.1f}%" for c in frac_peak})
+
+
+def render(rows, cells):
+    head = ["section", "metric"] + list(cells) + ["target", "result"]
+    table = [head] + [[s, m] + [v.get(c, "") for c in cells] + [t, st]
+                      for s, m, v, t, st in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(x.ljust(w) for x, w in zip(r, widths)) + " |"  # noqa
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in table[1:]]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections out of {','.join(SECTIONS)}")
+    parser.add_argument("--cells", default=",".join(DEFAULT_CELLS))
+    parser.add_argument("--input-size", type=int, default=2,
+                        help="I, input channels (the app's tasks use 1-10)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--_memprobe", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args._memprobe:
+        cell, T, H, B, I = args._memprobe.split(",")
+        print(json.dumps(memory_probe(cell, int(T), int(H), int(B), int(I))))
+        return 0
+
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in sections if s not in SECTIONS]
+    if bad:
+        parser.error(f"unknown section(s) {bad}; choose from {','.join(SECTIONS)}")
+    cells = [c.strip() for c in args.cells.split(",") if c.strip()]
+    for c in cells:
+        rnnviz.cells.check_cell(c)
+    cfg = QUICK if args.quick else FULL
+    start = time.perf_counter()
+    log = (lambda msg: None) if args.quiet else (
+        lambda msg: print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr,
+                          flush=True))
+    bench = Bench(cfg, cells, args.input_size, log)
+    for s in SECTIONS:
+        if s in sections:
+            getattr(bench, s)()
+
+    print(f"machine: {platform.machine()} {platform.processor() or ''} "
+          f"{platform.system()} {platform.release()}, os.cpu_count()={os.cpu_count()}, "
+          f"python {platform.python_version()}, jax {jax.__version__} "
+          f"({jax.devices()[0].platform}), numpy {np.__version__}")
+    print(f"mode: {'quick' if args.quick else 'full'}; float32; inputs N(0,1) with "
+          f"I={args.input_size}; init 'pytorch'; loss readout_loss(placement='all'); "
+          f"times are medians after a compiling warm-up call "
+          f"(repeats={cfg['repeats']}, jacobian repeats={cfg['jac_repeats']}); "
+          f"total {time.perf_counter() - start:.0f} s")
+    print()
+    print(render(bench.rows, cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
