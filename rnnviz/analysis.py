@@ -156,17 +156,26 @@ def circle(radius: float = 1.0, n: int = 181) -> tuple:
 
 
 def _trajectory(cell, params, xs, h0):
-    """Start carry and the state entering each step: tuple of (T, B, H) per state part."""
+    """The forward pass, as the analyses need it.
+
+    Returns:
+      carry0; prev, the state entering each step (tuple of (T, B, H) per state part); and
+      ok (T, B), True while every state up to and including step t is finite. Past an
+      overflow the Jacobians are meaningless (inf·0 = NaN), so results there become NaN.
+    """
     carry0 = _carry0(cell, params, xs, h0)
     outs = _scan(cell, params, xs, carry0)
     states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
     prev = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
-    return carry0, prev
+    finite = jnp.all(jnp.stack([jnp.isfinite(s).all(axis=-1) for s in states]), axis=0)
+    finite = finite & jnp.all(jnp.stack([jnp.isfinite(c).all(axis=-1) for c in carry0]), axis=0)
+    ok = jax.lax.cummin(finite.astype(jnp.int32), axis=0).astype(bool)
+    return carry0, prev, ok
 
 
 def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
     step = STEPS[cell]
-    carry0, prev = _trajectory(cell, params, xs, h0)
+    carry0, prev, ok = _trajectory(cell, params, xs, h0)
     n_parts = len(carry0)
 
     def one(prev_b, x_b):  # one sequence, one step: prev_b tuple of (H,), x_b (I,)
@@ -175,6 +184,8 @@ def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
             return jnp.concatenate(new)
 
         jac = jax.jacfwd(f)(jnp.concatenate(prev_b))  # (S, S), S = n_parts * H
+        # Keep inf/NaN away from LAPACK (rows past an overflow are set to NaN below).
+        jac = jnp.where(jnp.isfinite(jac).all(), jac, 0.0)
         return jnp.linalg.svd(jac, compute_uv=False)
 
     def at_t(inputs):
@@ -182,7 +193,8 @@ def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
         return jax.vmap(one)(p, x)  # (B, S)
 
     # lax.map in chunks keeps only `time_chunk` Jacobians (B, S, S) alive at once.
-    return jax.lax.map(at_t, (prev, xs), batch_size=time_chunk)
+    svals = jax.lax.map(at_t, (prev, xs), batch_size=time_chunk)
+    return jnp.where(ok[..., None], svals, jnp.nan)
 
 
 _step_jacobian_svals_jit = jax.jit(_step_jacobian_svals, static_argnames=("cell", "time_chunk"))
@@ -213,7 +225,7 @@ def step_jacobian_singular_values(
       xs: (T, B, I). h0: (B, H) or None for zeros.
     Returns:
       (T, B, S) numpy array, singular values in decreasing order; row t belongs to the step
-      that consumes x_t.
+      that consumes x_t. NaN for a sequence from the step where its forward pass overflowed.
     """
     check_cell(cell)
     xs = jnp.asarray(xs)
@@ -255,7 +267,7 @@ def _connectivity_forward(cell, params, xs, h0, stride):
     """
     step = STEPS[cell]
     T, B, I = xs.shape
-    carry0, prev = _trajectory(cell, params, xs, h0)
+    carry0, prev, ok = _trajectory(cell, params, xs, h0)
     src = jnp.arange(0, T, stride)
     n = src.shape[0]
     q0 = tuple(jnp.zeros((n, I, B, c.shape[-1]), xs.dtype) for c in carry0)
@@ -282,7 +294,7 @@ def _connectivity_forward(cell, params, xs, h0, stride):
 
     init = (q0, jnp.zeros((n, B), xs.dtype))
     _, rows = jax.lax.scan(body, init, (jnp.arange(T), xs, prev))
-    return rows[::stride]  # (n_out, n_src, B)
+    return jnp.where(ok[::stride, None, :], rows[::stride], jnp.nan)  # (n_out, n_src, B)
 
 
 def _connectivity_reverse(cell, params, xs, h0, stride):
@@ -295,7 +307,7 @@ def _connectivity_reverse(cell, params, xs, h0, stride):
     """
     step = STEPS[cell]
     T, B, I = xs.shape
-    carry0, prev = _trajectory(cell, params, xs, h0)
+    carry0, prev, ok = _trajectory(cell, params, xs, h0)
     H = carry0[0].shape[-1]
     out = jnp.arange(0, T, stride)
     n = out.shape[0]
@@ -317,7 +329,8 @@ def _connectivity_reverse(cell, params, xs, h0, stride):
 
     init = (p0, jnp.zeros((n, B), xs.dtype))
     _, cols = jax.lax.scan(body, init, (jnp.arange(T), xs, prev), reverse=True)
-    return jnp.swapaxes(cols[::stride], 0, 1)  # (n_out, n_src, B)
+    rows = jnp.swapaxes(cols[::stride], 0, 1)  # (n_out, n_src, B)
+    return jnp.where(ok[::stride, None, :], rows, jnp.nan)
 
 
 @partial(jax.jit, static_argnames=("cell", "mode", "stride"))
@@ -359,8 +372,9 @@ def connectivity(
     As in Madsen 2019, "Visualizing memorization in RNNs" (Distill), with the output y_t = h_t
     (the hidden state; no readout): entry [t, s] is the Frobenius norm of the H×I Jacobian
     ∂h_t/∂x_s, root-mean-square over the batch. Causality makes it zero for s > t; those
-    entries are NaN (not computed). An exact zero (e.g. a dead relu path) is -inf; overflow
-    gives +inf or NaN below the diagonal.
+    entries are NaN (not computed). An exact zero (e.g. a dead relu path) is -inf. Once the
+    forward pass overflows (a state is inf/NaN in any sequence at step k), rows t ≥ k are NaN
+    too: `flow.first_nonfinite(hs)` gives k for the page to explain.
 
     Returned in log10 because the values span hundreds of decades: every Jacobian is carried
     renormalised with its scale as a log (see `flow.jacobian_log10_norms`), so 1e-200 comes

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import config as cfg
-from rnnviz.cells import CELLS
+from rnnviz.cells import CELLS, GATE_NAMES
 from rnnviz.flow import (
     FLOOR,
     LOSS_PLACEMENTS,
@@ -211,3 +211,33 @@ def warm_up(cell: str, H: int, inputs: str, loss: str, should_stop=lambda: False
         if should_stop():
             return
         gradient_flow(FlowConfig(**{**asdict(base), "T": padded}))
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The forward pass of one sequence of a config: states and gates, numpy only."""
+
+    h: np.ndarray  # (T, H) hidden state of the first sequence
+    c: np.ndarray | None  # (T, H) LSTM cell state
+    gates: dict  # name -> (T, H) activations of the first sequence
+    saturation: dict  # name -> analysis.GateSaturation over the whole batch
+    horizon: object | None  # analysis.ForgetHorizon for the LSTM
+
+
+def gate_activity(c: FlowConfig) -> GateResult:
+    """Gates and states over time for a config (the same compiled pass as `gradient_flow`)."""
+    from rnnviz.analysis import forget_horizon, gate_saturation
+
+    params = make_params(c)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    _, hs, gates, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)
+    gates = {name: np.asarray(a[: c.T]) for name, a in gates.items()}
+    cell_state = gates.pop("c", None)
+    return GateResult(
+        h=np.asarray(hs[: c.T, 0]),
+        c=None if cell_state is None else cell_state[:, 0],
+        gates={name: gates[name][:, 0] for name in GATE_NAMES[c.cell]},  # i, f, g, o order
+        saturation=gate_saturation(gates),
+        horizon=forget_horizon(gates["f"]) if c.cell == "lstm" else None,
+    )

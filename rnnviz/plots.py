@@ -50,6 +50,29 @@ def downsample_time(a: np.ndarray, max_steps: int = 500) -> tuple[np.ndarray, np
     return np.arange(0, T, k), pooled
 
 
+def time_unit_heatmap(
+    values: np.ndarray, title: str, quantity: str, zmin: float, zmax: float,
+    colorscale=MAGNITUDE_SCALE, show_scale: bool = True,
+) -> go.Figure:
+    """Any (T, H) array as a heatmap over time step × hidden unit (time downsampled).
+
+    Args:
+      quantity: what a cell's colour is, for the colour bar and the hover text.
+    """
+    t, z = downsample_time(np.asarray(values, np.float32))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.T, x=t, y=np.arange(values.shape[1]), colorscale=colorscale,
+            zmin=zmin, zmax=zmax, showscale=show_scale,
+            colorbar=dict(title=dict(text=quantity, side="right")),
+            hovertemplate=f"time step t=%{{x}}<br>hidden unit %{{y}}<br>{quantity} = %{{z:.3g}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="hidden unit")
+    return _layout(fig, title)
+
+
 def gradient_heatmap(
     grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zmax=None,
     show_scale: bool = True,
@@ -60,26 +83,12 @@ def gradient_heatmap(
       grad_map: (T, H) magnitudes.
       zmax: top of the colour scale (log10); give several maps the same one to compare them.
     """
-    t, z = downsample_time(log10_clipped(grad_map, floor))
+    z = log10_clipped(grad_map, floor)
     lo = float(np.log10(floor))
     finite = z[np.isfinite(z)]
     hi = zmax if zmax is not None else (float(finite.max()) if finite.size else 0.0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z.T,
-            x=t,
-            y=np.arange(grad_map.shape[1]),
-            colorscale=MAGNITUDE_SCALE,
-            zmin=lo,
-            zmax=max(hi, lo + 1),
-            showscale=show_scale,
-            colorbar=dict(title=dict(text=f"log10 |{quantity}|", side="right")),
-            hovertemplate=f"time step t=%{{x}}<br>hidden unit %{{y}}<br>log10 |{quantity}| = %{{z:.2f}}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title_text="time step t")
-    fig.update_yaxes(title_text="hidden unit")
-    return _layout(fig, title)
+    return time_unit_heatmap(z, title, f"log10 |{quantity}|", lo, max(hi, lo + 1),
+                             show_scale=show_scale)
 
 
 def gradient_profile(
@@ -141,3 +150,29 @@ def gradient_profile(
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
                       margin=dict(b=140))
     return fig
+
+
+def saturation_bars(saturation: dict, title: str) -> go.Figure:
+    """Per gate, the fraction of (time, sequence, unit) entries saturated low and high.
+
+    Args:
+      saturation: gate name -> analysis.GateSaturation.
+    """
+    names = list(saturation)
+    low = [saturation[n].left_overall for n in names]
+    high = [saturation[n].right_overall for n in names]
+    low_text = [f"< {saturation[n].thresholds[0]:g}" for n in names]
+    high_text = [f"> {saturation[n].thresholds[1]:g}" for n in names]
+    fig = go.Figure([
+        go.Bar(x=names, y=low, name="saturated low (closed)", marker_color=LINE_COLOURS[0],
+               customdata=low_text,
+               hovertemplate="gate %{x}<br>fraction %{customdata}: %{y:.1%}<extra></extra>"),
+        go.Bar(x=names, y=high, name="saturated high (open)", marker_color=LINE_COLOURS[1],
+               customdata=high_text,
+               hovertemplate="gate %{x}<br>fraction %{customdata}: %{y:.1%}<extra></extra>"),
+    ])
+    fig.update_traces(texttemplate="%{y:.1%}", textposition="outside")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="fraction of time", tickformat=".0%", range=[0, 1.1])
+    fig.update_xaxes(title_text="gate")
+    return _layout(fig, title, height=420)

@@ -17,6 +17,7 @@ PAGES = (
     ("app.py", "Home", ":material/home:"),
     ("pages/1_Gradient_flow.py", "Gradient flow", ":material/trending_down:"),
     ("pages/2_Compare_cells.py", "Compare cells", ":material/compare_arrows:"),
+    ("pages/3_Gate_activations.py", "Gate activations", ":material/tune:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
 )
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -182,6 +183,11 @@ def _stop_warming() -> None:
     _STOP_WARMING.set()
     for thread in _WARMERS:
         thread.join()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def gate_activity(config: gradflow.FlowConfig) -> gradflow.GateResult:
+    return gradflow.gate_activity(config)
 
 
 @st.cache_resource(show_spinner=False)

@@ -23,6 +23,9 @@ jacobian  rnnviz.jacobian_norms(ord="fro"): time, as a multiple of the one-pass 
 flops     achieved FLOP rate of the one-pass gradients against (a) a jitted lax.scan of T
           sequential matmuls of the same shapes, (B,H)@(H,G*H) then (B,G*H)@(G*H,H), the
           machine's matmul rate at these shapes, and (b) a large square matmul, its peak.
+profile   (not run by default) where the one-pass time goes, from a jax.profiler trace:
+          per step, the XLA:CPU kernels ("thunks") doing matmuls and all the others,
+          against the same-shape matmul scan.
 """
 import argparse
 import functools
@@ -44,16 +47,20 @@ import rnnviz  # noqa: E402
 from rnnviz.cells import GATE_BLOCKS, STEPS  # noqa: E402
 from rnnviz.flow import _carry0, _scan, flow, readout_loss  # noqa: E402
 
-SECTIONS = ("grads", "jacobian", "flops")
+SECTIONS = ("grads", "jacobian", "flops", "profile")
+DEFAULT_SECTIONS = ("grads", "jacobian", "flops")
 DEFAULT_CELLS = ("rnn", "lstm", "gru")
 MB = 1024.0 * 1024.0
 
 # Sizes and repeats. "small"/"large" are (T, H, B) for the gradient section; the large one
 # is also used by the Jacobian and FLOP sections.
-FULL = dict(small=(100, 64, 16), large=(1000, 128, 16), repeats=7, naive_sweeps=3,
-            naive_sample=20, naive_sample_repeats=3, jac_repeats=3, square=1024)
-QUICK = dict(small=(30, 32, 8), large=(200, 64, 8), repeats=3, naive_sweeps=1,
-             naive_sample=5, naive_sample_repeats=1, jac_repeats=1, square=512)
+FULL = dict(small=(100, 64, 16), large=(1000, 128, 16), repeats=7, naive_sweeps=5,
+            naive_sample=20, naive_sample_repeats=3, jac_repeats=3, flops_repeats=15,
+            square=1024)
+QUICK = dict(small=(30, 32, 8), large=(200, 64, 8), repeats=3, naive_sweeps=3,
+             naive_sample=5, naive_sample_repeats=1, jac_repeats=1, flops_repeats=3,
+             square=512)
+ONE_PASS_BLOCK = 10  # at the small size one pass takes ~1 ms: time blocks of 10 calls
 
 
 # --- timing helpers --------------------------------------------------------------------------
@@ -193,6 +200,46 @@ def square_matmul(a, b):
     return a @ b
 
 
+# --- where the time goes: XLA:CPU thunks in a profiler trace -------------------------------
+
+def thunk_profile(fn, steps, calls=5):
+    """Per-step thunk counts and times of fn() from a jax.profiler trace.
+
+    Returns {"matmul": (count, us), "other": (count, us), "largest_matmul_us": us}, all per
+    scan step; "matmul" are the dot kernels (named ynn_fusion / dot by XLA:CPU), "other"
+    every other kernel (elementwise fusions, dynamic-(update-)slices, copies). Profiling
+    slows every kernel a little, so compare these with each other, not with the timings.
+    """
+    import glob
+    import tempfile
+
+    _run(fn)
+    with tempfile.TemporaryDirectory() as d:
+        with jax.profiler.trace(d):
+            for _ in range(calls):
+                _run(fn)
+        files = glob.glob(os.path.join(d, "**", "*.xplane.pb"), recursive=True)
+        data = jax.profiler.ProfileData.from_file(files[0])
+    per_op = {}
+    for plane in data.planes:
+        for line in plane.lines:
+            if "python" in line.name.lower():
+                continue
+            for ev in line.events:
+                name = ev.name
+                if name.startswith(("ThunkExecutor", "while", "end:", "Threadpool", "$")):
+                    continue  # containers and markers, not kernels
+                c, t = per_op.get(name, (0, 0.0))
+                per_op[name] = (c + 1, t + ev.duration_ns)
+    norm = calls * steps
+    is_mm = lambda n: "ynn" in n or "dot" in n or "gemm" in n  # noqa: E731
+    mm = [(c / norm, t / norm / 1e3) for n, (c, t) in per_op.items() if is_mm(n)]
+    other = [(c / norm, t / norm / 1e3) for n, (c, t) in per_op.items() if not is_mm(n)]
+    total = lambda xs: (sum(x[0] for x in xs), sum(x[1] for x in xs))  # noqa: E731
+    return {"matmul": total(mm), "other": total(other),
+            "largest_matmul_us": max((x[1] for x in mm), default=0.0)}
+
+
 # --- memory probe (run in a fresh subprocess) -----------------------------------------------
 
 def _status_kb(field):
@@ -275,13 +322,18 @@ class Bench:
                       for t in (0, T // 2, T - 1))  # the naive grads agree with the one pass
             check[cell] = err <= 1e-5 * max(1.0, float(np.max(np.abs(g_one))))
 
+            # Both are dispatched back to back and waited for at the end (jax dispatches
+            # asynchronously), as a user's loop would run them.
             def sweep():
                 return [naive_fn(t) for t in ts]
 
-            times = time_rounds({"one": lambda: one_pass_grads(cell, params, xs, loss),
-                                 "naive": sweep}, cfg["naive_sweeps"])
-            one[cell], naive[cell] = med(times["one"]), med(times["naive"])
-            rat[cell] = ratio(times, "naive", "one")
+            def one_block():
+                return [one_pass_grads(cell, params, xs, loss) for _ in range(ONE_PASS_BLOCK)]
+
+            times = time_rounds({"one": one_block, "naive": sweep}, cfg["naive_sweeps"])
+            one[cell] = med(times["one"]) / ONE_PASS_BLOCK
+            naive[cell] = med(times["naive"])
+            rat[cell] = ratio(times, "naive", "one", scale=ONE_PASS_BLOCK)
         tag = f"T,H,B={T},{H},{B}"
         self.add("grads", f"one pass, all dL/dh_t [ms] ({tag})",
                  {c: f"{1e3 * one[c]:.2f}" for c in one})
@@ -385,7 +437,8 @@ class Bench:
             h0 = jax.random.normal(jax.random.PRNGKey(4), (B, H), jnp.float32)
             times = time_rounds({"one": lambda: one_pass_grads(cell, params, xs, loss),
                                  "chain": lambda: matmul_chain(h0, w, T=T),
-                                 "square": lambda: square_matmul(a, b)}, cfg["repeats"])
+                                 "square": lambda: square_matmul(a, b)},
+                                cfg["flops_repeats"])
             achieved[cell] = count[cell] / med(times["one"])
             chain[cell] = matmul_chain_flops(T, H, B, G) / med(times["chain"])
             # Fractions per round (same load), then the median.
@@ -395,7 +448,7 @@ class Bench:
             frac_peak[cell] = med([count[cell] / o / p for o, p in zip(times["one"], peaks)])
             peak[cell] = med(peaks)
         tag = f"T,H,B,I={T},{H},{B},{I}"
-        self.add("flops", f"matmul flops of one pass [MFLOP] ({tag})",
+        self.add("flops", f"one-pass matmul flops 2TBGH(I+2H) [MFLOP] ({tag})",
                  {c: f"{count[c] / 1e6:.0f}" for c in count})
         self.add("flops", "  achieved by one pass [GFLOP/s]",
                  {c: f"{achieved[c] / 1e9:.1f}" for c in achieved})
@@ -408,6 +461,47 @@ class Bench:
                  {c: f"{peak[c] / 1e9:.0f}" for c in peak})
         self.add("flops", "  one pass / square-matmul peak",
                  {c: f"{100 * frac_peak[c]:.1f}%" for c in frac_peak})
+
+
+def _profile_section(self):
+    cfg, I = self.cfg, self.I
+    T, H, B = cfg["large"]
+    loss = loss_for(T, "all")
+    one, chain = {}, {}
+    for cell in self.cells:
+        self.log(f"profile {cell} T={T}")
+        G = GATE_BLOCKS[cell]
+        params, xs = setup(cell, T, H, B, I)
+        w = jax.random.normal(jax.random.PRNGKey(3), (H, G * H), jnp.float32) / np.sqrt(H)
+        h0 = jax.random.normal(jax.random.PRNGKey(4), (B, H), jnp.float32)
+        one[cell] = thunk_profile(lambda: one_pass_grads(cell, params, xs, loss), T)
+        chain[cell] = thunk_profile(lambda: matmul_chain(h0, w, T=T), T)
+    fmt = lambda cu: f"{cu[0]:.0f}: {cu[1]:.1f}"  # noqa: E731
+    self.add("profile", f"one pass, per step: matmul thunks: us (T,H,B={T},{H},{B})",
+             {c: fmt(one[c]["matmul"]) for c in one})
+    self.add("profile", "one pass, per step: other thunks: us",
+             {c: fmt(one[c]["other"]) for c in one})
+    self.add("profile", "same-shape scan, per step: matmul thunks: us",
+             {c: fmt(chain[c]["matmul"]) for c in chain})
+    self.add("profile", "same-shape scan, per step: other thunks: us",
+             {c: fmt(chain[c]["other"]) for c in chain})
+    self.add("profile", "largest matmul thunk [us]: one pass / same-shape scan",
+             {c: f"{one[c]['largest_matmul_us']:.1f} / {chain[c]['largest_matmul_us']:.1f}"
+              for c in one})
+
+
+Bench.profile = _profile_section
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def render(rows, cells):
@@ -424,7 +518,7 @@ def render(rows, cells):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
-    parser.add_argument("--only", default=",".join(SECTIONS),
+    parser.add_argument("--only", default=",".join(DEFAULT_SECTIONS),
                         help=f"comma-separated sections out of {','.join(SECTIONS)}")
     parser.add_argument("--cells", default=",".join(DEFAULT_CELLS))
     parser.add_argument("--input-size", type=int, default=2,
@@ -455,14 +549,16 @@ def main(argv=None):
         if s in sections:
             getattr(bench, s)()
 
-    print(f"machine: {platform.machine()} {platform.processor() or ''} "
+    print(f"machine: {cpu_model()}, {platform.machine()} "
           f"{platform.system()} {platform.release()}, os.cpu_count()={os.cpu_count()}, "
           f"python {platform.python_version()}, jax {jax.__version__} "
           f"({jax.devices()[0].platform}), numpy {np.__version__}")
     print(f"mode: {'quick' if args.quick else 'full'}; float32; inputs N(0,1) with "
           f"I={args.input_size}; init 'pytorch'; loss readout_loss(placement='all'); "
           f"times are medians after a compiling warm-up call "
-          f"(repeats={cfg['repeats']}, jacobian repeats={cfg['jac_repeats']}); "
+          f"(rounds: {cfg['repeats']}, naive sweeps {cfg['naive_sweeps']}, jacobian "
+          f"{cfg['jac_repeats']}, flops {cfg['flops_repeats']}; compared figures are "
+          f"timed alternately, ratios taken per round); "
           f"total {time.perf_counter() - start:.0f} s")
     print()
     print(render(bench.rows, cells))

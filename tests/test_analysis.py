@@ -284,6 +284,23 @@ def test_connectivity_exact_zero_is_minus_inf():
     assert np.isneginf(got[np.tril_indices(4)]).all()
 
 
+def test_overflow_is_nan_not_a_crash():
+    # relu with W_hh = 3I: h_t = (3^(t+1) − 1)/2 overflows float32 at step 80; from there on
+    # the Jacobians are meaningless (inf·0) and must not pass for numbers (or exact zeros).
+    H, T = 3, 90
+    params = params_from("rnn_relu", 3.0 * np.eye(H), I=H, w_ih=np.eye(H))
+    xs = jnp.ones((T, 2, H), jnp.float32)
+    hs, _ = unroll("rnn_relu", params, xs)
+    k = int(np.argmax(~np.isfinite(np.asarray(hs)).all(axis=(1, 2))))
+    assert 70 < k < T
+    conn = A.connectivity("rnn_relu", params, xs)
+    assert np.isnan(conn[k:]).all() and np.isfinite(conn[:k][np.tril_indices(k)]).all()
+    assert conn[k - 1, 0] == pytest.approx((k - 1) * np.log10(3.0) + 0.5 * np.log10(H), abs=1e-3)
+    sv = A.step_jacobian_singular_values("rnn_relu", params, xs)
+    assert np.isnan(sv[k:]).all()
+    np.testing.assert_allclose(sv[:k], 3.0, rtol=1e-6)
+
+
 # ------------------------------------------------------------------------------ gate statistics
 
 
@@ -300,6 +317,9 @@ def test_gate_saturation_hand_made():
     np.testing.assert_allclose(sat["g"].left, [0.25, 0.25])  # -0.95, -0.91
     np.testing.assert_allclose(sat["g"].right, [0.25, 0.0])  # 0.95
     assert sat["g"].thresholds == (-0.9, 0.9)
+    gru = A.gate_saturation({"z": i, "n": g})  # the GRU's candidate n is a tanh gate too
+    np.testing.assert_allclose(gru["n"].left, sat["g"].left)
+    assert gru["n"].thresholds == (-0.9, 0.9) and gru["z"].thresholds == (0.1, 0.9)
     # `length` drops the padded steps.
     np.testing.assert_allclose(A.gate_saturation({"i": i}, length=1)["i"].left, [0.5, 0.0])
 

@@ -121,3 +121,20 @@ def test_any_query_gives_a_valid_config(raw):
     again, more = gradflow.FlowConfig.from_query(c.to_query())
     assert again == c and more == []
     assert 2 <= c.T <= gradflow.MAX_T and c.cell in CELLS
+
+
+def test_gate_activity_matches_unroll():
+    """The gates page shows the same activations as the public unroll, in gate order."""
+    c = gradflow.FlowConfig(cell="lstm", T=50, H=8)
+    r = gradflow.gate_activity(c)
+    params = gradflow.make_params(c)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = gradflow.padded_inputs(key, c.inputs, c.T, gradflow.bucket(c.T))[: c.T]
+    hs, gates = rnnviz.unroll("lstm", params, xs)
+    assert list(r.gates) == ["i", "f", "g", "o"]
+    np.testing.assert_allclose(r.gates["f"], gates["f"][:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r.c, gates["c"][:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r.h, hs[:, 0], rtol=1e-5, atol=1e-6)
+    prod = np.cumprod(np.asarray(gates["f"], np.float64)[1:], axis=0)
+    expected = np.log10(prod).mean(axis=1)  # geometric mean over the batch
+    np.testing.assert_allclose(r.horizon.log10_product[1:], expected, rtol=1e-4)

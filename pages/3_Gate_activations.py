@@ -1,0 +1,92 @@
+"""Gate activations: what the LSTM and GRU gates do over time, and what that does to memory."""
+import numpy as np
+import streamlit as st
+
+from rnnviz import plots, ui
+from rnnviz.cells import CELL_LABELS
+
+GATE_TEXT = {
+    "i": "input gate i: how much of g is written",
+    "f": "forget gate f: how much of c is kept",
+    "g": "candidate g: what would be written",
+    "o": "output gate o: how much of c is shown",
+    "r": "reset gate r: how much of h enters n",
+    "z": "update gate z: how much of h is kept",
+    "n": "candidate n: the proposed new state",
+}
+TANH_GATES = ("g", "n")
+
+menu = ui.page_frame("Gate activations", ":material/tune:")
+config = ui.flow_controls()
+query = ui.write_url(config, "fl")
+ui.menu(menu, query)
+ui.share_link(query)
+ui.show_notices("fl")
+ui.preset_narration(query)
+
+with st.spinner("Running the cell (the first view compiles for a few seconds)…"):
+    result = ui.gate_activity(config)
+
+st.markdown(
+    "A gate is a sigmoid between 0 (closed) and 1 (open). Its slope σ′ = σ(1 − σ) is at most "
+    "1/4 and **almost 0 when the gate is saturated**: a saturated gate no longer learns, and "
+    "whatever it multiplies passes (≈ 1) or is blocked (≈ 0), the gradient included. An "
+    "LSTM whose forget gates sit near 1 passes the cell-state gradient back almost "
+    "unchanged; near 0, it cuts it."
+)
+if not result.gates:
+    st.info(f"The {CELL_LABELS[config.cell]} has no gates: choose the LSTM or the GRU in the "
+            "sidebar. Below is its hidden state.", icon=":material/info:")
+else:
+    st.markdown("#### How often is each gate saturated? (Karpathy, Johnson & Fei-Fei 2015)")
+    st.plotly_chart(plots.saturation_bars(result.saturation, "Saturated fraction per gate"),
+                    width="stretch")
+    st.caption("Sigmoid gates count as saturated below 0.1 or above 0.9; the tanh candidates "
+               "(g, n) below −0.9 or above 0.9. Over all steps, sequences and units.")
+
+if result.horizon is not None:
+    horizon = result.horizon
+    st.markdown("#### How long does the cell state remember step 0?")
+    st.latex(r"\frac{\partial c_t}{\partial c_0}\Big|_{\text{cell path}} = "
+             r"\operatorname{diag}\Big(\prod_{k=1}^{t} f_k\Big)")
+    median = horizon.median_steps
+    st.metric("Median steps until ∏f < 0.1 (the cell has forgotten 90%)",
+              "longer than T" if not np.isfinite(median) else f"{median:.0f}")
+    floor = float(np.log10(1e-30))
+    st.plotly_chart(
+        plots.time_unit_heatmap(
+            np.maximum(horizon.log10_product, floor), "Running product of forget gates ∏f",
+            "log10 ∏ f", floor, 0.0,
+        ),
+        width="stretch",
+    )
+    st.caption("Bright: the unit still holds what it wrote at step 0. Dark: forgotten. "
+               "Averaged (geometrically) over the sequences of the batch.")
+
+if result.gates:
+    st.markdown("#### Each gate over time (first sequence)")
+    columns = st.columns(2)
+    for i, (name, values) in enumerate(result.gates.items()):
+        lo, scale = (-1.0, "RdBu") if name in TANH_GATES else (0.0, "Cividis")
+        columns[i % 2].plotly_chart(
+            plots.time_unit_heatmap(values, GATE_TEXT[name], name, lo, 1.0, colorscale=scale),
+            width="stretch",
+        )
+
+st.markdown("#### The state the gates produce (first sequence)")
+states = [("h_t, hidden state", result.h)]
+if result.c is not None:
+    states.append(("c_t, cell state", result.c))
+for column, (label, values) in zip(st.columns(len(states)), states):
+    bound = float(np.nanmax(np.abs(values[np.isfinite(values)]), initial=1.0))
+    column.plotly_chart(
+        plots.time_unit_heatmap(values, label, label.split(",")[0], -bound, bound,
+                                colorscale="RdBu"),
+        width="stretch",
+    )
+ui.cell_equations(config.cell)
+rows = ["gate,saturated_low,saturated_high"] + [
+    f"{n},{s.left_overall:.6f},{s.right_overall:.6f}" for n, s in result.saturation.items()
+]
+st.download_button("Download the saturation statistics (CSV)", "\n".join(rows) + "\n",
+                   file_name=f"rnnviz_gates_{config.cell}.csv", mime="text/csv")
