@@ -19,7 +19,11 @@ grads     dL/dh_t for every t by rnnviz's one reverse pass (jit of `flow.flow`'s
           respect to the params (which must also form dW, so it does more work).
 jacobian  rnnviz.jacobian_norms(ord="fro"): time, as a multiple of the one-pass gradient
           time, and peak resident memory, measured in a fresh subprocess per cell (this
-          script re-invoked with a hidden flag) from /proc/self/status.
+          script re-invoked with a hidden flag) from /proc/self/status: the baseline is
+          VmRSS after importing jax and building params and inputs; VmHWM is reset to it
+          (write "5" to /proc/self/clear_refs); the first call (compile + run) gives the
+          peak including compilation; VmHWM is reset again and a second, compiled call
+          gives the steady-state peak above the RSS just before it.
 flops     achieved FLOP rate of the one-pass gradients against (a) a jitted lax.scan of T
           sequential matmuls of the same shapes, (B,H)@(H,G*H) then (B,G*H)@(G*H,H), the
           machine's matmul rate at these shapes, and (b) a large square matmul, its peak.
@@ -50,7 +54,6 @@ from rnnviz.flow import _carry0, _scan, flow, readout_loss  # noqa: E402
 SECTIONS = ("grads", "jacobian", "flops", "profile")
 DEFAULT_SECTIONS = ("grads", "jacobian", "flops")
 DEFAULT_CELLS = ("rnn", "lstm", "gru")
-MB = 1024.0 * 1024.0
 
 # Sizes and repeats. "small"/"large" are (T, H, B) for the gradient section; the large one
 # is also used by the Jacobian and FLOP sections.
@@ -67,18 +70,6 @@ ONE_PASS_BLOCK = 10  # at the small size one pass takes ~1 ms: time blocks of 10
 
 def _run(fn, *args):
     return jax.block_until_ready(fn(*args))
-
-
-def time_median(fn, *args, repeats, warmup=1):
-    """Median wall time of fn(*args) over `repeats` calls after `warmup` untimed calls."""
-    for _ in range(warmup):
-        _run(fn, *args)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _run(fn, *args)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def time_rounds(fns, rounds, warmup=1):
@@ -206,7 +197,7 @@ def thunk_profile(fn, steps, calls=5):
     """Per-step thunk counts and times of fn() from a jax.profiler trace.
 
     Returns {"matmul": (count, us), "other": (count, us), "largest_matmul_us": us}, all per
-    scan step; "matmul" are the dot kernels (named ynn_fusion / dot by XLA:CPU), "other"
+    scan step (count x median duration of each kernel); "matmul" are the dot kernels (named ynn_fusion / dot by XLA:CPU), "other"
     every other kernel (elementwise fusions, dynamic-(update-)slices, copies). Profiling
     slows every kernel a little, so compare these with each other, not with the timings.
     """
@@ -229,12 +220,14 @@ def thunk_profile(fn, steps, calls=5):
                 name = ev.name
                 if name.startswith(("ThunkExecutor", "while", "end:", "Threadpool", "$")):
                     continue  # containers and markers, not kernels
-                c, t = per_op.get(name, (0, 0.0))
-                per_op[name] = (c + 1, t + ev.duration_ns)
+                per_op.setdefault(name, []).append(ev.duration_ns)
+    # count per step x median duration: robust to the thread being preempted now and then
     norm = calls * steps
     is_mm = lambda n: "ynn" in n or "dot" in n or "gemm" in n  # noqa: E731
-    mm = [(c / norm, t / norm / 1e3) for n, (c, t) in per_op.items() if is_mm(n)]
-    other = [(c / norm, t / norm / 1e3) for n, (c, t) in per_op.items() if not is_mm(n)]
+    cost = {n: (len(d) / norm, len(d) / norm * statistics.median(d) / 1e3)
+            for n, d in per_op.items()}
+    mm = [v for n, v in cost.items() if is_mm(n)]
+    other = [v for n, v in cost.items() if not is_mm(n)]
     total = lambda xs: (sum(x[0] for x in xs), sum(x[1] for x in xs))  # noqa: E731
     return {"matmul": total(mm), "other": total(other),
             "largest_matmul_us": max((x[1] for x in mm), default=0.0)}
@@ -455,7 +448,7 @@ class Bench:
         self.add("flops", "  same-shape matmul scan (B,H)@(H,GH),(B,GH)@(GH,H) [GFLOP/s]",
                  {c: f"{chain[c] / 1e9:.1f}" for c in chain})
         self.add("flops", "  one pass / same-shape matmul rate",
-                 {c: f"{100 * frac[c]:.0f}%" for c in frac}, ">= 30%",
+                 {c: f"{100 * frac[c]:.1f}%" for c in frac}, ">= 30%",
                  {c: frac[c] >= 0.30 for c in frac})
         self.add("flops", f"  {n}x{n} square matmul, machine peak [GFLOP/s]",
                  {c: f"{peak[c] / 1e9:.0f}" for c in peak})
