@@ -173,7 +173,19 @@ def _trajectory(cell, params, xs, h0):
     return carry0, prev, ok
 
 
-def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
+def sampled_steps(T: int, stride: int = 1) -> np.ndarray:
+    """The time steps an analysis run with `stride` samples: 0, stride, 2·stride, … < T."""
+    return np.arange(0, T, max(1, int(stride)))
+
+
+def _check_stride(stride) -> int:
+    stride = int(stride)
+    if stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride}")
+    return stride
+
+
+def _step_jacobian_svals(cell, params, xs, h0, stride, time_chunk):
     step = STEPS[cell]
     carry0, prev, ok = _trajectory(cell, params, xs, h0)
     n_parts = len(carry0)
@@ -193,11 +205,14 @@ def _step_jacobian_svals(cell, params, xs, h0, time_chunk):
         return jax.vmap(one)(p, x)  # (B, S)
 
     # lax.map in chunks keeps only `time_chunk` Jacobians (B, S, S) alive at once.
-    svals = jax.lax.map(at_t, (prev, xs), batch_size=time_chunk)
-    return jnp.where(ok[..., None], svals, jnp.nan)
+    sampled = (tuple(p[::stride] for p in prev), xs[::stride])
+    svals = jax.lax.map(at_t, sampled, batch_size=time_chunk)
+    return jnp.where(ok[::stride, :, None], svals, jnp.nan)
 
 
-_step_jacobian_svals_jit = jax.jit(_step_jacobian_svals, static_argnames=("cell", "time_chunk"))
+_step_jacobian_svals_jit = jax.jit(
+    _step_jacobian_svals, static_argnames=("cell", "stride", "time_chunk")
+)
 
 
 def state_size(cell: str, params: CellParams) -> int:
@@ -206,7 +221,13 @@ def state_size(cell: str, params: CellParams) -> int:
 
 
 def step_jacobian_singular_values(
-    cell: str, params: CellParams, xs, h0=None, time_chunk: int = 16
+    cell: str,
+    params: CellParams,
+    xs,
+    h0=None,
+    length: int | None = None,
+    stride: int = 1,
+    time_chunk: int = 16,
 ) -> np.ndarray:
     """Singular values of the step Jacobian J_t = ∂s_t/∂s_{t−1} along the forward trajectory.
 
@@ -219,18 +240,41 @@ def step_jacobian_singular_values(
 
     Computed with jax.jacfwd of the step, vmapped over the batch, in chunks of `time_chunk`
     steps (memory O(time_chunk·B·S²)), and an SVD in the dtype of xs: in float32, singular
-    values below ~1e-6·σ₁ of the same J_t are round-off.
+    values below ~1e-6·σ₁ of the same J_t are round-off. The SVDs dominate the cost
+    (T·B of them, O(S³) each) and run in LAPACK, i.e. OpenBLAS on CPU: on a busy machine its
+    threads can make them 10-100× slower; run the process with OPENBLAS_NUM_THREADS=1.
 
     Args:
       xs: (T, B, I). h0: (B, H) or None for zeros.
+      length: keep only the steps t < length (the rest is padding).
+      stride: compute J_t only at t ∈ `sampled_steps(T, stride)`; cost falls by `stride`.
     Returns:
-      (T, B, S) numpy array, singular values in decreasing order; row t belongs to the step
-      that consumes x_t. NaN for a sequence from the step where its forward pass overflowed.
+      (n, B, S) numpy array, n = len(sampled_steps(T or length, stride)), singular values in
+      decreasing order; row i belongs to the step t = i·stride that consumes x_t. NaN for a
+      sequence from the step where its forward pass overflowed.
     """
     check_cell(cell)
+    stride = _check_stride(stride)
     xs = jnp.asarray(xs)
-    time_chunk = max(1, min(int(time_chunk), xs.shape[0]))
-    return np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, time_chunk))
+    n = len(sampled_steps(xs.shape[0], stride))
+    time_chunk = max(1, min(int(time_chunk), n))
+    svals = np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, stride, time_chunk))
+    return svals if length is None else svals[: len(sampled_steps(length, stride))]
+
+
+def singular_value_quantiles(svals, quantiles=(0.0, 0.5, 1.0)) -> np.ndarray:
+    """Quantiles of the singular values at each step, pooled over batch and state: (Q, T).
+
+    For a band plot of `step_jacobian_singular_values`: by default smallest, median and
+    largest. Steps that are all NaN (after an overflow) give NaN.
+    """
+    s = np.asarray(svals, np.float64)
+    s = s.reshape(s.shape[0], -1)
+    out = np.full((len(quantiles), s.shape[0]), np.nan)
+    rows = ~np.isnan(s).all(axis=1)
+    if rows.any():
+        out[:, rows] = np.nanquantile(s[rows], quantiles, axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -288,7 +332,7 @@ def _connectivity_forward(cell, params, xs, h0, stride):
         d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
         is_k = (src == k)[:, None, None, None]
         q = tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
-        q, log_m = _renorm(q, (1, 3))  # (T_src, B)
+        q, log_m = _renorm(q, (1, 3))  # (n, B)
         log_scale = log_scale + log_m
         return (q, log_scale), log_scale + _log10_fro(q[0], (1, 3))
 
@@ -353,11 +397,6 @@ def _rms_log10(logs, axis):
     return np.squeeze(out, axis=axis)
 
 
-def connectivity_steps(T: int, stride: int = 1) -> np.ndarray:
-    """The time steps at which `connectivity` samples both axes: 0, stride, 2·stride, … < T."""
-    return np.arange(0, T, max(1, int(stride)))
-
-
 def connectivity(
     cell: str,
     params: CellParams,
@@ -380,38 +419,39 @@ def connectivity(
     renormalised with its scale as a log (see `flow.jacobian_log10_norms`), so 1e-200 comes
     out as -200, never as 0. Use `display_log10` to clip for a heatmap.
 
-    Algorithm: one scan carrying the Jacobians of all sources at once (forward mode, cost
-    ∝ T²·B·S·H·I, memory O(T·B·S·I)) or of all outputs (reverse mode, cost ∝ T²·B·S·H²,
-    memory O(T·B·S·H)); S = H, or 2H for the LSTM. "auto" picks forward when I ≤ H.
-    Measured on 2 CPU cores (float32, H=64, B=4, I=2, forward): T=200 ~0.05-0.1 s,
-    T=500 ~0.2-0.6 s after a compile of ~0.5-1 s.
+    Algorithm: one scan, no T separate backward passes. Forward mode carries ∂s_k/∂x_s
+    (S×I) for all sources s at once and multiplies by J_k each step: T²/2·S²·I per sequence,
+    memory O(T·B·S·I). Reverse mode carries ∂h_t/∂s_k (H×S) for all outputs t and pays
+    also for ∂h_t/∂x_k: T²/2·H·S·(S + I), memory O(T·B·H·S). S = H, or 2H for the LSTM.
+    "auto" takes the cheaper, forward unless H·(S + I) < S·I (only an LSTM with I > 2H).
+    Measured on 2 shared CPU cores (float32, H=64, B=4, I=2, after a compile of ~1-2 s):
+    T=200 0.04-0.25 s, T=500 0.2-0.9 s (LSTM slowest); `stride` divides these.
 
     Args:
       xs: (T, B, I); pad to a length bucket and pass `length` to avoid recompiling (the map
         is causal, so padding after `length` changes nothing before it).
       h0: (B, H) or None for zeros.
       length: if given, keep only the steps t, s < length.
-      stride: sample both axes at t, s ∈ `connectivity_steps(T, stride)`; the values are
+      stride: sample both axes at t, s ∈ `sampled_steps(T, stride)`; the values are
         exact, the cost falls by the factor `stride` (a screen shows a few hundred pixels).
       mode: "auto", "forward" or "reverse" (same numbers, different cost).
     Returns:
       (n, n) float64 numpy array of log10 ‖∂h_t/∂x_s‖_F, rows t, columns s, with
-      n = len(connectivity_steps(T or length, stride)).
+      n = len(sampled_steps(T or length, stride)).
     """
     check_cell(cell)
     if mode not in CONNECTIVITY_MODES:
         raise ValueError(f"mode must be one of {CONNECTIVITY_MODES}, got {mode!r}")
-    stride = int(stride)
-    if stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride}")
+    stride = _check_stride(stride)
     xs = jnp.asarray(xs)
     I = xs.shape[2]
     if mode == "auto":
-        mode = "forward" if I <= params.w_hh.shape[1] else "reverse"
+        H, S = params.w_hh.shape[1], state_size(cell, params)
+        mode = "reverse" if H * (S + I) < S * I else "forward"
     logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, stride), axis=2)
     logs[np.triu_indices(logs.shape[0], k=1)] = np.nan
     if length is not None:
-        n = len(connectivity_steps(length, stride))
+        n = len(sampled_steps(length, stride))
         logs = logs[:n, :n]
     return logs
 

@@ -100,6 +100,9 @@ def flow(cell, params, xs, loss_fn, h0=None):
         return loss_fn(outs["h"]), outs
 
     (loss, outs), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
+    # An infinite loss has no derivative; JAX would report relu'(NaN) = 0, i.e. a silent
+    # "vanished" gradient where the network in fact blew up. Say NaN instead.
+    g = tuple(jnp.where(jnp.isfinite(loss), a, jnp.nan) for a in g)
     grads = {"h": g[0]} if cell != "lstm" else {"h": g[0], "c": g[1]}
     hs = outs.pop("h")
     return loss, hs, outs, grads

@@ -82,6 +82,11 @@ class TrainConfig:
     snapshot_every: int = 25
 
     def __post_init__(self):
+        for name in _INTEGER:  # slider values may arrive as numpy ints or whole floats
+            value = getattr(self, name)
+            if isinstance(value, bool) or not float(value).is_integer():
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            object.__setattr__(self, name, int(value))
         check_task(self.task)
         check_cell(self.cell)
         _choice("scheme", self.scheme, SCHEMES)
@@ -228,14 +233,48 @@ def model_loss(cell: str, task: Task, params: Model, xs, ys) -> jax.Array:
     return jnp.mean(sequence_losses(task, predict(task, params.readout, hs), ys))
 
 
+def global_norm(tree) -> jax.Array:
+    """‖g‖ over every leaf, scaled by the largest |entry| first so it cannot overflow.
+
+    `optax.tree.norm` squares float32 entries directly, so any gradient whose norm passes
+    √(3.4e38) ≈ 1.8e19 comes out inf although every entry is finite: exactly the regime an
+    exploding-gradient demo reaches. Here the result is exact up to float32's max (and inf
+    or NaN only if an entry is).
+    """
+    leaves = jax.tree.leaves(tree)
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+    safe = jnp.where((m > 0) & jnp.isfinite(m), m, 1.0)
+    total = sum(jnp.sum(jnp.square(x / safe)) for x in leaves)
+    return jnp.where(jnp.isfinite(m), safe * jnp.sqrt(total), m + total)
+
+
+def clip_by_global_norm(max_norm) -> optax.GradientTransformation:
+    """Algorithm 1 of Pascanu, Mikolov & Bengio 2013: if ‖g‖ ≥ θ then g ← θ·g/‖g‖.
+
+    Same rule and same trigger (‖g‖ < θ passes g through bit for bit) as
+    `optax.clip_by_global_norm`, but the norm comes from `global_norm`, so gradients
+    beyond 1.8e19 are rescaled to θ instead of being multiplied by θ/inf = 0.
+    """
+
+    def update_fn(updates, state, params=None):
+        del params
+        g_norm = global_norm(updates)
+        trigger = g_norm < max_norm
+        return jax.tree.map(lambda t: jnp.where(trigger, t, (t / g_norm) * max_norm),
+                            updates), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
 def make_optimizer(name: str, learning_rate, clip=None, momentum: float = SGD_MOMENTUM):
     """The optax chain: global-norm clipping, then the optimiser.
 
     Clipping is Algorithm 1 of Pascanu, Mikolov & Bengio 2013 ("On the difficulty of
     training recurrent neural networks"): if ‖g‖ ≥ θ then g ← θ·g/‖g‖, over all parameters
-    at once (`optax.clip_by_global_norm`). ``clip=None`` means θ = ∞, which passes every
-    finite gradient through unchanged; the chain has the same state either way, so one
-    compiled program serves both settings.
+    at once (`clip_by_global_norm`, = `optax.clip_by_global_norm` without its float32
+    overflow). ``clip=None`` means θ = ∞, which passes every finite gradient through
+    unchanged; the chain has the same state either way, so one compiled program serves
+    both settings.
 
     Args:
       name: "adam", "sgd" (heavy-ball momentum ``momentum``; 0 or None for plain SGD) or
@@ -251,7 +290,7 @@ def make_optimizer(name: str, learning_rate, clip=None, momentum: float = SGD_MO
         base = optax.sgd(learning_rate, momentum=momentum or None)
     else:
         base = optax.rmsprop(learning_rate)
-    return optax.chain(optax.clip_by_global_norm(theta), base)
+    return optax.chain(clip_by_global_norm(theta), base)
 
 
 # --- The jitted programs: one per (cell, task, optimiser, shapes), defined once here ------
@@ -282,11 +321,11 @@ def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B,
         key, k_batch = jax.random.split(state.key)
         xs, ys = tk.sample(k_batch, T, B)
         loss, grads = loss_and_grad(state.params, xs, ys)
-        g_norm = optax.global_norm(grads)
+        g_norm = global_norm(grads)
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         finite = (jnp.isfinite(loss) & jnp.isfinite(g_norm)
-                  & jnp.isfinite(optax.global_norm(updates)))
+                  & jnp.isfinite(global_norm(updates)))
         active = (i < n) & ~stopped
         ok = active & finite
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
@@ -313,7 +352,7 @@ def _probe(params: Model, xs, ys, *, cell, task):
 
     total, _, _, grads = flow(cell, params.cell, xs, loss_fn)
     g_params = jax.grad(partial(model_loss, cell, tk))(params, xs, ys)
-    return total / xs.shape[1], optax.global_norm(g_params), grads["h"]
+    return total / xs.shape[1], global_norm(g_params), grads["h"]
 
 
 # --- The generator API ----------------------------------------------------------------
@@ -400,7 +439,7 @@ def divergence_message(step: int, loss: float, grad_norm: float, last_norm: floa
     if not math.isfinite(loss):
         what = f"The loss became {_word(loss)} at step {step}"
     elif not math.isfinite(grad_norm):
-        what = f"The gradient norm overflowed to {_word(grad_norm)} at step {step} (loss {loss:.3g})"
+        what = f"The gradient norm became {_word(grad_norm)} at step {step} (loss {loss:.3g})"
     else:
         what = (f"The update overflowed at step {step} (gradient norm {grad_norm:.3g} before "
                 "clipping)")

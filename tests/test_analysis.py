@@ -155,6 +155,8 @@ def test_step_jacobian_singular_values_match_finite_differences(cell):
     assert got.shape == (4, 2, S)
     ref = np.linalg.svd(reference_step_jacobians(cell, params, xs), compute_uv=False)
     np.testing.assert_allclose(got, ref, atol=1e-7)
+    sub = A.step_jacobian_singular_values(cell, params, xs, stride=2, length=3)
+    np.testing.assert_allclose(sub, got[[0, 2]], rtol=1e-12)
 
 
 @pytest.mark.parametrize("cell", VANILLA)
@@ -176,6 +178,14 @@ def test_step_jacobian_orthogonal_tanh_zero_input_is_rho():
     sv = A.step_jacobian_singular_values("rnn", params, jnp.zeros((5, 2, 2), jnp.float32))
     assert sv.dtype == np.float32
     np.testing.assert_allclose(sv, rho, rtol=1e-5)
+
+
+def test_singular_value_quantiles():
+    # (T=2, B=2, S=2); the second step is past an overflow.
+    sv = np.array([[[3.0, 1.0], [2.0, 0.0]], [[np.nan, np.nan], [np.nan, np.nan]]])
+    q = A.singular_value_quantiles(sv, (0.0, 0.5, 1.0))
+    np.testing.assert_allclose(q[:, 0], [0.0, 1.5, 3.0])
+    assert np.isnan(q[:, 1]).all()
 
 
 def test_step_jacobian_irnn_relu_is_rho():
@@ -222,9 +232,8 @@ def brute_force_connectivity(cell, params, xs):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("I", [2, 6])  # forward mode is "auto" for I ≤ H = 4, reverse above
-def test_connectivity_matches_brute_force(cell, I):
-    params, xs = random_setup(cell, T=7, B=3, H=4, I=I)
+def test_connectivity_matches_brute_force(cell):
+    params, xs = random_setup(cell, T=7, B=3, H=4, I=5)  # I > H: both modes, rows ≠ columns
     ref = brute_force_connectivity(cell, params, xs)
     lower = np.tril_indices(7)
     assert np.all(ref[np.triu_indices(7, 1)] == 0.0)  # causality, in the brute force too
@@ -240,10 +249,12 @@ def test_connectivity_matches_brute_force(cell, I):
 def test_connectivity_stride_and_length(cell, mode):
     params, xs = random_setup(cell, T=7, B=3, H=4, I=2)  # the shape above: compiled once
     full = A.connectivity(cell, params, xs, mode=mode)
-    steps = A.connectivity_steps(7, 3)
+    steps = A.sampled_steps(7, 3)
     np.testing.assert_array_equal(steps, [0, 3, 6])
     sub = A.connectivity(cell, params, xs, stride=3, mode=mode)
     np.testing.assert_allclose(sub, full[np.ix_(steps, steps)], rtol=1e-12)
+    other = A.connectivity(cell, params, xs, mode={"forward": "reverse"}.get(mode, "forward"))
+    np.testing.assert_allclose(full, other, rtol=1e-10)  # the two modes agree at I < H
     # Padding after `length` changes nothing before it.
     padded = jnp.concatenate([xs[:4], 100.0 * jnp.ones_like(xs[:3])])
     np.testing.assert_allclose(
@@ -264,6 +275,16 @@ def test_connectivity_closed_form_orthogonal_tanh(mode):
     assert got[T - 1, 0] < -26 and np.isfinite(got[t, s]).all()
 
 
+def test_connectivity_auto_mode_picks_the_cheaper():
+    # Forward costs ∝ S²·I, reverse ∝ H·S·(S + I): reverse wins only for an LSTM with I > 2H.
+    params, xs = random_setup("lstm", T=3, B=1, H=2, I=5)
+    auto = A.connectivity("lstm", params, xs)
+    np.testing.assert_array_equal(auto, A.connectivity("lstm", params, xs, mode="reverse"))
+    params, xs = random_setup("gru", T=3, B=1, H=2, I=5)
+    auto = A.connectivity("gru", params, xs)
+    np.testing.assert_array_equal(auto, A.connectivity("gru", params, xs, mode="forward"))
+
+
 def test_connectivity_below_float64_range():
     # ρ = 0.01 over 200 steps: 1e-398 is below even float64, still exact in log10.
     rho, H, T = 0.01, 3, 200
@@ -274,7 +295,8 @@ def test_connectivity_below_float64_range():
     assert values.dtype == np.float32 and values[T - 1, 0] == pytest.approx(-30.0)
     assert below[T - 1, 0] and not below[3, 0] and not below[0, 1]
     assert np.isnan(values[0, 1])
-    np.testing.assert_allclose(A.connectivity_profile(got)[:5], np.arange(5) * -2 + 0.5 * np.log10(H), atol=1e-4)
+    profile = A.connectivity_profile(got)  # mean over each diagonal t − s = lag
+    np.testing.assert_allclose(profile[:5], np.arange(5) * -2 + 0.5 * np.log10(H), atol=1e-4)
 
 
 def test_connectivity_exact_zero_is_minus_inf():

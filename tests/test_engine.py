@@ -714,9 +714,6 @@ def test_exploding_relu_state_is_located_without_raising():
     assert grads["h"].shape == hs.shape and profile.shape == (T, 2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known: JAX's relu'(NaN) = 0, so after a forward overflow hidden_grads reports exact zeros "
-    "before the overflow step instead of inf/NaN (hidden_grads' docstring promises inf/NaN)"))
 def test_gradients_after_forward_overflow_are_not_reported_as_zero():
     """Once h overflowed, ∂L/∂h_t for earlier t is undefined; it must not read as a vanished 0."""
     params, xs = exploding_relu_run()
