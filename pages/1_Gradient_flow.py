@@ -69,8 +69,8 @@ st.plotly_chart(
     plots.gradient_heatmap(result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log10 colour)"),
     width="stretch",
 )
-st.caption("Dark: the gradient there is tiny; the darkest colour means below 1e-30. "
-           "Blank cells are inf/NaN.")
+st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "
+           "largest value; values below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
 
 st.markdown("#### The cell")
 ui.cell_equations(config.cell)

@@ -46,15 +46,15 @@ st.plotly_chart(
     width="stretch",
 )
 st.markdown("#### Per hidden unit: |∂L/∂h_t|, one colour scale for all three")
-top = np.log10(max(np.nanmax(np.where(np.isfinite(r.grad_map), r.grad_map, np.nan))
-                   for r in results.values()))
+shared = plots.log10_range(*(plots.log10_clipped(r.grad_map, FLOOR) for r in results.values()))
 for i, (column, (cell, r)) in enumerate(zip(st.columns(len(COMPARED)), results.items())):
     column.plotly_chart(
-        plots.gradient_heatmap(r.grad_map, FLOOR, CELL_LABELS[cell], zmax=float(top),
+        plots.gradient_heatmap(r.grad_map, FLOOR, CELL_LABELS[cell], zrange=shared,
                                show_scale=i == len(COMPARED) - 1),
         width="stretch",
     )
-st.caption("The darkest colour means below 1e-30; blank cells are inf/NaN.")
+st.caption("The colour bar spans the smallest to the largest value of the three maps; values "
+           "below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
 
 csv = "t," + ",".join(f"grad_norm_{c}" for c in COMPARED) + "\n" + "".join(
     f"{t}," + ",".join(f"{results[c].grad_norms[t]:.6e}" for c in COMPARED) + "\n"

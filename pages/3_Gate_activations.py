@@ -34,6 +34,11 @@ st.markdown(
     "LSTM whose forget gates sit near 1 passes the cell-state gradient back almost "
     "unchanged; near 0, it cuts it."
 )
+if result.state_blowup_step is not None:
+    st.error(f"The hidden state overflowed float32 (above about 3.4e38) at step "
+             f"{result.state_blowup_step}: each step multiplied it by more than 1. Values from "
+             "there on are inf/NaN and drawn blank. Lower the gain or use tanh.",
+             icon=":material/warning:")
 if not result.gates:
     st.info(f"The {CELL_LABELS[config.cell]} has no gates: choose the LSTM or the GRU in the "
             "sidebar. Below is its hidden state.", icon=":material/info:")

@@ -1,4 +1,10 @@
 """rnnviz: exact, live views of gradient flow through recurrent networks (no Streamlit here)."""
+import os
+
+# JAX's CPU linear algebra (SVDs of step Jacobians) calls scipy's OpenBLAS, whose threads
+# fight XLA's for two cores and make small SVDs 10-100x slower; it reads this at load time.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from rnnviz.cells import CELLS, CellParams
 from rnnviz.flow import hidden_grads, jacobian_norms, readout_loss, unroll
 from rnnviz.init import from_torch, init_params

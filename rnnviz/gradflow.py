@@ -222,6 +222,7 @@ class GateResult:
     gates: dict  # name -> (T, H) activations of the first sequence
     saturation: dict  # name -> analysis.GateSaturation over the whole batch
     horizon: object | None  # analysis.ForgetHorizon for the LSTM
+    state_blowup_step: int | None  # first t where some h_t is inf/NaN
 
 
 def gate_activity(c: FlowConfig) -> GateResult:
@@ -240,4 +241,87 @@ def gate_activity(c: FlowConfig) -> GateResult:
         gates={name: gates[name][:, 0] for name in GATE_NAMES[c.cell]},  # i, f, g, o order
         saturation=gate_saturation(gates),
         horizon=forget_horizon(gates["f"]) if c.cell == "lstm" else None,
+        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+    )
+
+
+MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
+
+
+def map_stride(T: int) -> int:
+    """Sampling stride for the (t, s) maps: fixed per length bucket, so it never recompiles."""
+    return max(1, bucket(T) // MAX_MAP_STEPS)
+
+
+@partial(jax.jit, static_argnames=("cell",))
+def _padded_profile(cell, params, xs, length):
+    from rnnviz.flow import jacobian_log10_norms
+
+    return jacobian_log10_norms(cell, params, xs, None, length, 2)
+
+
+@dataclass(frozen=True)
+class JacobianResult:
+    """Why the gradient vanishes: spectrum, step Jacobians and their product, numpy only."""
+
+    spectrum: object  # analysis.Spectrum of W_hh (per gate block)
+    verdict: object  # analysis.Verdict (Pascanu et al. 2013)
+    steps: np.ndarray  # (n,) time steps of the sampled step Jacobians
+    svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
+    profile: np.ndarray  # (T,) ‖∂h_T/∂h_t‖₂, geometric mean over the batch, float64
+    bound: np.ndarray | None  # (T,) (γλ₁)^(T−1−t), vanilla cells
+    state_blowup_step: int | None
+
+
+def jacobian_analysis(c: FlowConfig) -> JacobianResult:
+    """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config."""
+    from rnnviz import analysis
+
+    params = make_params(c)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    stride = map_stride(c.T)
+    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
+    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T), np.float64)[: c.T]
+    with np.errstate(invalid="ignore"):
+        profile = np.power(10.0, np.mean(log_profile, axis=1))  # geometric mean over batch
+    hs, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)[1:3]
+    return JacobianResult(
+        spectrum=analysis.w_hh_spectrum(c.cell, params),
+        verdict=analysis.pascanu_verdict(c.cell, params),
+        steps=analysis.sampled_steps(c.T, stride),
+        svals=analysis.singular_value_quantiles(svals),
+        profile=profile,
+        bound=pascanu_bound(c.cell, params, c.T),
+        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+    )
+
+
+@dataclass(frozen=True)
+class ConnectivityResult:
+    """‖∂h_t/∂x_s‖ over output step t × input step s (log10), numpy only."""
+
+    steps: np.ndarray  # (n,) sampled time steps (both axes)
+    log10_map: np.ndarray  # (n, n) log10 ‖∂h_t/∂x_s‖_F, RMS over the batch; NaN for s > t
+    by_lag: np.ndarray  # (n,) mean log10 over the diagonals t − s = lag·stride
+    stride: int
+    state_blowup_step: int | None
+
+
+def connectivity_map(c: FlowConfig) -> ConnectivityResult:
+    """The connectivity map of Madsen 2019 (Distill), computed exactly for a config."""
+    from rnnviz import analysis
+
+    params = make_params(c)
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    stride = map_stride(c.T)
+    logs = analysis.connectivity(c.cell, params, xs, length=c.T, stride=stride)
+    hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
+    return ConnectivityResult(
+        steps=analysis.sampled_steps(c.T, stride),
+        log10_map=logs,
+        by_lag=analysis.connectivity_profile(logs),
+        stride=stride,
+        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
     )

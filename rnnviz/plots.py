@@ -74,21 +74,28 @@ def time_unit_heatmap(
 
 
 def gradient_heatmap(
-    grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zmax=None,
+    grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zrange=None,
     show_scale: bool = True,
 ) -> go.Figure:
     """Heatmap of |∂L/∂h_t| over time step × hidden unit, log10 colour scale.
 
     Args:
-      grad_map: (T, H) magnitudes.
-      zmax: top of the colour scale (log10); give several maps the same one to compare them.
+      grad_map: (T, H) magnitudes; values below `floor` are clipped to it.
+      zrange: (low, high) of the colour scale in log10; give several maps the same one to
+        compare them. By default the range of the data.
     """
     z = log10_clipped(grad_map, floor)
-    lo = float(np.log10(floor))
-    finite = z[np.isfinite(z)]
-    hi = zmax if zmax is not None else (float(finite.max()) if finite.size else 0.0)
-    return time_unit_heatmap(z, title, f"log10 |{quantity}|", lo, max(hi, lo + 1),
-                             show_scale=show_scale)
+    lo, hi = zrange if zrange is not None else log10_range(z)
+    return time_unit_heatmap(z, title, f"log10 |{quantity}|", lo, hi, show_scale=show_scale)
+
+
+def log10_range(*log10_arrays) -> tuple[float, float]:
+    """(low, high) of the finite values of log10 arrays, at least one decade apart."""
+    finite = np.concatenate([np.asarray(a, np.float64)[np.isfinite(a)].ravel() for a in log10_arrays])
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    return lo, max(hi, lo + 1.0)
 
 
 def gradient_profile(
@@ -176,3 +183,79 @@ def saturation_bars(saturation: dict, title: str) -> go.Figure:
     fig.update_yaxes(title_text="fraction of time", tickformat=".0%", range=[0, 1.1])
     fig.update_xaxes(title_text="gate")
     return _layout(fig, title, height=420)
+
+
+def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str) -> go.Figure:
+    """Eigenvalues of each W_hh block in the complex plane, with the unit circle.
+
+    Args:
+      eigenvalues: block name -> (H,) complex array.
+      labels: block name -> legend text (e.g. "W_hh", "W_hf").
+    """
+    angle = np.linspace(0, 2 * np.pi, 181)
+    fig = go.Figure(go.Scatter(
+        x=np.cos(angle), y=np.sin(angle), mode="lines", name="unit circle |λ| = 1",
+        line=dict(color="#888888", dash="dash", width=2), hoverinfo="skip",
+    ))
+    for i, (block, eig) in enumerate(eigenvalues.items()):
+        eig = np.asarray(eig)
+        fig.add_trace(go.Scatter(
+            x=eig.real.astype(np.float32), y=eig.imag.astype(np.float32), mode="markers",
+            name=labels.get(block, block),
+            marker=dict(size=9, color=LINE_COLOURS[i % len(LINE_COLOURS)], opacity=0.8),
+            customdata=np.abs(eig).astype(np.float32),
+            hovertemplate="Re λ = %{x:.3f}<br>Im λ = %{y:.3f}<br>|λ| = %{customdata:.3f}<extra></extra>",
+        ))
+    fig.update_xaxes(title_text="real part", zeroline=True)
+    fig.update_yaxes(title_text="imaginary part", scaleanchor="x", scaleratio=1, zeroline=True)
+    return _layout(fig, title, height=520)
+
+
+def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, title: str) -> go.Figure:
+    """Smallest, median and largest singular value of J_t against t, log axis.
+
+    Args:
+      quantiles: (3, n) smallest, median, largest.
+      threshold: a horizontal line (1/γ) where a product of such steps stops shrinking.
+    """
+    lo, mid, hi = (np.asarray(q, np.float64) for q in quantiles)
+    fig = go.Figure([
+        go.Scatter(x=steps, y=hi, mode="lines", name="largest σ(J_t)",
+                   line=dict(color=LINE_COLOURS[1], width=2),
+                   hovertemplate="t=%{x}<br>largest singular value %{y:.3g}<extra></extra>"),
+        go.Scatter(x=steps, y=mid, mode="lines", name="median σ(J_t)",
+                   line=dict(color=LINE_COLOURS[0], width=3),
+                   hovertemplate="t=%{x}<br>median singular value %{y:.3g}<extra></extra>"),
+        go.Scatter(x=steps, y=np.maximum(lo, 1e-12), mode="lines", name="smallest σ(J_t) (≥ 1e-12)",
+                   line=dict(color=LINE_COLOURS[2], width=2),
+                   hovertemplate="t=%{x}<br>smallest singular value %{y:.3g}<extra></extra>"),
+    ])
+    if threshold is not None:
+        fig.add_hline(y=threshold, line=dict(color="#555555", dash="dash", width=2),
+                      annotation_text="1 (= 1/γ)", annotation_position="top left")
+    fig.update_yaxes(type="log", title_text="singular value of J_t", exponentformat="power")
+    fig.update_xaxes(title_text="time step t")
+    fig = _layout(fig, title)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=140))
+    return fig
+
+
+def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str) -> go.Figure:
+    """‖∂h_t/∂x_s‖ over output step t (rows) × input step s (columns), log10 colour.
+
+    The upper triangle (s > t) is blank: an output cannot depend on a later input.
+    """
+    v = np.asarray(log10_map, np.float64)
+    with np.errstate(invalid="ignore"):
+        z = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
+    lo, hi = log10_range(z)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=steps, y=steps, colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi,
+        colorbar=dict(title=dict(text="log10 ‖∂h_t/∂x_s‖", side="right")),
+        hovertemplate="output step t=%{y}<br>input step s=%{x}<br>"
+                      "log10 ‖∂h_t/∂x_s‖ = %{z:.2f}<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="input step s")
+    fig.update_yaxes(title_text="output step t", autorange="reversed")
+    return _layout(fig, title, height=600)

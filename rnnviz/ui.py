@@ -18,6 +18,8 @@ PAGES = (
     ("pages/1_Gradient_flow.py", "Gradient flow", ":material/trending_down:"),
     ("pages/2_Compare_cells.py", "Compare cells", ":material/compare_arrows:"),
     ("pages/3_Gate_activations.py", "Gate activations", ":material/tune:"),
+    ("pages/4_Why_it_vanishes.py", "Why it vanishes", ":material/blur_circular:"),
+    ("pages/5_Connectivity.py", "Connectivity", ":material/grid_on:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
 )
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -188,6 +190,16 @@ def _stop_warming() -> None:
 @st.cache_data(max_entries=256, show_spinner=False)
 def gate_activity(config: gradflow.FlowConfig) -> gradflow.GateResult:
     return gradflow.gate_activity(config)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def jacobian_analysis(config: gradflow.FlowConfig) -> gradflow.JacobianResult:
+    return gradflow.jacobian_analysis(config)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def connectivity_map(config: gradflow.FlowConfig) -> gradflow.ConnectivityResult:
+    return gradflow.connectivity_map(config)
 
 
 @st.cache_resource(show_spinner=False)

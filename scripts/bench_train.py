@@ -5,7 +5,8 @@ Usage: python scripts/bench_train.py [--task adding] [--T 50] [--hidden 64] [--b
 
 The first chunk (compilation included) is timed separately; the rate is the median over
 `repeats` chunks of `chunk` steps after that warm-up, and the probe (the gradient profile
-taken at each snapshot) is timed on its own.
+taken at each snapshot) is timed on its own. The last column is a whole `run()` of
+`--steps` steps with a snapshot every `--chunk` steps, programs already compiled.
 """
 import argparse
 import os
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import jax  # noqa: E402
 
-from rnnviz.train import TrainConfig, init_state, probe_profile, train_chunk  # noqa: E402
+from rnnviz.train import TrainConfig, init_state, probe_profile, run, train_chunk  # noqa: E402
 
 
 def bench_cell(config: TrainConfig, repeats: int) -> dict:
@@ -34,14 +35,19 @@ def bench_cell(config: TrainConfig, repeats: int) -> dict:
         state, rec = train_chunk(config, state, k)
         jax.block_until_ready(rec)
         rates.append(k / (time.perf_counter() - t0))
+    t0 = time.perf_counter()
     probe_profile(config, state.params, probe)  # compile
+    probe_compile = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(repeats):
         probe_profile(config, state.params, probe)
     probe_s = (time.perf_counter() - t0) / repeats
     rate = statistics.median(rates)
+    t0 = time.perf_counter()
+    run(config)
     return {"compile_s": first - k / rate, "steps_per_s": rate, "probe_ms": 1e3 * probe_s,
-            "min": min(rates), "max": max(rates)}
+            "probe_compile_s": probe_compile - probe_s, "min": min(rates), "max": max(rates),
+            "run_s": time.perf_counter() - t0}
 
 
 def main(argv=None):
@@ -54,20 +60,21 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--steps", type=int, default=500)
     args = parser.parse_args(argv)
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs; "
           f"task={args.task} T={args.T} H={args.hidden} batch={args.batch} "
           f"chunk={args.chunk} optimizer={args.optimizer}, median of {args.repeats} chunks")
-    print(f"{'cell':6} {'compile s':>10} {'steps/s':>9} {'(min-max)':>15} {'probe ms':>9}"
-          f" {'500 steps s':>12}")
+    print(f"{'cell':6} {'compile s':>9} {'steps/s':>8} {'(min-max)':>12} {'probe ms':>9}"
+          f" {'probe compile s':>15} {f'run({args.steps}) s':>11}")
     for cell in args.cells.split(","):
         config = TrainConfig(task=args.task, T=args.T, cell=cell, hidden_size=args.hidden,
                              batch_size=args.batch, snapshot_every=args.chunk,
-                             optimizer=args.optimizer)
+                             optimizer=args.optimizer, steps=args.steps)
         r = bench_cell(config, args.repeats)
-        total = 500 / r["steps_per_s"] + (500 / args.chunk + 1) * r["probe_ms"] / 1e3
-        print(f"{cell:6} {r['compile_s']:10.2f} {r['steps_per_s']:9.0f} "
-              f"{r['min']:7.0f}-{r['max']:<7.0f} {r['probe_ms']:9.1f} {total:12.2f}")
+        print(f"{cell:6} {r['compile_s']:9.2f} {r['steps_per_s']:8.0f} "
+              f"{r['min']:6.0f}-{r['max']:<5.0f} {r['probe_ms']:9.1f} "
+              f"{r['probe_compile_s']:15.2f} {r['run_s']:11.2f}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,28 @@ def test_every_page_loads(path):
     assert not at.exception
 
 
+FLOW_PAGES = ("pages/2_Compare_cells.py", "pages/3_Gate_activations.py",
+              "pages/4_Why_it_vanishes.py", "pages/5_Connectivity.py")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("page", FLOW_PAGES)
+def test_every_explorer_page_loads_for_every_cell(page, cell):
+    at = open_page(page, {"cell": cell, "T": "80", "H": "16"})
+    assert at.get("plotly_chart")
+    assert not [w for w in at.warning if "is not valid" in w.value or "out of range" in w.value]
+
+
+@pytest.mark.parametrize("page", (FLOW,) + FLOW_PAGES)
+def test_exploding_setting_explained_on_every_page(page):
+    if page == "pages/2_Compare_cells.py":  # compares tanh cells: their gradient overflows
+        query = {"init": "orthogonal", "gain": "1.2", "inputs": "zeros", "T": "1000"}
+    else:  # a relu state overflows
+        query = {"cell": "rnn_relu", "init": "identity", "gain": "1.6", "T": "400"}
+    at = open_page(page, query)
+    assert any("overflow" in e.value for e in at.error)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_flow_page_renders_every_cell_and_scheme(cell, scheme):

@@ -138,3 +138,44 @@ def test_gate_activity_matches_unroll():
     prod = np.cumprod(np.asarray(gates["f"], np.float64)[1:], axis=0)
     expected = np.log10(prod).mean(axis=1)  # geometric mean over the batch
     np.testing.assert_allclose(r.horizon.log10_product[1:], expected, rtol=1e-4)
+
+
+def unpadded_inputs(c):
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    return gradflow.padded_inputs(key, c.inputs, c.T, gradflow.bucket(c.T))[: c.T]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_jacobian_page_numbers_equal_public_api(cell):
+    from rnnviz import analysis
+
+    c = gradflow.FlowConfig(cell=cell, T=40, H=8)
+    r = gradflow.jacobian_analysis(c)
+    params, xs = gradflow.make_params(c), unpadded_inputs(c)
+    profile = rnnviz.jacobian_norms(cell, params, xs, ord=2)
+    expected = np.exp(np.mean(np.log(profile), axis=1))
+    np.testing.assert_allclose(r.profile, expected, rtol=1e-4)
+    svals = analysis.step_jacobian_singular_values(cell, params, xs)
+    np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4)
+
+
+def test_orthogonal_closed_form_on_jacobian_page():
+    """Zero inputs, W_hh = ρQ: every singular value of J_t is ρ, the product is ρ^(T−1−t)."""
+    rho, T = 0.8, 300
+    r = gradflow.jacobian_analysis(gradflow.FlowConfig(cell="rnn", T=T, H=16, gain=rho,
+                                                       inputs="zeros"))
+    np.testing.assert_allclose(r.svals, rho, rtol=1e-5)
+    np.testing.assert_allclose(r.profile, rho ** np.arange(T - 1, -1, -1.0), rtol=1e-4)
+    assert r.profile[0] < 1e-28 and r.verdict.verdict == "vanishing guaranteed"
+    np.testing.assert_allclose(np.abs(r.spectrum.eigenvalues["h"]), rho, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_connectivity_page_numbers_equal_public_api(cell):
+    from rnnviz import analysis
+
+    c = gradflow.FlowConfig(cell=cell, T=300, H=8)  # bucket 512: stride 2
+    r = gradflow.connectivity_map(c)
+    expected = analysis.connectivity(cell, gradflow.make_params(c), unpadded_inputs(c), stride=2)
+    assert r.stride == 2 and r.log10_map.shape == (150, 150)
+    np.testing.assert_allclose(r.log10_map, expected, atol=1e-3)

@@ -23,6 +23,7 @@ from rnnviz.tasks import (
     sine_baseline,
 )
 from rnnviz.train import (
+    PRESETS,
     T_MAX,
     Model,
     TrainConfig,
@@ -41,11 +42,9 @@ from rnnviz.train import (
 )
 
 # A gentle setting every cell learns quickly; shared by several tests (one compile per cell).
-SINE = TrainConfig(task="sine", T=30, hidden_size=16, learning_rate=0.01, steps=200,
-                   snapshot_every=50, batch_size=64)
+SINE = PRESETS["sine_every_cell"]
 # A plain-SGD setting shared by the clipping and the divergence tests (one compile).
-RELU_SGD = TrainConfig(task="sine", T=30, cell="rnn_relu", hidden_size=16, scheme="identity",
-                       optimizer="sgd", learning_rate=1.0, steps=1, snapshot_every=1)
+RELU_SGD = dataclasses.replace(PRESETS["irnn_explodes"], gain=1.0, steps=1)
 
 
 # --- Tasks ---------------------------------------------------------------------------
@@ -105,8 +104,7 @@ def test_sine_baseline_is_the_persistence_forecast():
 # T = 50, H = 32, Adam lr 0.02, batch 64, 700 steps. LSTM with chrono initialisation
 # (Tallec & Ollivier 2018, T_max = T): over seeds 0-7 it left the 1/6 plateau by step
 # 250-450 and ends near 1e-3; the tanh RNN stays at ~0.17 (seeds 0-5: 0.167-0.29).
-ADDING = TrainConfig(task="adding", T=50, hidden_size=32, learning_rate=0.02,
-                     chrono_tmax=50.0, batch_size=64, steps=700, snapshot_every=50)
+ADDING = PRESETS["adding_lstm_vs_rnn"]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -249,7 +247,7 @@ def test_clipping_inside_training():
 
 def test_exploding_run_stops_cleanly_and_keeps_its_history():
     # IRNN at gain 2 over 30 steps: activations and gradients ~2^30 from the start.
-    config = dataclasses.replace(RELU_SGD, gain=2.0, steps=50)
+    config = PRESETS["irnn_explodes"]
     snaps = list(train(config))  # no exception
     last = snaps[-1]
     assert last.diverged and last.step == 2 and len(snaps) == 3
@@ -262,6 +260,16 @@ def test_exploding_run_stops_cleanly_and_keeps_its_history():
     assert history.diverged and history.message == last.message
     np.testing.assert_array_equal(history.steps, [1, 2])
     np.testing.assert_array_equal(history.snapshot_steps, [0, 1, 2])
+
+
+def test_clipping_rescues_an_exploding_irnn():
+    clipped = run(PRESETS["clipping_rescues"])
+    free = run(dataclasses.replace(PRESETS["clipping_rescues"], clip=None))
+    baseline = clipped.baseline
+    assert not clipped.diverged and np.mean(clipped.losses[-50:]) < baseline
+    assert clipped.clipped.any() and not free.clipped.any()
+    assert free.diverged or np.mean(free.losses[-50:]) > 5 * baseline
+    assert np.max(free.grad_norms) > 1e6 * np.max(clipped.grad_norms[-50:])
 
 
 def test_divergence_message_names_step_and_cause():

@@ -1,0 +1,57 @@
+"""Connectivity: how much each hidden state still depends on each earlier input."""
+import numpy as np
+import streamlit as st
+
+from rnnviz import plots, ui
+from rnnviz.flow import FLOOR
+
+menu = ui.page_frame("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
+config = ui.flow_controls()
+query = ui.write_url(config, "fl")
+ui.menu(menu, query)
+ui.share_link(query)
+ui.show_notices("fl")
+ui.preset_narration(query)
+
+with st.spinner("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
+    r = ui.connectivity_map(config)
+
+st.markdown(
+    "Each row is an output step t, each column an input step s. The colour says how strongly "
+    "h_t still reacts to a nudge of the input x_s, as in Madsen's *Visualizing memorization in "
+    "RNNs* (Distill 2019), but computed exactly and live. **Read a row from the diagonal to "
+    "the left**: how fast it darkens is how fast the network forgets."
+)
+st.latex(r"C_{t,s} = \Big\|\frac{\partial h_t}{\partial x_s}\Big\|_F = "
+         r"\Big\|J_t J_{t-1}\cdots J_{s+1}\,\frac{\partial h_s}{\partial x_s}\Big\|_F,"
+         r"\qquad s \le t")
+if r.stride > 1:
+    st.caption(f"Showing every {r.stride}th step on both axes (the values are exact; a screen "
+               f"has fewer pixels than {config.T}² pairs).")
+if r.state_blowup_step is not None:
+    st.error(f"The hidden state overflowed float32 at step {r.state_blowup_step}: rows from "
+             "there on are blank (NaN).", icon=":material/warning:")
+
+st.plotly_chart(
+    plots.connectivity_heatmap(r.steps, r.log10_map, FLOOR, "‖∂h_t/∂x_s‖ (log10 colour)"),
+    width="stretch",
+)
+st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour bar spans "
+           "the smallest to the largest value; values below 1e-30 are clipped to 1e-30.")
+
+st.markdown("#### On average, how does the dependence fade with the distance t − s?")
+lags = np.arange(r.by_lag.size) * r.stride
+st.plotly_chart(
+    plots.gradient_profile({"mean over t of log10 ‖∂h_t/∂x_{t−lag}‖": np.power(10.0, r.by_lag)},
+                           FLOOR, "Connectivity against distance", y_title="‖∂h_t/∂x_s‖ (log scale)")
+    .update_xaxes(title_text="distance t − s (steps)", tickvals=None)
+    .update_traces(x=lags, selector=dict(mode="lines")),
+    width="stretch",
+)
+rows = ["t,s,log10_connectivity"] + [
+    f"{t},{s},{r.log10_map[i, j]:.4f}"
+    for i, t in enumerate(r.steps) for j, s in enumerate(r.steps) if j <= i
+]
+st.download_button("Download the map (CSV, log10 values)", "\n".join(rows) + "\n",
+                   file_name=f"rnnviz_connectivity_{config.cell}_T{config.T}.csv",
+                   mime="text/csv")
