@@ -3,6 +3,7 @@ import numpy as np
 import streamlit as st
 
 from rnnviz import plots, ui
+from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_sentence
 
@@ -71,6 +72,17 @@ st.plotly_chart(
 )
 st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "
            "largest value; values below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
+
+trained = ui.trained_model(config.cell)
+if trained:
+    st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: before and after training")
+    before, after = trained["profiles"]
+    st.plotly_chart(
+        plots.gradient_profile({"at initialisation": before, "after training": after}, FLOOR,
+                               "‖∂ℓ/∂h_t‖ of the task loss", y_title="‖∂ℓ/∂h_t‖ (log scale)"),
+        width="stretch",
+    )
+    st.caption(ui.trained_model_caption(trained))
 
 st.markdown("#### The cell")
 ui.cell_equations(config.cell)

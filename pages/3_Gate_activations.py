@@ -78,6 +78,18 @@ if result.gates:
             width="stretch",
         )
 
+trained = ui.trained_model(config.cell)
+if trained and result.gates:
+    from rnnviz.analysis import gate_saturation
+
+    st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: gates before and after training")
+    before, after = ui.trained_gates(trained)
+    for column, (label, gates) in zip(st.columns(2), (("at initialisation", before),
+                                                      ("after training", after))):
+        column.plotly_chart(plots.saturation_bars(gate_saturation(gates), label),
+                            width="stretch")
+    st.caption(ui.trained_model_caption(trained))
+
 st.markdown("#### The state the gates produce (first sequence)")
 states = [("h_t, hidden state", result.h)]
 if result.c is not None:

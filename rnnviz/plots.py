@@ -259,3 +259,54 @@ def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str)
     fig.update_xaxes(title_text="input step s")
     fig.update_yaxes(title_text="output step t", autorange="reversed")
     return _layout(fig, title, height=600)
+
+
+def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str) -> go.Figure:
+    """Training loss against step, one line per run, the no-memory baseline dashed.
+
+    Args:
+      runs: name -> (steps (N,), losses (N,), clipped (N,) bool); steps where clipping
+        fired are marked with dots on the curve.
+    """
+    fig = go.Figure()
+    for i, (name, (steps, losses, clipped)) in enumerate(runs.items()):
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        losses = np.where(np.isfinite(losses), losses, np.nan)
+        fig.add_trace(go.Scatter(
+            x=steps, y=losses, mode="lines", name=name, line=dict(color=colour, width=2),
+            legendgroup=name,
+            hovertemplate=f"{name}<br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>",
+        ))
+        clipped = np.asarray(clipped, bool)
+        if clipped.any():
+            fig.add_trace(go.Scatter(
+                x=np.asarray(steps)[clipped], y=losses[clipped], mode="markers",
+                name=f"{name}: clipping fired", legendgroup=name,
+                marker=dict(symbol="circle-open", size=7, color=colour),
+                hovertemplate=f"{name}<br>step %{{x}}: gradient clipped<extra></extra>",
+            ))
+    fig.add_hline(y=baseline, line=dict(color="#555555", dash="dash", width=2),
+                  annotation_text=f"no-memory baseline ({baseline_label})",
+                  annotation_position="top right")
+    fig.update_yaxes(type="log", title_text="training loss (log scale)", exponentformat="power")
+    fig.update_xaxes(title_text="training step")
+    fig = _layout(fig, title, height=480)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                      margin=dict(b=130))
+    return fig
+
+
+def training_flow_map(snapshot_steps, profiles: np.ndarray, floor: float, title: str) -> go.Figure:
+    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log10 colour."""
+    z = log10_clipped(profiles, floor)
+    lo, hi = log10_range(z)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=np.arange(profiles.shape[1]), y=np.asarray(snapshot_steps),
+        colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi,
+        colorbar=dict(title=dict(text="log10 ‖∂ℓ/∂h_t‖", side="right")),
+        hovertemplate="training step %{y}<br>time step t=%{x}<br>"
+                      "log10 ‖∂ℓ/∂h_t‖ = %{z:.2f}<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="time step t")
+    fig.update_yaxes(title_text="training step")
+    return _layout(fig, title)

@@ -13,6 +13,7 @@ class Preset(NamedTuple):
 
 FLOW = "pages/1_Gradient_flow.py"
 COMPARE = "pages/2_Compare_cells.py"
+LAB = "pages/6_Training_lab.py"
 
 PRESETS = (
     Preset(
@@ -70,6 +71,23 @@ PRESETS = (
         {"init": "orthogonal", "T": "500", "forget_bias": "1.0", "update_bias": "1.0"},
         "All three cells with the same inputs and weights' family. The gates give the LSTM and "
         "the GRU an additive path for the gradient; the vanilla RNN's dies within tens of steps.",
+    ),
+    Preset(
+        "Why gates matter: the adding problem", LAB,
+        {"compare": "true", "task": "adding", "T": "50", "hidden_size": "32",
+         "chrono_tmax": "50.0", "learning_rate": "0.02", "steps": "700", "seed": "0"},
+        "Press Train. All three cells see the same sequences. The tanh RNN stays at the "
+        "no-memory loss 1/6: its gradient from the last step never reaches the two marked "
+        "numbers. The LSTM and GRU break through within a few hundred steps.",
+    ),
+    Preset(
+        "Clipping rescues an exploding IRNN", LAB,
+        {"compare": "false", "task": "sine", "T": "30", "cell": "rnn_relu", "hidden_size": "16",
+         "scheme": "identity", "optimizer": "sgd", "learning_rate": "0.13", "clip": "1.0",
+         "steps": "300"},
+        "A relu RNN with W_hh = I and plain SGD. Press Train: clipping fires (circles on the "
+        "curve) and the loss falls below the baseline. Switch clipping off and train again: "
+        "the loss shoots to 1e17 in two steps.",
     ),
     Preset(
         "relu RNN blowing up", FLOW,

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rnnviz import config as cfg
 from rnnviz.cells import CELLS, STEPS, CellParams, check_cell, init_carry
 from rnnviz.flow import flow, per_step_norms
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params
@@ -59,25 +60,27 @@ class TrainConfig:
     "copy" (whose sequences are T + 20 long). ``clip`` is the threshold θ of gradient-norm
     clipping (Pascanu et al. 2013, Algorithm 1), or None for no clipping. A snapshot is
     taken every ``snapshot_every`` steps and after the last. Values outside `BOUNDS` raise
-    a ValueError that names the bound; `coerce_config` clamps instead.
+    a ValueError that names the bound; `TrainConfig.from_query` clamps instead.
     """
 
+    # The defaults are the classroom demo: on the adding problem the LSTM (chrono init,
+    # Tallec & Ollivier 2018) leaves the 1/6 plateau within 700 steps, the tanh RNN does not.
     task: str = "adding"
     T: int = 50
     cell: str = "lstm"
-    hidden_size: int = 64
+    hidden_size: int = 32
     scheme: str = "pytorch"
     gain: float = 1.0
     spectral_radius: float | None = None
     radius_kind: str = "eigen"
     forget_bias: float | None = None
-    chrono_tmax: float | None = None
+    chrono_tmax: float | None = 50.0
     update_bias: float | None = None
     optimizer: str = "adam"
-    learning_rate: float = 1e-2
+    learning_rate: float = 2e-2
     clip: float | None = None
     batch_size: int = 64
-    steps: int = 500
+    steps: int = 700
     seed: int = 0
     snapshot_every: int = 25
 
@@ -113,51 +116,53 @@ def _choice(name, value, options):
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
 
 
-def coerce_config(**kwargs) -> tuple[TrainConfig, list[str]]:
-    """A valid TrainConfig from loose values (e.g. URL parameters), never raising.
-
-    Numbers are clamped into `BOUNDS`, unknown names of a choice and unreadable numbers
-    fall back to the default, unknown keys are dropped; each change is described in the
-    returned messages.
-    """
-    defaults = TrainConfig()
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    clean, notes = {}, []
-    for name, value in kwargs.items():
-        if name not in fields:
-            notes.append(f"ignored unknown setting {name!r}")
-            continue
-        default = getattr(defaults, name)
-        if name in _CHOICES:
-            if value not in _CHOICES[name]:
-                notes.append(f"{name} {value!r} unknown; using {default!r}")
-                value = default
-        elif not (value is None and name in _OPTIONAL):
-            try:
-                value = float(value)
-                if not math.isfinite(value):
-                    raise ValueError(value)
-            except (TypeError, ValueError):
-                notes.append(f"{name} {value!r} is not a number; using {default!r}")
-                value = default
-            if value is not None and name in BOUNDS:
-                lo, hi = BOUNDS[name]
-                if not lo <= value <= hi:
-                    notes.append(f"{name} {value:g} is outside [{lo:g}, {hi:g}]; clamped")
-                    value = min(max(value, lo), hi)
-            if value is not None and name in _INTEGER:
-                value = int(round(value))
-        clean[name] = value
-    try:
-        return TrainConfig(**clean), notes
-    except ValueError as err:  # a combination the bounds alone do not catch
-        return defaults, notes + [f"{err}; using the defaults"]
-
-
-_CHOICES = {"task": tuple(TASKS), "cell": CELLS, "scheme": SCHEMES,
-            "radius_kind": RADIUS_KINDS, "optimizer": OPTIMIZERS}
 _OPTIONAL = {"spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip"}
 _INTEGER = {"T", "hidden_size", "batch_size", "steps", "seed", "snapshot_every"}
+_SNAPSHOTS = 40  # snapshots per run when built from a query: the map's resolution
+
+
+def _fields() -> tuple:
+    """The URL form of TrainConfig: one validated Field per user-settable knob."""
+    d = TrainConfig()
+    number = lambda name, kind, default=None, optional=False: cfg.Field(  # noqa: E731
+        name, getattr(d, name) if default is None else default, kind, *BOUNDS[name],
+        optional=optional)
+    return (
+        cfg.Field("task", d.task, str, choices=tuple(TASKS)),
+        number("T", int),
+        cfg.Field("cell", d.cell, str, choices=CELLS),
+        number("hidden_size", int),
+        cfg.Field("scheme", d.scheme, str, choices=SCHEMES),
+        number("gain", float),
+        number("spectral_radius", float, optional=True),
+        cfg.Field("radius_kind", d.radius_kind, str, choices=RADIUS_KINDS),
+        number("forget_bias", float, optional=True),
+        number("chrono_tmax", float, optional=True),
+        number("update_bias", float, optional=True),
+        cfg.Field("optimizer", d.optimizer, str, choices=OPTIMIZERS),
+        number("learning_rate", float),
+        number("clip", float, optional=True),
+        number("batch_size", int),
+        number("steps", int),
+        number("seed", int),
+    )
+
+
+FIELDS = _fields()
+
+
+def config_from_query(raw) -> tuple[TrainConfig, list[str]]:
+    """A valid TrainConfig from raw values (URL parameters), with a notice per replaced one.
+
+    Never raises. Snapshots are spread evenly: about 40 per run, whatever the step count.
+    """
+    values, notices = cfg.parse(FIELDS, raw)
+    values["snapshot_every"] = max(1, values["steps"] // _SNAPSHOTS)
+    return TrainConfig(**values), notices
+
+
+def config_to_query(config: TrainConfig) -> dict[str, str]:
+    return cfg.to_query(FIELDS, dataclasses.asdict(config))
 
 
 # --- Model: a recurrent cell with a linear readout --------------------------------------
@@ -387,6 +392,7 @@ class Snapshot(NamedTuple):
     profile: np.ndarray  # (L,) float64: ‖∂ℓ/∂h_t‖, root-mean-square over the probe batch
     diverged: bool = False
     message: str | None = None
+    params: object = None  # the last snapshot carries the trained Model (numpy arrays)
 
 
 def init_state(config: TrainConfig) -> tuple[TrainState, tuple]:
@@ -489,11 +495,15 @@ def train(config: TrainConfig) -> Iterator[Snapshot]:
             prev = norms[m - 2] if m >= 2 else last_norm
             msg = divergence_message(done + m, float(losses[-1]), float(norms[-1]),
                                      None if prev is None else float(prev), config.clip)
-            yield snap._replace(diverged=True, message=msg)
+            yield snap._replace(diverged=True, message=msg, params=_numpy(state.params))
             return
         last_norm = float(norms[-1])
         done += n
-        yield snap
+        yield snap._replace(params=_numpy(state.params)) if done >= config.steps else snap
+
+
+def _numpy(tree):
+    return jax.tree.map(np.asarray, tree)
 
 
 class History(NamedTuple):
@@ -557,3 +567,18 @@ PRESETS = {
         task="sine", T=30, cell="rnn_relu", hidden_size=16, scheme="identity",
         optimizer="sgd", learning_rate=0.13, clip=1.0, steps=300, snapshot_every=50),
 }
+
+
+def gates_before_after(config: TrainConfig, trained: Model) -> tuple[dict, dict]:
+    """Gate activations on the probe batch at initialisation and with trained weights.
+
+    Returns:
+      (initial, trained): dicts gate name -> (L, B, H) numpy arrays (empty for vanilla cells).
+    """
+    from rnnviz.flow import unroll
+
+    state, (xs, _) = init_state(config)
+    before = unroll(config.cell, state.params.cell, xs)[1]
+    after = unroll(config.cell, jax.tree.map(jnp.asarray, trained.cell), xs)[1]
+    return ({k: np.asarray(v) for k, v in before.items()},
+            {k: np.asarray(v) for k, v in after.items()})

@@ -5,12 +5,13 @@ from dataclasses import asdict
 
 import streamlit as st
 
-from rnnviz import gradflow
+from rnnviz import config as cfg
+from rnnviz import gradflow, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.presets import PRESETS
-from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS
+from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
 
 # (script, menu label, icon); app.py is the home page. Pages add themselves here.
 PAGES = (
@@ -20,6 +21,7 @@ PAGES = (
     ("pages/3_Gate_activations.py", "Gate activations", ":material/tune:"),
     ("pages/4_Why_it_vanishes.py", "Why it vanishes", ":material/blur_circular:"),
     ("pages/5_Connectivity.py", "Connectivity", ":material/grid_on:"),
+    ("pages/6_Training_lab.py", "Training lab", ":material/model_training:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
 )
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -63,7 +65,7 @@ def preset_narration(query: dict[str, str]) -> None:
             return
 
 
-def load_url_once(config_cls, prefix: str, to_widgets) -> None:
+def load_url_once(parse, prefix: str, to_widgets) -> None:
     """Copy settings from the URL into widget state when the URL changed from outside.
 
     The URL is the source of truth when someone opens a link (or a preset); after that the
@@ -73,14 +75,14 @@ def load_url_once(config_cls, prefix: str, to_widgets) -> None:
     raw = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     marker = f"_{prefix}_url"
     if st.session_state.get(marker) != raw:
-        config, notices = config_cls.from_query(raw)
+        config, notices = parse(raw)
         for key, value in to_widgets(config).items():
             st.session_state[f"{prefix}_{key}"] = value
         st.session_state[marker] = raw
         st.session_state[f"_{prefix}_notices"] = notices
     # Streamlit forgets the state of a widget that a run does not draw (the forget-gate
     # slider while the cell is a GRU); writing it back keeps the setting for later.
-    for key in to_widgets(config_cls()):
+    for key in to_widgets(parse({})[0]):
         name = f"{prefix}_{key}"
         st.session_state[name] = st.session_state[name]
 
@@ -91,8 +93,12 @@ def show_notices(prefix: str) -> None:
 
 
 def write_url(config, prefix: str) -> dict[str, str]:
-    """Mirror the validated settings into the address bar, so a copied link reproduces them."""
-    query = config.to_query()
+    """Mirror the validated settings into the address bar, so a copied link reproduces them.
+
+    Args:
+      config: a FlowConfig, or the URL form (dict of strings) of any other settings.
+    """
+    query = config if isinstance(config, dict) else config.to_query()
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     if current != {k: [v] for k, v in query.items()}:
         st.query_params.from_dict(query)
@@ -125,7 +131,7 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.Flow
     With choose_cell=False (pages that show every cell) the cell control is hidden and
     the settings of every cell (forget and update biases) are shown.
     """
-    load_url_once(gradflow.FlowConfig, prefix, _flow_widgets)
+    load_url_once(gradflow.FlowConfig.from_query, prefix, _flow_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     s = st.sidebar
     if choose_cell:
@@ -249,3 +255,98 @@ BPTT_EQUATION = (
 def cell_equations(cell: str) -> None:
     st.latex(CELL_EQUATIONS[cell])
     st.caption(CELL_NOTES[cell])
+
+
+# ---------------------------------------------------------------------------------------
+# Training lab
+
+TRAIN_OPTIONAL = ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip")
+TRAIN_OFF_VALUE = {"spectral_radius": 1.0, "forget_bias": 1.0, "chrono_tmax": 50.0,
+                   "update_bias": 1.0, "clip": 1.0}
+COMPARE_FIELD = cfg.Field("compare", True, bool)
+
+
+def _parse_lab(raw):
+    config, notices = train.config_from_query(raw)
+    compare, notice = cfg.parse_value(COMPARE_FIELD, raw.get("compare"))
+    return (config, compare), notices + ([notice] if notice else [])
+
+
+def _lab_widgets(lab) -> dict:
+    config, compare = lab
+    values = asdict(config)
+    for name in TRAIN_OPTIONAL:
+        values[f"{name}_on"] = values[name] is not None
+        if values[name] is None:
+            values[name] = TRAIN_OFF_VALUE[name]
+    values["compare"] = compare
+    return values
+
+
+def lab_query(config: train.TrainConfig, compare: bool) -> dict[str, str]:
+    return {**train.config_to_query(config), "compare": "true" if compare else "false"}
+
+
+def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
+    """The Training lab's sidebar, bound to the URL; returns (config, compare mode)."""
+    load_url_once(_parse_lab, prefix, _lab_widgets)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    state, s, b = st.session_state, st.sidebar, train.BOUNDS
+
+    def optional(name, label, widget, **kwargs):
+        s.toggle(label, key=k(f"{name}_on"))
+        if state[k(f"{name}_on")]:
+            widget(label + " value", *b[name], key=k(name), label_visibility="collapsed",
+                   **kwargs)
+
+    s.toggle("Compare RNN, LSTM and GRU", key=k("compare"),
+             help="Train all three cells on the same task, seed and budget.")
+    s.selectbox("Task", tuple(TASKS), format_func=lambda t: TASKS[t].label, key=k("task"))
+    s.slider("Task length T", *b["T"], key=k("T"), help=f"At most {b['T'][1]} (training "
+             "runs on a shared CPU). Copy memory is T + 20 steps long.")
+    if not state[k("compare")]:
+        s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    s.slider("Hidden size H", *b["hidden_size"], key=k("hidden_size"))
+    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("scheme"))
+    s.number_input("Gain on W_hh", *b["gain"], step=0.05, key=k("gain"))
+    optional("spectral_radius", "Set the spectral radius", s.number_input, step=0.05)
+    s.radio("Radius measured as", RADIUS_KINDS, key=k("radius_kind"), horizontal=True)
+    optional("forget_bias", "LSTM forget-gate bias", s.number_input, step=0.5)
+    optional("chrono_tmax", "LSTM chrono init, T_max", s.number_input, step=10.0)
+    optional("update_bias", "GRU update-gate bias", s.number_input, step=0.5)
+    s.selectbox("Optimiser", train.OPTIMIZERS, format_func=train.OPTIMIZER_LABELS.get,
+                key=k("optimizer"))
+    s.number_input("Learning rate", *b["learning_rate"], step=0.001, format="%.4g",
+                   key=k("learning_rate"))
+    optional("clip", "Clip the gradient norm at θ", s.number_input, step=0.5, format="%.3g")
+    s.slider("Batch size", *b["batch_size"], key=k("batch_size"))
+    s.number_input("Training steps", *b["steps"], step=100, key=k("steps"),
+                   help=f"At most {b['steps'][1]}.")
+    s.number_input("Seed", *b["seed"], step=1, key=k("seed"))
+    raw = {f.key: state.get(k(f.key)) for f in train.FIELDS}
+    for name in TRAIN_OPTIONAL:
+        raw[name] = state[k(name)] if state[k(f"{name}_on")] else None
+    raw["compare"] = state[k("compare")]
+    (config, compare), notices = _parse_lab(raw)
+    for notice in notices:
+        st.warning(notice)
+    return config, compare
+
+
+def trained_model(cell: str) -> dict | None:
+    """The model of `cell` last trained in this session's Training lab, if any."""
+    return st.session_state.get("trained", {}).get(cell)
+
+
+def trained_model_caption(trained: dict) -> str:
+    c = trained["config"]
+    return (f"Trained in the Training lab of this session: {TASKS[c.task].label}, T = {c.T}, "
+            f"H = {c.hidden_size}, {c.steps} steps. Measured on the task's own probe batch.")
+
+
+def trained_gates(trained: dict) -> tuple[dict, dict]:
+    """Gate activations of a trained model and of its initialisation, on the probe batch."""
+    key = ("_gates", id(trained["params"]))
+    if key not in st.session_state:
+        st.session_state[key] = train.gates_before_after(trained["config"], trained["params"])
+    return st.session_state[key]

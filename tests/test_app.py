@@ -120,3 +120,53 @@ def test_every_preset_loads_with_its_settings(preset):
     got = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert {k: got[k] for k in preset.query} == preset.query
     assert any(preset.name in i.value for i in at.info)  # its narration is on screen
+
+
+LAB = "pages/6_Training_lab.py"
+
+
+def test_training_lab_trains_and_shares_the_model():
+    """Press Train in compare mode: three runs, charts, and the models reach other pages."""
+    at = open_page(LAB, {"steps": "60", "T": "20", "hidden_size": "8", "compare": "true"})
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert set(at.session_state["trained"]) == {"rnn", "lstm", "gru"}
+    assert len(at.get("plotly_chart")) == 5  # losses, three maps, profiles
+    at.switch_page("pages/1_Gradient_flow.py")
+    at.query_params.update({"cell": "lstm"})
+    at.run()
+    assert not at.exception
+    assert any("before and after training" in m.value for m in at.markdown)
+    at.switch_page("pages/3_Gate_activations.py")
+    at.run()
+    assert not at.exception
+    assert any("gates before and after" in m.value for m in at.markdown)
+
+
+def test_training_lab_every_control_and_divergence():
+    at = open_page(LAB, {"compare": "false"})
+    at.selectbox(key="tr_task").set_value("sine").run()
+    at.slider(key="tr_T").set_value(30).run()
+    at.selectbox(key="tr_cell").set_value("rnn_relu").run()
+    at.slider(key="tr_hidden_size").set_value(16).run()
+    at.selectbox(key="tr_scheme").set_value("identity").run()
+    at.number_input(key="tr_gain").set_value(2.0).run()
+    for name in ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip"):
+        at.toggle(key=f"tr_{name}_on").set_value(True).run()
+        at.toggle(key=f"tr_{name}_on").set_value(False).run()
+    at.radio(key="tr_radius_kind").set_value("singular").run()
+    at.selectbox(key="tr_optimizer").set_value("sgd").run()
+    at.number_input(key="tr_learning_rate").set_value(1.0).run()
+    at.slider(key="tr_batch_size").set_value(32).run()
+    at.number_input(key="tr_steps").set_value(50).run()
+    at.number_input(key="tr_seed").set_value(3).run()
+    assert not at.exception
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("step" in e.value and "clipping" in e.value for e in at.error)
+    assert at.query_params["cell"] in ("rnn_relu", ["rnn_relu"])
+
+
+def test_training_lab_malformed_url():
+    at = open_page(LAB, {"steps": "1e9", "learning_rate": "fast", "task": "chess"})
+    assert len(at.warning) == 3

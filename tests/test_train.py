@@ -28,7 +28,8 @@ from rnnviz.train import (
     Model,
     TrainConfig,
     clip_by_global_norm,
-    coerce_config,
+    config_from_query,
+    config_to_query,
     compare_cells,
     divergence_message,
     global_norm,
@@ -284,16 +285,19 @@ def test_divergence_message_names_step_and_cause():
 # --- Config ----------------------------------------------------------------------------
 
 
-def test_config_rejects_out_of_bounds_and_coerce_clamps():
+def test_config_rejects_out_of_bounds_and_query_clamps():
     with pytest.raises(ValueError, match="T"):
         TrainConfig(T=T_MAX + 1)
     with pytest.raises(ValueError, match="cell"):
         TrainConfig(cell="transformer")
-    config, notes = coerce_config(T="1000", cell="transformer", learning_rate="fast",
-                                  clip=None, hidden_size=12.6, colour="red")
+    config, notes = config_from_query({"T": "1000", "cell": "transformer",
+                                       "learning_rate": "fast", "clip": "",
+                                       "hidden_size": "12.6", "colour": "red"})
     assert config.T == T_MAX and config.cell == TrainConfig().cell
     assert config.learning_rate == TrainConfig().learning_rate
-    assert config.hidden_size == 13 and config.clip is None
+    assert config.hidden_size == TrainConfig().hidden_size and config.clip is None
     assert len(notes) == 4
+    again, more = config_from_query(config_to_query(config))
+    assert again == config and more == []
     assert hash(config) == hash(dataclasses.replace(config))
     assert isinstance(init_state(TrainConfig(hidden_size=4, task="copy", T=3))[0].params, Model)

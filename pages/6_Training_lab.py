@@ -1,0 +1,112 @@
+"""Training lab: train on a memory task and watch the gradient flow change."""
+from dataclasses import replace
+
+import numpy as np
+import streamlit as st
+
+from rnnviz import plots, train, ui
+from rnnviz.cells import CELL_LABELS
+from rnnviz.flow import FLOOR
+from rnnviz.tasks import TASKS
+
+menu = ui.page_frame("Training lab", ":material/model_training:")
+config, compare = ui.train_controls()
+query = ui.write_url(ui.lab_query(config, compare), "tr")
+ui.menu(menu)
+ui.share_link(query)
+ui.show_notices("tr")
+ui.preset_narration(query)
+
+task = TASKS[config.task]
+cells = train.COMPARE_CELLS if compare else (config.cell,)
+st.markdown(
+    f"**{task.label}**, T = {config.T}. Press **Train** and watch two things: whether the "
+    f"loss gets below the no-memory baseline ({task.baseline(config.T):.3g}: "
+    f"{task.baseline_label}), and whether the gradient still reaches the early time steps. "
+    + ("A vanilla RNN usually stalls at the baseline; the gates let the LSTM and GRU "
+       "learn." if compare else "Switch on *Compare* to train all three cells.")
+)
+left, right, _ = st.columns([1, 1, 4])
+train_clicked = left.button("Train", type="primary", icon=":material/play_arrow:")
+stop_clicked = right.button("Stop", icon=":material/stop:")
+
+run = st.session_state.get("tr_run")
+if run and run["status"] == "running":  # a rerun (Stop, or a changed control) interrupted it
+    run["status"] = "stopped"
+if train_clicked:
+    run = {"config": config, "cells": cells, "status": "running",
+           "snaps": {cell: [] for cell in cells}}
+    st.session_state["tr_run"] = run
+if run and not train_clicked and (run["config"], run["cells"]) != (config, cells):
+    st.caption("These results are from earlier settings; press Train to run the current ones.")
+
+progress = st.empty()
+figures = st.empty()
+
+
+def draw(run, frame: int = 0) -> None:
+    """Loss curves, gradient-flow maps and profiles of everything recorded so far.
+
+    `frame` numbers the redraws of one run, so each redraw's charts have their own keys.
+    """
+    histories = {c: train.collect(replace(run["config"], cell=c), s)
+                 for c, s in run["snaps"].items() if s}
+    if not histories:
+        return
+    first = next(iter(histories.values()))
+    with figures.container():
+        for cell, h in histories.items():
+            if h.diverged:
+                st.error(f"{CELL_LABELS[cell]}: {h.message}", icon=":material/warning:")
+        st.markdown("#### Does it learn? Loss against the no-memory baseline")
+        st.plotly_chart(plots.loss_curves(
+            {CELL_LABELS[c]: (h.steps, h.losses, h.clipped) for c, h in histories.items()},
+            first.baseline, TASKS[first.config.task].baseline_label, "Training loss"),
+            width="stretch", key=f"loss_{frame}")
+        if first.config.clip is not None:
+            st.caption("Open circles: steps where the gradient norm exceeded θ and was "
+                       "rescaled to θ (Pascanu et al. 2013).")
+        st.markdown("#### Does the gradient reach the early steps? ‖∂ℓ/∂h_t‖ during training")
+        for column, (cell, h) in zip(st.columns(len(histories)), histories.items()):
+            column.plotly_chart(plots.training_flow_map(
+                h.snapshot_steps, h.profiles, FLOOR, CELL_LABELS[cell]), width="stretch",
+                key=f"map_{cell}_{frame}")
+        st.plotly_chart(plots.gradient_profile(
+            {f"{CELL_LABELS[c]} {label}": h.profiles[i]
+             for c, h in histories.items() for i, label in ((0, "at init"), (-1, "now"))},
+            FLOOR, "Gradient profile at initialisation and now", y_title="‖∂ℓ/∂h_t‖ (log scale)"),
+            width="stretch", key=f"profile_{frame}")
+        st.caption("Measured on a fixed probe batch of 32 sequences, per-sequence loss ℓ, "
+                   "root-mean-square over the batch.")
+
+
+if train_clicked:
+    total, frame = len(cells) * config.steps, 0
+    for n, cell in enumerate(cells):
+        for snap in train.train(replace(config, cell=cell)):
+            run["snaps"][cell].append(snap)
+            done = n * config.steps + snap.step
+            progress.progress(min(done / total, 1.0),
+                              text=f"{CELL_LABELS[cell]}: step {snap.step} of {config.steps}")
+            frame += 1
+            draw(run, frame)
+            if snap.params is not None:  # the last snapshot: keep the model for other pages
+                st.session_state.setdefault("trained", {})[cell] = {
+                    "config": replace(config, cell=cell), "params": snap.params,
+                    "profiles": (run["snaps"][cell][0].profile, snap.profile),
+                }
+    run["status"] = "done"
+    progress.empty()
+elif run:
+    draw(run)
+    if run["status"] == "stopped":
+        steps = {c: s[-1].step for c, s in run["snaps"].items() if s}
+        st.info("Stopped; everything recorded up to then is kept: "
+                + ", ".join(f"{CELL_LABELS[c]} at step {k}" for c, k in steps.items()) + ".")
+else:
+    st.info("Press **Train**. At the defaults 500 steps take a few seconds per cell.",
+            icon=":material/play_arrow:")
+
+if st.session_state.get("trained"):
+    st.caption("Trained models stay in this session: the **Gradient flow** and **Gate "
+               "activations** pages show them next to the same cell at initialisation.")
