@@ -67,10 +67,15 @@ def draw(run, frame: int = 0) -> None:
             st.caption("Open circles: steps where the gradient norm exceeded θ and was "
                        "rescaled to θ (Pascanu et al. 2013).")
         st.markdown("#### Does the gradient reach the early steps? ‖∂ℓ/∂h_t‖ during training")
-        for column, (cell, h) in zip(st.columns(len(histories)), histories.items()):
+        shared = plots.log10_range(*(plots.log10_clipped(h.profiles, FLOOR)
+                                     for h in histories.values()))
+        for i, (column, (cell, h)) in enumerate(zip(st.columns(len(histories)),
+                                                    histories.items())):
             column.plotly_chart(plots.training_flow_map(
-                h.snapshot_steps, h.profiles, FLOOR, CELL_LABELS[cell]), width="stretch",
-                key=f"map_{cell}_{frame}")
+                h.snapshot_steps, h.profiles, FLOOR, CELL_LABELS[cell], zrange=shared,
+                show_scale=i == len(histories) - 1), width="stretch", key=f"map_{cell}_{frame}")
+        st.caption("One colour scale for all maps. Each row is one snapshot of training: "
+                   "bright to the left means the gradient reaches the early steps.")
         st.plotly_chart(plots.gradient_profile(
             {f"{CELL_LABELS[c]} {label}": h.profiles[i]
              for c, h in histories.items() for i, label in ((0, "at init"), (-1, "now"))},

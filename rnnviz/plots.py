@@ -296,13 +296,20 @@ def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str) ->
     return fig
 
 
-def training_flow_map(snapshot_steps, profiles: np.ndarray, floor: float, title: str) -> go.Figure:
-    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log10 colour."""
+def training_flow_map(
+    snapshot_steps, profiles: np.ndarray, floor: float, title: str, zrange=None,
+    show_scale: bool = True,
+) -> go.Figure:
+    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log10 colour.
+
+    Args:
+      zrange: (low, high) log10 colour range; share one between maps to compare them.
+    """
     z = log10_clipped(profiles, floor)
-    lo, hi = log10_range(z)
+    lo, hi = zrange if zrange is not None else log10_range(z)
     fig = go.Figure(go.Heatmap(
         z=z, x=np.arange(profiles.shape[1]), y=np.asarray(snapshot_steps),
-        colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi,
+        colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi, showscale=show_scale,
         colorbar=dict(title=dict(text="log10 ‖∂ℓ/∂h_t‖", side="right")),
         hovertemplate="training step %{y}<br>time step t=%{x}<br>"
                       "log10 ‖∂ℓ/∂h_t‖ = %{z:.2f}<extra></extra>",

@@ -80,3 +80,37 @@ def test_compare_page(server, page):
     wait_for_app(page, charts=4)
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "compare_cells")
+
+
+@pytest.mark.parametrize("path", ["Gate_activations?cell=lstm&T=200",
+                                  "Why_it_vanishes?cell=rnn&gain=0.95&T=200",
+                                  "Connectivity?cell=gru&T=200&update_bias=2.0"])
+def test_explorer_pages(server, page, path):
+    page.goto(f"{server}/{path}")
+    wait_for_app(page, charts=2)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, path.split("?")[0].lower())
+
+
+def test_theory_page(server, page):
+    page.goto(f"{server}/Theory")
+    wait_for_app(page)
+    assert page.locator(".katex-error").count() == 0
+    shot(page, "theory")
+
+
+def test_training_lab_short_run(server, page):
+    """The classroom demo: press Train, the three loss curves and the flow maps appear."""
+    page.goto(f"{server}/Training_lab?compare=true&task=adding&T=50&hidden_size=32"
+              "&chrono_tmax=50.0&learning_rate=0.02&steps=700&seed=0")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.js-plotly-plot').length >= 5"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stProgress\"]')",
+        timeout=180_000,
+    )
+    page.wait_for_timeout(1000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "training_lab")
