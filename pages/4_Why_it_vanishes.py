@@ -63,20 +63,21 @@ st.plotly_chart(
     plots.singular_value_band(r.steps, r.svals, 1.0, "Singular values of J_t over time"),
     width="stretch",
 )
-st.caption("The state includes c for the LSTM (J_t is 2H×2H). When the largest singular "
-           "value stays below 1, every step shrinks every direction.")
+st.caption("Pooled over the first two sequences and every direction of the state (which "
+           "includes c for the LSTM: J_t is 2H×2H). When the largest singular value stays "
+           "below 1, every step shrinks every direction.")
 
 st.markdown("#### And all the steps together?")
 st.plotly_chart(
     plots.gradient_profile({"‖∂h_T/∂h_t‖₂": r.profile}, FLOOR,
                            "Norm of the product of Jacobians (log scale)",
-                           bound=r.bound, y_title="‖∂h_T/∂h_t‖₂ (log scale)"),
+                           bound=r.bound, y_title="‖∂h_T/∂h_t‖₂ (log scale)", t=r.steps),
     width="stretch",
 )
 st.caption("Spectral norm of the whole product, computed in log space (exact far below "
            "1e-30), geometric mean over the batch. Dashed: (γλ₁)^(T−1−t) for vanilla cells.")
 
-rows = ["t,jacobian_product_norm"] + [f"{t},{p:.6e}" for t, p in enumerate(r.profile)]
+rows = ["t,jacobian_product_norm"] + [f"{t},{p:.6e}" for t, p in zip(r.steps, r.profile)]
 svals_rows = ["t,smallest,median,largest"] + [
     f"{t},{a:.6e},{b:.6e},{c:.6e}" for t, (a, b, c) in zip(r.steps, np.asarray(r.svals).T)
 ]

@@ -42,10 +42,10 @@ st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour
 st.markdown("#### On average, how does the dependence fade with the distance t − s?")
 lags = np.arange(r.by_lag.size) * r.stride
 st.plotly_chart(
-    plots.gradient_profile({"mean over t of log10 ‖∂h_t/∂x_{t−lag}‖": np.power(10.0, r.by_lag)},
-                           FLOOR, "Connectivity against distance", y_title="‖∂h_t/∂x_s‖ (log scale)")
-    .update_xaxes(title_text="distance t − s (steps)", tickvals=None)
-    .update_traces(x=lags, selector=dict(mode="lines")),
+    plots.gradient_profile({"‖∂h_t/∂x_s‖, geometric mean over t": np.power(10.0, r.by_lag)},
+                           FLOOR, "Connectivity against distance",
+                           y_title="‖∂h_t/∂x_s‖ (log scale)", t=lags,
+                           x_title="distance t − s (steps)"),
     width="stretch",
 )
 rows = ["t,s,log10_connectivity"] + [

@@ -153,14 +153,19 @@ def _log10_matrix_norm(p, ord):
     return jnp.where(m > 0, jnp.log10(safe) + jnp.log10(n), -jnp.inf)
 
 
-def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro"):
-    """log10 ‖∂h_{length−1}/∂h_t‖ for every t, as (T, B); traceable (jit it with static cell, ord).
+def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
+    """log10 ‖∂h_{length−1}/∂h_t‖ for every t, as (T, B); traceable (jit with static cell, ord, every).
 
     Carries the product P_t = ∂h_T/∂s_t backwards (s = h, or (h, c) for the LSTM), one
     step Jacobian at a time as H vector-Jacobian products batched by vmap, so memory stays
     O(B·H²) whatever T. P is renormalised every step and its scale carried as a log, so
     norms of 1e-300 or 1e+300 come out exact instead of underflowing or overflowing.
     Entries at t ≥ length (padding) are -inf.
+
+    Args:
+      every: take the norm only at t = 0, every, 2·every, … (NaN elsewhere). The product
+        is still carried through every step; this saves the norms, which for ord=2 (an
+        SVD per step and sequence) cost more than the product itself.
     """
     step = STEPS[cell]
     carry0 = _carry0(cell, params, xs, h0)
@@ -177,7 +182,12 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro"):
         is_last = t == length - 1
         p = tuple(jnp.where(is_last, a, b) for a, b in zip(p_last, p))
         log2_scale = jnp.where(is_last, 0.0, log2_scale)
-        log_norm = log2_scale * LOG10_2 + _log10_matrix_norm(p[0], ord)
+        log_norm = log2_scale * LOG10_2 + jax.lax.cond(
+            t % every == 0,
+            lambda m: _log10_matrix_norm(m, ord),
+            lambda m: jnp.full(m.shape[:1], jnp.nan, m.dtype),
+            p[0],
+        )
         log_norm = jnp.where(t < length, log_norm, -jnp.inf)
         _, vjp = jax.vjp(lambda s: step(params, s, x)[0], prev)
         # Row r of P times the step Jacobian, for all r at once: (B, R, H) per state part.
@@ -192,7 +202,7 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro"):
     return log_norms
 
 
-_jacobian_log10_jit = jax.jit(jacobian_log10_norms, static_argnames=("cell", "ord"))
+_jacobian_log10_jit = jax.jit(jacobian_log10_norms, static_argnames=("cell", "ord", "every"))
 
 
 def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.ndarray:

@@ -253,11 +253,14 @@ def map_stride(T: int) -> int:
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
-@partial(jax.jit, static_argnames=("cell",))
-def _padded_profile(cell, params, xs, length):
+@partial(jax.jit, static_argnames=("cell", "every"))
+def _padded_profile(cell, params, xs, length, every):
     from rnnviz.flow import jacobian_log10_norms
 
-    return jacobian_log10_norms(cell, params, xs, None, length, 2)
+    return jacobian_log10_norms(cell, params, xs, None, length, 2, every)
+
+
+JACOBIAN_SEQUENCES = 2  # step-Jacobian SVDs (S³ each) on the first sequences only
 
 
 @dataclass(frozen=True)
@@ -266,9 +269,9 @@ class JacobianResult:
 
     spectrum: object  # analysis.Spectrum of W_hh (per gate block)
     verdict: object  # analysis.Verdict (Pascanu et al. 2013)
-    steps: np.ndarray  # (n,) time steps of the sampled step Jacobians
+    steps: np.ndarray  # (n,) sampled time steps (every map_stride(T)-th)
     svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
-    profile: np.ndarray  # (T,) ‖∂h_T/∂h_t‖₂, geometric mean over the batch, float64
+    profile: np.ndarray  # (n,) ‖∂h_T/∂h_t‖₂ at `steps`, geometric mean over the batch
     bound: np.ndarray | None  # (T,) (γλ₁)^(T−1−t), vanilla cells
     state_blowup_step: int | None
 
@@ -281,18 +284,20 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
     key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
     xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
     stride = map_stride(c.T)
-    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
-    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T), np.float64)[: c.T]
+    svals = analysis.step_jacobian_singular_values(
+        c.cell, params, xs[:, :JACOBIAN_SEQUENCES], length=c.T, stride=stride)
+    steps = analysis.sampled_steps(c.T, stride)
+    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, stride), np.float64)
     with np.errstate(invalid="ignore"):
-        profile = np.power(10.0, np.mean(log_profile, axis=1))  # geometric mean over batch
+        profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
     hs, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)[1:3]
     return JacobianResult(
         spectrum=analysis.w_hh_spectrum(c.cell, params),
         verdict=analysis.pascanu_verdict(c.cell, params),
-        steps=analysis.sampled_steps(c.T, stride),
+        steps=steps,
         svals=analysis.singular_value_quantiles(svals),
         profile=profile,
-        bound=pascanu_bound(c.cell, params, c.T),
+        bound=None if (b := pascanu_bound(c.cell, params, c.T)) is None else b[steps],
         state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
     )
 

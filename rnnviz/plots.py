@@ -104,18 +104,21 @@ def gradient_profile(
     title: str,
     bound: np.ndarray | None = None,
     y_title: str = "‖∂L/∂h_t‖ (log scale)",
+    t: np.ndarray | None = None,
+    x_title: str = "time step t",
 ) -> go.Figure:
     """Norms against t on a log axis; values below `floor` drawn on the floor as crosses.
 
     Args:
-      norms: name -> (T,) array; one line each.
-      bound: optional (T,) upper bound, drawn dashed (Pascanu et al. 2013).
+      norms: name -> (n,) array; one line each.
+      bound: optional (n,) upper bound, drawn dashed (Pascanu et al. 2013).
+      t: the n x values (default 0 … n−1), e.g. sampled time steps.
     """
     fig = go.Figure()
     any_below = False
     for i, (name, values) in enumerate(norms.items()):
         v = np.asarray(values, np.float64)
-        t = np.arange(v.size)
+        t = np.arange(v.size) if t is None else np.asarray(t)
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         shown = np.where(np.isfinite(v) & (v >= floor), v, np.nan)
         fig.add_trace(
@@ -139,13 +142,14 @@ def gradient_profile(
         b = np.where(np.isfinite(bound) & (bound >= floor), bound, np.nan)
         fig.add_trace(
             go.Scatter(
-                x=np.arange(b.size), y=b, mode="lines", name="bound (γλ₁)^(T−1−t)",
+                x=np.arange(b.size) if t is None else t, y=b, mode="lines",
+                name="bound (γλ₁)^(T−1−t)",
                 line=dict(color="#888888", width=4, dash="dash"),
                 hovertemplate="t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>",
             )
         )
     fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
-    fig.update_xaxes(title_text="time step t")
+    fig.update_xaxes(title_text=x_title)
     if any_below:
         fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
         fig.add_trace(  # one legend entry explains the crosses of every line

@@ -153,9 +153,10 @@ def test_jacobian_page_numbers_equal_public_api(cell):
     r = gradflow.jacobian_analysis(c)
     params, xs = gradflow.make_params(c), unpadded_inputs(c)
     profile = rnnviz.jacobian_norms(cell, params, xs, ord=2)
-    expected = np.exp(np.mean(np.log(profile), axis=1))
+    with np.errstate(divide="ignore"):
+        expected = np.exp(np.mean(np.log(profile), axis=1))
     np.testing.assert_allclose(r.profile, expected, rtol=1e-4)
-    svals = analysis.step_jacobian_singular_values(cell, params, xs)
+    svals = analysis.step_jacobian_singular_values(cell, params, xs[:, :gradflow.JACOBIAN_SEQUENCES])
     np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4)
 
 
@@ -165,7 +166,8 @@ def test_orthogonal_closed_form_on_jacobian_page():
     r = gradflow.jacobian_analysis(gradflow.FlowConfig(cell="rnn", T=T, H=16, gain=rho,
                                                        inputs="zeros"))
     np.testing.assert_allclose(r.svals, rho, rtol=1e-5)
-    np.testing.assert_allclose(r.profile, rho ** np.arange(T - 1, -1, -1.0), rtol=1e-4)
+    assert r.steps.tolist() == list(range(0, T, 2))  # bucket 512 samples every 2nd step
+    np.testing.assert_allclose(r.profile, rho ** (T - 1.0 - r.steps), rtol=1e-4)
     assert r.profile[0] < 1e-28 and r.verdict.verdict == "vanishing guaranteed"
     np.testing.assert_allclose(np.abs(r.spectrum.eigenvalues["h"]), rho, rtol=1e-5)
 

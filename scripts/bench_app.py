@@ -1,0 +1,467 @@
+"""App-level benchmark of rnnviz: what a visitor waits for, measured on this machine.
+
+Usage:
+  python scripts/bench_app.py              # full run, ~5-10 minutes on 2 CPU cores
+  python scripts/bench_app.py --quick      # smoke run: few repeats, coarse sweep, 1 server
+  python scripts/bench_app.py --only reruns,sweep,startup
+
+Sections (every time is a median after warm-up; the machine is shared and noisy, so compare
+ratios within one run, not across runs):
+
+reruns   Server-side time of one rerun of each page, in-process with Streamlit's AppTest
+         (one AppTest per page; the time is `at.run()`'s wall time: the script plus
+         AppTest's own message handling). After a first (cold) view, and after the
+         background length-bucket warm-up has finished:
+           cached   rerun with the same settings (every st.cache_data call hits);
+           gain     the "Gain on W_hh" slider moved to a value not seen before: a new
+                    computation inside already compiled programs;
+           T        the length slider moved to an unseen value inside the same length
+                    bucket (the default T = 100 is in bucket 128): should cost the same as
+                    `gain`, since the bucketed programs do not recompile.
+         Each column also counts XLA compilations per rerun. Training lab: the page render
+         without pressing Train, and separately the wall time of the default compare run
+         (700 steps x RNN, LSTM, GRU) from pressing Train to completion (first press
+         includes compiling, second press is warm).
+sweep    XLA compilations while the length slider of the Gradient flow page sweeps
+         2..1000 (every 7th value and both ends) in one AppTest session, after the first
+         view. Each mode runs in a fresh subprocess (nothing compiled yet):
+           nowait   sweep right after the first view, while the background thread
+                    (`ui.warm_length_buckets`) compiles the buckets;
+           wait     join that thread first, then sweep;
+           nowarm   `gradflow.warm_up` replaced by a no-op: every bucket compiles on demand.
+         Compilations are counted with jax.monitoring's
+         '/jax/core/compile/backend_compile_duration' event (checked first: a fresh jitted
+         function must count exactly one), split into the bucketed programs
+         (padded_inputs, _padded_flow) and everything else, and by thread.
+startup  From `streamlit run app.py` process launch to (1) /_stcore/health answering 200
+         and (2) the Gradient flow page fully rendered in headless Chromium (script idle,
+         both Plotly charts drawn). A fresh server each time; median of 3.
+"""
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+BUCKET_PROGRAMS = ("padded_inputs", "_padded_flow")
+CHROMIUM = os.environ.get("RNNVIZ_CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [  # as tests/browser/conftest.py
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+RERUN_TARGET_MS = 300.0
+STARTUP_TARGET_S = 5.0
+
+FLOW_PAGES = {  # page -> (label, has the flow sidebar)
+    "app.py": ("Home", False),
+    "pages/1_Gradient_flow.py": ("Gradient flow", True),
+    "pages/2_Compare_cells.py": ("Compare cells", True),
+    "pages/3_Gate_activations.py": ("Gate activations", True),
+    "pages/4_Why_it_vanishes.py": ("Why it vanishes", True),
+    "pages/5_Connectivity.py": ("Connectivity", True),
+    "pages/6_Training_lab.py": ("Training lab", False),
+    "pages/7_Theory.py": ("Theory", False),
+}
+FULL = dict(reps=7, sweep_step=7, servers=3, train_query={})
+# Quick: a short training run (the default one takes a minute or more).
+QUICK = dict(reps=3, sweep_step=50, servers=1,
+             train_query={"steps": "60", "T": "20", "hidden_size": "8", "compare": "true"})
+
+
+# --- compile counter -----------------------------------------------------------------------
+
+class CompileCounter:
+    """Every XLA backend compile of this process: (fun_name, seconds, thread name)."""
+
+    def __init__(self):
+        self.events: list[tuple[str, float, str]] = []
+        self._lock = threading.Lock()
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **kwargs):
+        if event == COMPILE_EVENT:
+            with self._lock:
+                self.events.append((str(kwargs.get("fun_name", "?")), float(duration),
+                                    threading.current_thread().name))
+
+    def __len__(self):
+        return len(self.events)
+
+    def since(self, n):
+        with self._lock:
+            return list(self.events[n:])
+
+    def self_check(self):
+        """A fresh jitted function must count exactly one compile, and a second call none."""
+        import jax
+        import jax.numpy as jnp
+
+        x = jnp.ones(7)
+        f = jax.jit(lambda a: jnp.sin(a) * 3.0 + float(time.time_ns() % 997))
+        n = len(self)
+        f(x).block_until_ready()
+        first = len(self) - n
+        f(x).block_until_ready()
+        second = len(self) - n - first
+        if (first, second) != (1, 0):
+            raise SystemExit(f"compile counter broken: fresh jit counted {first}, rerun {second}")
+        return first
+
+
+def is_bucket_program(fun_name: str) -> bool:
+    return any(f"({p})" in fun_name or fun_name == p for p in BUCKET_PROGRAMS)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Table:
+    """One table: (section, measure, median, max, n, target, verdict, note)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, section, measure, median, worst=None, n=None, target=None, ok=None,
+            note=""):
+        verdict = "" if ok is None else ("ok" if ok else "OVER")
+        self.rows.append((section, measure, median, "" if worst is None else worst,
+                          "" if n is None else str(n), target or "", verdict, note))
+
+    def print(self, header):
+        cols = ("section", "measure", "median", "max", "n", "target", "verdict", "note")
+        widths = [max(len(str(r[i])) for r in self.rows + [cols]) for i in range(len(cols))]
+        widths[-1] = min(widths[-1], 60)
+        line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
+        print("\n" + header)
+        print(line)
+        print("-" * len(line))
+        last = None
+        for r in self.rows:
+            if last is not None and r[0] != last:
+                print()
+            last = r[0]
+            print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def ms(seconds) -> str:
+    return f"{seconds * 1e3:.0f} ms"
+
+
+# --- section: reruns --------------------------------------------------------------------------
+
+def new_app(query=None, timeout=600):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.query_params.update(query or {})
+    return at
+
+
+def timed_run(at, counter, action=None):
+    """One rerun (after `action`, a widget change): (seconds, compiles during it)."""
+    n = len(counter)
+    t0 = time.perf_counter()
+    (action(at) if action else at).run()
+    dt = time.perf_counter() - t0
+    if at.exception:
+        trace = "".join(getattr(at.exception[0], "stack_trace", [])[-2:])
+        raise RuntimeError(f"exception on the page: {trace or at.exception[0].value}")
+    return dt, len(counter) - n
+
+
+def join_warmers():
+    from rnnviz import ui
+
+    for thread in list(ui._WARMERS):
+        thread.join()
+
+
+def bench_reruns(table, counter, p):
+    reps = p["reps"]
+    # Distinct length values per page inside bucket 128 (65..128), never seen before in this
+    # process: a T value seen by an earlier page would reuse whatever it compiled.
+    T_values = iter(range(66, 129))
+    gain_values = iter(round(0.5 + 0.01 * i, 2) for i in range(1, 300))
+    for page, (label, flow) in FLOW_PAGES.items():
+        try:
+            bench_page(table, counter, page, label, flow, reps, T_values, gain_values)
+        except Exception as e:  # a broken page is a result: report it, go on
+            table.add("a. rerun", f"{label}: ERROR", "", note=str(e)[:200], ok=False)
+        print(f"  reruns: {label} done", file=sys.stderr, flush=True)
+    try:
+        bench_training(table, counter, p)
+    except Exception as e:
+        table.add("a. training", "ERROR", "", note=str(e)[:200], ok=False)
+
+
+def bench_page(table, counter, page, label, flow, reps, T_values, gain_values):
+    at = new_app()
+    if page != "app.py":
+        at.switch_page(page)
+    cold, cold_compiles = timed_run(at, counter)
+    join_warmers()  # the background length-bucket compile must not skew what follows
+    for _ in range(2):
+        timed_run(at, counter)
+    cached = [timed_run(at, counter) for _ in range(reps)]
+    note = f"first view {cold:.2f} s, {cold_compiles} compiles"
+    row = lambda kind, res, extra="": table.add(  # noqa: E731
+        "a. rerun", f"{label}: {kind}", ms(med([t for t, _ in res])),
+        ms(max(t for t, _ in res)), len(res), f"< {RERUN_TARGET_MS:.0f} ms",
+        med([t for t, _ in res]) * 1e3 < RERUN_TARGET_MS,
+        extra + f"compiles/rerun {med([c for _, c in res]):g}")
+    row("cached", cached, note + "; ")
+    if flow:
+        gains = [timed_run(at, counter,
+                           lambda a, g=next(gain_values): a.slider(key="fl_gain").set_value(g))
+                 for _ in range(reps)]
+        row("gain move", gains)
+        lengths = [timed_run(at, counter,
+                             lambda a, T=next(T_values): a.slider(key="fl_T").set_value(T))
+                   for _ in range(reps)]
+        row("T move, same bucket", lengths)
+
+
+def bench_training(table, counter, p):
+    at = new_app(p["train_query"])
+    at.switch_page("pages/6_Training_lab.py")
+    timed_run(at, counter)
+    steps = at.number_input(key="tr_steps").value
+    cells = "RNN, LSTM, GRU" if at.toggle(key="tr_compare").value else "one cell"
+    presses = []
+    for _ in range(2):
+        button = next(b for b in at.button if b.label == "Train")
+        dt, compiles = timed_run(at, counter, lambda a, b=button: b.click())
+        if at.error:
+            raise RuntimeError(f"training error: {at.error[0].value}")
+        presses.append((dt, compiles))
+    table.add("a. training", f"Train pressed, {steps} steps x {cells}: first press",
+              f"{presses[0][0]:.1f} s", n=1, note=f"includes {presses[0][1]} compiles; "
+              "drawn 5 charts per snapshot")
+    table.add("a. training", "same, second press (warm)", f"{presses[1][0]:.1f} s", n=1,
+              note=f"{presses[1][1]} compiles")
+
+
+# --- section: sweep ----------------------------------------------------------------------------
+
+def sweep_values(step):
+    values = list(range(2, 1001, step))
+    return values if values[-1] == 1000 else values + [1000]
+
+
+def sweep_child(mode, step):
+    """Runs in a fresh subprocess; prints one JSON line."""
+    counter = CompileCounter()
+    counter.self_check()
+    from rnnviz import gradflow
+
+    if mode == "nowarm":
+        gradflow.warm_up = lambda *a, **k: None
+    at = new_app()
+    at.switch_page("pages/1_Gradient_flow.py")
+    n0 = len(counter)
+    first, _ = timed_run(at, counter)
+    n1 = len(counter)
+    if mode == "wait":
+        join_warmers()
+    n_sweep = len(counter)
+    rss0 = rss_mb()
+    times = []
+    for T in sweep_values(step):
+        dt, _ = timed_run(at, counter, lambda a, T=T: a.slider(key="fl_T").set_value(T))
+        times.append((T, dt))
+    during = counter.since(n_sweep)
+    rss1 = rss_mb()
+    join_warmers()
+    after_first = counter.since(n1)
+
+    def split(events):
+        bucket = [e for e in events if is_bucket_program(e[0])]
+        other = [e for e in events if not is_bucket_program(e[0])]
+        names = {}
+        for e in other:
+            names[e[0]] = names.get(e[0], 0) + 1
+        return dict(total=len(events), bucket=len(bucket), other=len(other),
+                    other_names=names, warm_thread=sum("warm_up" in e[2] for e in events),
+                    seconds=sum(e[1] for e in events))
+
+    slowest = sorted(times, key=lambda x: -x[1])[:3]
+    print(json.dumps(dict(
+        mode=mode, first_view=first, first_view_compiles=n1 - n0,
+        during_sweep=split(during), after_first_view=split(after_first),
+        rerun_median=med([t for _, t in times]), rerun_max=max(t for _, t in times),
+        slowest=slowest, n=len(times), rss_before=rss0, rss_after=rss1,
+    )))
+
+
+def bench_sweep(table, p):
+    step = p["sweep_step"]
+    n = len(sweep_values(step))
+    for mode in ("nowait", "wait", "nowarm"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--_sweep-child", mode, "--_step", str(step)],
+            cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        if out.returncode:
+            raise RuntimeError(f"sweep child {mode} failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        d, a = r["during_sweep"], r["after_first_view"]
+        label = {"nowait": "sweep at once (warm-up thread running)",
+                 "wait": "sweep after the warm-up thread finished",
+                 "nowarm": "warm-up disabled (compile on demand)"}[mode]
+        others = ", ".join(f"{k} x{v}" for k, v in sorted(d["other_names"].items()))
+        table.add("b. sweep", f"{label}: compiles during sweep", str(d["total"]), n=n,
+                  target="<= 7", ok=d["total"] <= 7,
+                  note=f"bucketed programs {d['bucket']}, other {d['other']} ({others}); "
+                       f"{d['warm_thread']} in warm-up thread; {d['seconds']:.1f} s compiling")
+        table.add("b. sweep", f"{label}: compiles after first view, incl. warm-up",
+                  str(a["total"]), target="", note=f"bucketed {a['bucket']} "
+                  f"({a['warm_thread']} in warm-up thread), other {a['other']}")
+        slow = ", ".join(f"T={T}: {ms(t)}" for T, t in r["slowest"])
+        table.add("b. sweep", f"{label}: rerun time during sweep", ms(r["rerun_median"]),
+                  ms(r["rerun_max"]), r["n"], f"< {RERUN_TARGET_MS:.0f} ms",
+                  r["rerun_median"] * 1e3 < RERUN_TARGET_MS,
+                  f"first view {r['first_view']:.2f} s ({r['first_view_compiles']} compiles); "
+                  f"slowest {slow}; RSS {r['rss_before']:.0f}->{r['rss_after']:.0f} MB")
+        print(f"  sweep: {mode} done", file=sys.stderr, flush=True)
+
+
+# --- section: startup ---------------------------------------------------------------------------
+
+WAIT_RENDERED = """n => {
+    const running = document.querySelector('[data-testid="stStatusWidget"]');
+    const plots = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+    return !running && plots >= n && document.querySelector('[data-testid="stApp"]');
+}"""
+
+
+def one_startup(browser):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(ROOT / "scripts" / ".bench_app_server.log", "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = t0 + 120
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                if time.perf_counter() > deadline or proc.poll() is not None:
+                    raise RuntimeError("server did not start; see scripts/.bench_app_server.log")
+                time.sleep(0.02)
+        t_health = time.perf_counter() - t0
+        context = browser.new_context(viewport={"width": 1500, "height": 1500})
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(url + "/Gradient_flow")
+        page.wait_for_function(WAIT_RENDERED, arg=2, polling=20)
+        t_rendered = time.perf_counter() - t0
+        errors = page.locator('[data-testid="stException"]').count()
+        context.close()
+        return t_health, t_rendered, errors
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def bench_startup(table, p):
+    from playwright.sync_api import sync_playwright
+
+    results = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=CHROMIUM_ARGS)
+        for i in range(p["servers"]):
+            results.append(one_startup(browser))
+            print(f"  startup: server {i + 1} done", file=sys.stderr, flush=True)
+        browser.close()
+    health = [r[0] for r in results]
+    rendered = [r[1] for r in results]
+    table.add("c. startup", "process launch -> /_stcore/health 200", f"{med(health):.2f} s",
+              f"{max(health):.2f} s", len(results))
+    table.add("c. startup", "process launch -> Gradient flow rendered (Chromium)",
+              f"{med(rendered):.2f} s", f"{max(rendered):.2f} s", len(results),
+              f"< {STARTUP_TARGET_S:g} s", med(rendered) < STARTUP_TARGET_S,
+              f"health -> rendered {med([r - h for h, r in zip(health, rendered)]):.2f} s; "
+              f"exceptions on page: {sum(r[2] for r in results)}")
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run")
+    parser.add_argument("--only", default="reruns,sweep,startup",
+                        help="comma-separated sections: reruns, sweep, startup")
+    parser.add_argument("--_sweep-child", dest="sweep_child", help=argparse.SUPPRESS)
+    parser.add_argument("--_step", dest="step", type=int, default=7, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    if args.sweep_child:
+        return sweep_child(args.sweep_child, args.step)
+
+    p = QUICK if args.quick else FULL
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    import jax
+    import streamlit
+
+    counter = CompileCounter()
+    counter.self_check()
+    header = (f"rnnviz app benchmark ({'quick' if args.quick else 'full'}): "
+              f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+              f"Python {platform.python_version()}, jax {jax.__version__} "
+              f"({jax.default_backend()}), streamlit {streamlit.__version__}; "
+              f"compile counter self-check: a fresh jit counts 1")
+    table = Table()
+    t0 = time.perf_counter()
+    if "reruns" in sections:
+        bench_reruns(table, counter, p)
+    if "sweep" in sections:
+        bench_sweep(table, p)
+    if "startup" in sections:
+        bench_startup(table, p)
+    table.print(header)
+    print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
