@@ -75,7 +75,7 @@ st.plotly_chart(
     width="stretch",
 )
 st.caption("Spectral norm of the whole product, computed in log space (exact far below "
-           "1e-30), geometric mean over the batch. Dashed: (γλ₁)^(T−1−t) for vanilla cells.")
+           "1e-30), geometric mean over the first two sequences. Dashed: (γλ₁)^(T−1−t) for vanilla cells.")
 
 rows = ["t,jacobian_product_norm"] + [f"{t},{p:.6e}" for t, p in zip(r.steps, r.profile)]
 svals_rows = ["t,smallest,median,largest"] + [

@@ -260,7 +260,9 @@ def _padded_profile(cell, params, xs, length, every):
     return jacobian_log10_norms(cell, params, xs, None, length, 2, every)
 
 
-JACOBIAN_SEQUENCES = 2  # step-Jacobian SVDs (S³ each) on the first sequences only
+# The Jacobian analyses carry H×H matrices per sequence (H times the cost of a gradient):
+# they run on the first sequences of the batch only.
+JACOBIAN_SEQUENCES = 2
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ class JacobianResult:
     verdict: object  # analysis.Verdict (Pascanu et al. 2013)
     steps: np.ndarray  # (n,) sampled time steps (every map_stride(T)-th)
     svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
-    profile: np.ndarray  # (n,) ‖∂h_T/∂h_t‖₂ at `steps`, geometric mean over the batch
+    profile: np.ndarray  # (n,) ‖∂h_T/∂h_t‖₂ at `steps`, geometric mean over the sequences
     bound: np.ndarray | None  # (T,) (γλ₁)^(T−1−t), vanilla cells
     state_blowup_step: int | None
 
@@ -284,13 +286,13 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
     key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
     xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
     stride = map_stride(c.T)
-    svals = analysis.step_jacobian_singular_values(
-        c.cell, params, xs[:, :JACOBIAN_SEQUENCES], length=c.T, stride=stride)
+    xs = xs[:, :JACOBIAN_SEQUENCES]
+    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
     steps = analysis.sampled_steps(c.T, stride)
     log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, stride), np.float64)
     with np.errstate(invalid="ignore"):
         profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
-    hs, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)[1:3]
+    hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return JacobianResult(
         spectrum=analysis.w_hh_spectrum(c.cell, params),
         verdict=analysis.pascanu_verdict(c.cell, params),
