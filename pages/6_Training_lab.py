@@ -1,4 +1,5 @@
 """Training lab: train on a memory task and watch the gradient flow change."""
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -86,9 +87,12 @@ def draw(run, frame: int = 0) -> None:
 
 
 if train_clicked:
-    total, frame = len(cells) * config.steps, 0
+    total, frame, started = len(cells) * config.steps, 0, time.monotonic()
     for n, cell in enumerate(cells):
         for snap in train.train(replace(config, cell=cell)):
+            if time.monotonic() - started > train.WALL_CLOCK_LIMIT_S:
+                run["status"] = "timed out"
+                break
             run["snaps"][cell].append(snap)
             done = n * config.steps + snap.step
             progress.progress(min(done / total, 1.0),
@@ -100,8 +104,16 @@ if train_clicked:
                     "config": replace(config, cell=cell), "params": snap.params,
                     "profiles": (run["snaps"][cell][0].profile, snap.profile),
                 }
-    run["status"] = "done"
+        if run["status"] == "timed out":
+            break
+    else:
+        run["status"] = "done"
     progress.empty()
+    if run["status"] == "timed out":
+        st.warning(f"Stopped at the time limit of this shared server "
+                   f"({train.WALL_CLOCK_LIMIT_S:.0f} s per run); everything recorded so far "
+                   "is shown. Fewer steps, a smaller batch or hidden size train faster.",
+                   icon=":material/timer:")
 elif run:
     draw(run)
     if run["status"] == "stopped":

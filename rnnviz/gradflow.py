@@ -32,6 +32,7 @@ MAX_T = 1000
 LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512, 1024)
 HIDDEN_SIZES = (8, 16, 32, 64, 128)
 BATCH = 8  # sequences per computation; norms are RMS over them
+MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
 INPUT_SIZE = 2
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -245,7 +246,6 @@ def gate_activity(c: FlowConfig) -> GateResult:
     )
 
 
-MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
 
 
 def map_stride(T: int) -> int:

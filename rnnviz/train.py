@@ -23,8 +23,12 @@ from rnnviz.tasks import TASKS, Task, check_task
 # Bounds the UI can show next to its controls (inclusive). Sized for a shared CPU.
 T_MIN, T_MAX = 2, 200
 HIDDEN_MIN, HIDDEN_MAX = 1, 128
-BATCH_MIN, BATCH_MAX = 1, 256
-STEPS_MIN, STEPS_MAX = 1, 5000
+BATCH_MIN, BATCH_MAX = 1, 128
+STEPS_MIN, STEPS_MAX = 1, 2000
+# A run in the app stops after this long, checked between chunks of at most
+# MAX_CHUNK steps (about 15 s at the largest settings), so no request holds the server.
+WALL_CLOCK_LIMIT_S = 120.0
+MAX_CHUNK = 50
 LR_MIN, LR_MAX = 1e-5, 10.0
 CLIP_MIN, CLIP_MAX = 1e-3, 1e3
 SEED_MIN, SEED_MAX = 0, 2**31 - 1
@@ -154,10 +158,11 @@ FIELDS = _fields()
 def config_from_query(raw) -> tuple[TrainConfig, list[str]]:
     """A valid TrainConfig from raw values (URL parameters), with a notice per replaced one.
 
-    Never raises. Snapshots are spread evenly: about 40 per run, whatever the step count.
+    Never raises. Snapshots are spread evenly: about 40 per run, and at most MAX_CHUNK
+    steps apart.
     """
     values, notices = cfg.parse(FIELDS, raw)
-    values["snapshot_every"] = max(1, values["steps"] // _SNAPSHOTS)
+    values["snapshot_every"] = min(MAX_CHUNK, max(1, values["steps"] // _SNAPSHOTS))
     return TrainConfig(**values), notices
 
 

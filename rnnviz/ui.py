@@ -165,6 +165,9 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.Flow
     s.radio("Loss on", LOSS_PLACEMENTS, format_func=LOSS_LABELS.get, key=k("loss"),
             horizontal=True)
     s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
+    s.caption(f"Limits on this shared server: T ≤ {gradflow.MAX_T}, H ≤ "
+              f"{gradflow.HIDDEN_SIZES[-1]}, {gradflow.BATCH} sequences per batch; maps "
+              f"sample at most {gradflow.MAX_MAP_STEPS} steps per axis.")
     state = st.session_state
     raw = {f.key: state.get(k(f.key)) for f in gradflow.FIELDS}
     raw["radius"] = state[k("radius")] if state[k("radius_on")] else None
@@ -323,6 +326,9 @@ def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
     s.number_input("Training steps", *b["steps"], step=100, key=k("steps"),
                    help=f"At most {b['steps'][1]}.")
     s.number_input("Seed", *b["seed"], step=1, key=k("seed"))
+    s.caption(f"Limits on this shared server: T ≤ {b['T'][1]}, H ≤ {b['hidden_size'][1]}, "
+              f"batch ≤ {b['batch_size'][1]}, steps ≤ {b['steps'][1]}, and "
+              f"{train.WALL_CLOCK_LIMIT_S:.0f} s per run.")
     raw = {f.key: state.get(k(f.key)) for f in train.FIELDS}
     for name in TRAIN_OPTIONAL:
         raw[name] = state[k(name)] if state[k(f"{name}_on")] else None
