@@ -7,13 +7,7 @@ from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_sentence
 
-menu = ui.page_frame("Gradient flow through time", ":material/trending_down:")
-config = ui.flow_controls()
-query = ui.write_url(config, "fl")
-ui.menu(menu, query)
-ui.share_link(query)
-ui.show_notices("fl")
-ui.preset_narration(query)
+config = ui.flow_page("Gradient flow through time", ":material/trending_down:")
 ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)
 
 with st.spinner("Computing the exact gradient (the first view compiles for a few seconds)…"):

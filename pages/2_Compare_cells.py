@@ -11,13 +11,7 @@ from rnnviz.gradflow import blowup_explanation, summary_sentence
 
 COMPARED = ("rnn", "lstm", "gru")
 
-menu = ui.page_frame("Compare cells", ":material/compare_arrows:")
-config = ui.flow_controls(choose_cell=False)
-query = ui.write_url(config, "fl")
-ui.menu(menu, query)
-ui.share_link(query)
-ui.show_notices("fl")
-ui.preset_narration(query)
+config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=False)
 
 with st.spinner("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}

@@ -16,13 +16,7 @@ GATE_TEXT = {
 }
 TANH_GATES = ("g", "n")
 
-menu = ui.page_frame("Gate activations", ":material/tune:")
-config = ui.flow_controls()
-query = ui.write_url(config, "fl")
-ui.menu(menu, query)
-ui.share_link(query)
-ui.show_notices("fl")
-ui.preset_narration(query)
+config = ui.flow_page("Gate activations", ":material/tune:")
 
 with st.spinner("Running the cell (the first view compiles for a few seconds)…"):
     result = ui.gate_activity(config)

@@ -6,13 +6,7 @@ from rnnviz import plots, ui
 from rnnviz.analysis import block_label
 from rnnviz.flow import FLOOR
 
-menu = ui.page_frame("Why it vanishes: Jacobians and spectra", ":material/blur_circular:")
-config = ui.flow_controls()
-query = ui.write_url(config, "fl")
-ui.menu(menu, query)
-ui.share_link(query)
-ui.show_notices("fl")
-ui.preset_narration(query)
+config = ui.flow_page("Why it vanishes: Jacobians and spectra", ":material/blur_circular:")
 
 with st.spinner("Computing the Jacobians (the first view compiles for a few seconds)…"):
     r = ui.jacobian_analysis(config)

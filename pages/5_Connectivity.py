@@ -5,13 +5,7 @@ import streamlit as st
 from rnnviz import plots, ui
 from rnnviz.flow import FLOOR
 
-menu = ui.page_frame("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
-config = ui.flow_controls()
-query = ui.write_url(config, "fl")
-ui.menu(menu, query)
-ui.share_link(query)
-ui.show_notices("fl")
-ui.preset_narration(query)
+config = ui.flow_page("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
 
 with st.spinner("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
     r = ui.connectivity_map(config)

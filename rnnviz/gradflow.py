@@ -103,6 +103,12 @@ def make_params(c: FlowConfig):
     )
 
 
+def params_and_inputs(c: FlowConfig):
+    """The weights and the padded inputs (bucket(T), BATCH, INPUT_SIZE) of a config."""
+    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+    return make_params(c), padded_inputs(key, c.inputs, c.T, bucket(c.T))
+
+
 @partial(jax.jit, static_argnames=("kind", "padded"))
 def padded_inputs(key, kind: str, length, padded: int):
     """Inputs (padded, BATCH, INPUT_SIZE) whose first `length` steps are the sequence.
@@ -140,10 +146,7 @@ class FlowResult:
 
 def gradient_flow(c: FlowConfig) -> FlowResult:
     """Run the experiment of a config: exact ∂L/∂h_t at every step and its summaries."""
-    params = make_params(c)
-    padded = bucket(c.T)
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    xs = padded_inputs(key, c.inputs, c.T, padded)
+    params, xs = params_and_inputs(c)
     loss, hs, _, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
     g = np.asarray(grads["h"][: c.T])
     norms = per_step_norms(g)
@@ -230,9 +233,7 @@ def gate_activity(c: FlowConfig) -> GateResult:
     """Gates and states over time for a config (the same compiled pass as `gradient_flow`)."""
     from rnnviz.analysis import forget_horizon, gate_saturation
 
-    params = make_params(c)
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    params, xs = params_and_inputs(c)
     _, hs, gates, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)
     gates = {name: np.asarray(a[: c.T]) for name, a in gates.items()}
     cell_state = gates.pop("c", None)
@@ -282,9 +283,7 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
     """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config."""
     from rnnviz import analysis
 
-    params = make_params(c)
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    params, xs = params_and_inputs(c)
     stride = map_stride(c.T)
     xs = xs[:, :JACOBIAN_SEQUENCES]
     svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
@@ -319,9 +318,7 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
     """The connectivity map of Madsen 2019 (Distill), computed exactly for a config."""
     from rnnviz import analysis
 
-    params = make_params(c)
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    xs = padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    params, xs = params_and_inputs(c)
     stride = map_stride(c.T)
     logs = analysis.connectivity(c.cell, params, xs, length=c.T, stride=stride)
     hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]

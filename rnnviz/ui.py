@@ -178,6 +178,18 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.Flow
     return config
 
 
+def flow_page(title: str, icon: str, choose_cell: bool = True) -> gradflow.FlowConfig:
+    """The frame of every page built on the gradient-flow settings; returns the settings."""
+    menu_slot = page_frame(title, icon)
+    config = flow_controls(choose_cell=choose_cell)
+    query = write_url(config, "fl")
+    menu(menu_slot, query)
+    share_link(query)
+    show_notices("fl")
+    preset_narration(query)
+    return config
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
 def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
     return gradflow.gradient_flow(config)

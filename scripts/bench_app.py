@@ -45,6 +45,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -365,7 +366,8 @@ WAIT_RENDERED = """n => {
 def one_startup(browser):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(ROOT / "scripts" / ".bench_app_server.log", "w")
+    log_path = Path(tempfile.gettempdir()) / f"rnnviz_bench_app_server_{port}.log"
+    log = open(log_path, "w")
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -379,7 +381,7 @@ def one_startup(browser):
                     break
             except OSError:
                 if time.perf_counter() > deadline or proc.poll() is not None:
-                    raise RuntimeError("server did not start; see scripts/.bench_app_server.log")
+                    raise RuntimeError(f"server did not start; see {log_path}")
                 time.sleep(0.02)
         t_health = time.perf_counter() - t0
         context = browser.new_context(viewport={"width": 1500, "height": 1500})

@@ -41,6 +41,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -81,7 +82,7 @@ SIGNATURE_JS = """() => {
         for (let i = 0; i < m; i++) {
             const v = a[i];
             if (typeof v === 'number' && isFinite(v)) acc.s += v * (i + 1);
-            else if (v && typeof v.length === 'number') add(v, acc);
+            else if (v && typeof v === 'object' && typeof v.length === 'number') add(v, acc);
         }
     };
     for (const gd of document.querySelectorAll('.js-plotly-plot')) {
@@ -105,13 +106,37 @@ CHANGED_JS = ("before => " + IDLE_JS + " && (" + SIGNATURE_JS + ")() !== before"
 
 # The server, through a wrapper that logs every XLA backend compile (time, seconds, name).
 SERVER_WRAPPER = """
-import os, sys, time
+import gc, os, sys, time
 from jax import monitoring
 log = open(os.environ["RNNVIZ_COMPILE_LOG"], "a", buffering=1)
 def listen(event, seconds, **kw):
     if event == "/jax/core/compile/backend_compile_duration":
-        log.write(f"{time.time():.3f}\\t{seconds:.4f}\\t{kw.get('fun_name')}\\n")
+        log.write(f"{time.time():.3f}\\t{seconds:.4f}\\tcompile\\t{kw.get('fun_name')}\\n")
 monitoring.register_event_duration_secs_listener(listen)
+# Diagnostics only: time each script run, and the gc.collect(2) Streamlit runs after it
+# (runner.postScriptGC). Private names; if they move, the server runs unwrapped.
+try:
+    from streamlit.runtime.scriptrunner import script_runner as sr
+    _exec = sr.exec_func_with_error_handling
+    def timed_exec(func, ctx):
+        t0 = time.perf_counter()
+        try:
+            return _exec(func, ctx)
+        finally:
+            log.write(f"{time.time():.3f}\\t{time.perf_counter() - t0:.4f}\\tscript\\t-\\n")
+    sr.exec_func_with_error_handling = timed_exec
+    class TimedGC:
+        def __getattr__(self, name):
+            return getattr(gc, name)
+        def collect(self, *args):
+            t0 = time.perf_counter()
+            try:
+                return gc.collect(*args)
+            finally:
+                log.write(f"{time.time():.3f}\\t{time.perf_counter() - t0:.4f}\\tgc\\t-\\n")
+    sr.gc = TimedGC()
+except Exception as e:
+    print("load_test wrapper: no script timing:", e, file=sys.stderr)
 from streamlit.web.cli import main
 sys.argv = ["streamlit"] + sys.argv[1:]
 main(prog_name="streamlit")
@@ -211,9 +236,10 @@ class Server:
     def __init__(self, plain=False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.compile_log = ROOT / "scripts" / ".load_test_compiles.tsv"
+        self.dir = Path(tempfile.mkdtemp(prefix="rnnviz_load_test_"))
+        self.compile_log = self.dir / "compiles.tsv"
         self.compile_log.write_text("")
-        self.log = open(ROOT / "scripts" / ".load_test_server.log", "w")
+        self.log = open(self.dir / "server.log", "w")
         args = ["run", "app.py", "--server.port", str(self.port),
                 "--server.address", "127.0.0.1", "--server.headless", "true"]
         cmd = ([sys.executable, "-m", "streamlit"] if plain
@@ -227,7 +253,7 @@ class Server:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("server exited; see scripts/.load_test_server.log")
+                raise RuntimeError(f"server exited; see {self.dir / 'server.log'}")
             try:
                 if urllib.request.urlopen(self.url + "/_stcore/health", timeout=2).status == 200:
                     return time.time() - self.t0
@@ -235,11 +261,12 @@ class Server:
                 time.sleep(0.05)
         raise RuntimeError(f"server not healthy within {timeout} s")
 
-    def compiles(self, since=0.0, until=float("inf")):
+    def events(self, kind, since=0.0, until=float("inf")):
+        """(time, seconds, name) of the server's logged events: compile, script or gc."""
         rows = []
         for line in self.compile_log.read_text().splitlines():
-            t, seconds, name = line.split("\t")
-            if since <= float(t) <= until:
+            t, seconds, k, name = line.split("\t")
+            if k == kind and since <= float(t) <= until:
                 rows.append((float(t), float(seconds), name))
         return rows
 
@@ -261,9 +288,11 @@ class Results:
         self.loads, self.moves = [], []  # seconds
         self.moves_by_slider = {s: [] for s in SLIDERS}
         self.moves_by_page = {}
+        self.parts = []  # (keypress -> request sent, -> last reply frame, -> drawn and idle)
         self.errors = []  # (session, what)
         self.page_errors = 0
         self.sessions_done = 0
+        self.t_moves_start = None
 
 
 def session_plan(i):
@@ -278,14 +307,37 @@ async def count_exceptions(page):
     return await page.locator('[data-testid="stException"]').count()
 
 
-async def move_once(page, label, key, timeout_ms):
+class Frames:
+    """Times of the Streamlit websocket frames of one page (sent: BackMsg, received: ForwardMsg)."""
+
+    def __init__(self, page):
+        self.sent, self.received = [], []
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws):
+        if "_stcore/stream" in ws.url:
+            ws.on("framesent", lambda _: self.sent.append(time.perf_counter()))
+            ws.on("framereceived", lambda _: self.received.append(time.perf_counter()))
+
+    def split(self, t0, t1):
+        """(keypress -> first frame sent, -> last frame received, -> drawn), or None."""
+        sent = [t for t in self.sent if t0 <= t <= t1]
+        got = [t for t in self.received if sent and sent[0] <= t <= t1]
+        if not sent or not got:
+            return None
+        return sent[0] - t0, got[-1] - sent[0], t1 - got[-1]
+
+
+async def move_once(page, label, key, timeout_ms, frames=None):
+    """Press `key` on the slider `label`; seconds until idle with new chart data."""
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
     await thumb.focus()
     before = await page.evaluate(SIGNATURE_JS)
     t0 = time.perf_counter()
     await thumb.press(key)
     await page.wait_for_function(CHANGED_JS, arg=before, polling=25, timeout=timeout_ms)
-    return time.perf_counter() - t0
+    t1 = time.perf_counter()
+    return t1 - t0, (frames.split(t0, t1) if frames else None)
 
 
 async def run_session(i, browser, base, args, res, barrier):
@@ -295,6 +347,7 @@ async def run_session(i, browser, base, args, res, barrier):
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
     try:
         page = await context.new_page()
+        frames = Frames(page)
 
         def on_error(exc):
             res.page_errors += 1
@@ -315,6 +368,8 @@ async def run_session(i, browser, base, args, res, barrier):
             res.errors.append((name, f"load failed: {type(e).__name__}: {str(e)[:100]}"))
         if barrier is not None:
             await barrier.wait()
+            await asyncio.sleep(args.settle)
+            res.t_moves_start = res.t_moves_start or time.time()
         if not loaded:
             return
         rng = random.Random(i)
@@ -322,8 +377,11 @@ async def run_session(i, browser, base, args, res, barrier):
             label = SLIDERS[m % len(SLIDERS)]
             await asyncio.sleep(args.think * (0.5 + rng.random()))
             try:
-                dt = await move_once(page, label, "ArrowRight", args.move_timeout * 1000)
+                dt, parts = await move_once(page, label, "ArrowRight", args.move_timeout * 1000,
+                                            frames)
                 res.moves.append(dt)
+                if parts:
+                    res.parts.append(parts)
                 res.moves_by_slider[label].append(dt)
                 res.moves_by_page.setdefault(path, []).append(dt)
             except Exception as e:  # noqa: BLE001
@@ -415,6 +473,8 @@ async def load(args, server, res, report):
             await asyncio.gather(*(run_session(i, browser, server.url, args, res, barrier)
                                    for i in range(args.sessions)))
             report["t_load_end"] = time.time()
+            if res.t_moves_start:
+                report["t_moves_start"] = res.t_moves_start
             report["cpu"] = (cpu_seconds(process_tree(server.proc.pid)) - cpu0[0],
                              cpu_seconds(browser_pids()) - cpu0[1],
                              time.perf_counter() - cpu0[2])
@@ -426,8 +486,7 @@ async def load(args, server, res, report):
 
 
 def print_table(args, res, report, server, monitor):
-    import jax  # noqa: F401 -- versions only
-    import streamlit
+    from importlib.metadata import version
 
     rows = []
     add = lambda *r: rows.append(tuple(str(x) for x in r))  # noqa: E731
@@ -445,6 +504,11 @@ def print_table(args, res, report, server, monitor):
         add("move response, 95th percentile", fmt(p95), len(moves), f"< {P95_TARGET_S:g} s",
             "ok" if p95 < P95_TARGET_S else "OVER")
         add("move response, max", fmt(max(moves)), len(moves), "", "")
+        if res.parts:
+            a, b, c = (statistics.median(p[i] for p in res.parts) for i in range(3))
+            add("  median split: keypress->request sent / ->last reply / ->drawn",
+                f"{fmt(a)} / {fmt(b)} / {fmt(c)}", len(res.parts), "",
+                "from websocket frame times: browser debounce / server / browser draw")
         for label, xs in res.moves_by_slider.items():
             if xs:
                 add(f"  {label} slider: median / p95", f"{fmt(statistics.median(xs))} / "
@@ -470,7 +534,19 @@ def print_table(args, res, report, server, monitor):
             f"{srv:.0f} / {brw:.0f} / {wall:.0f}", "", "",
             f"{os.cpu_count()} cores: {(srv + brw) / wall:.2f} busy")
     if "t_load_start" in report and not args.plain_server:
-        load_c = server.compiles(report["t_load_start"], report.get("t_load_end", time.time()))
+        span = (report["t_load_start"], report.get("t_load_end", time.time()))
+        moves_from = report.get("t_moves_start", span[0])
+        scripts = [e[1] for e in server.events("script", moves_from, span[1])]
+        gcs = [e[1] for e in server.events("gc", moves_from, span[1])]
+        if scripts:
+            add("server script run during moves: median / p95 / max",
+                f"{fmt(statistics.median(scripts))} / {fmt(percentile(scripts, 0.95))} / "
+                f"{fmt(max(scripts))}", len(scripts), "", "wall time of the page script")
+        if gcs:
+            add("server gc.collect(2) after each run: median / max",
+                f"{fmt(statistics.median(gcs))} / {fmt(max(gcs))}", len(gcs), "",
+                "runner.postScriptGC; holds the GIL")
+        load_c = server.events("compile", *span)
         add("XLA compiles in the server during load phase", len(load_c), "", "",
             f"{sum(c[1] for c in load_c):.0f} s compiling; "
             + ", ".join(f"{k} x{v}" for k, v in sorted(_count_names(load_c).items(),
@@ -482,8 +558,8 @@ def print_table(args, res, report, server, monitor):
             or f"each kept its own URL, cell and curve length (final T: {final})")
 
     header = (f"rnnviz load test: {args.sessions} sessions x {args.moves} moves, think "
-              f"{args.think:g} s; {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"jax {sys.modules['jax'].__version__}, streamlit {streamlit.__version__}, "
+              f"{args.think:g} s, settle {args.settle:g} s; {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+              f"jax {version('jax')}, streamlit {version('streamlit')}, "
               f"Chromium {report.get('chromium', '?')}")
     cols = ("measure", "value", "n", "target", "verdict / note")
     widths = [max(len(r[i]) for r in rows + [cols]) for i in range(len(cols))]
@@ -497,6 +573,34 @@ def print_table(args, res, report, server, monitor):
         print(f"\nerrors ({len(res.errors)}):")
         for name, what in res.errors[:40]:
             print(f"  {name}: {what}")
+    tracebacks = server_exceptions(server)
+    if tracebacks:
+        print(f"\nexceptions in the server log ({server.dir / 'server.log'}):")
+        for last_line, (count, where) in tracebacks.items():
+            print(f"  {count} x {last_line}\n      at {where}")
+
+
+def server_exceptions(server):
+    """Distinct tracebacks in the server log: last line -> (count, innermost app frame)."""
+    try:
+        lines = (server.dir / "server.log").read_text().splitlines()
+    except OSError:
+        return {}
+    found, i = {}, 0
+    while i < len(lines):
+        if lines[i].startswith("Traceback"):
+            where, j = "", i + 1
+            while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
+                if lines[j].strip().startswith("File") and str(ROOT) in lines[j] \
+                        and "site-packages" not in lines[j]:
+                    where = lines[j].strip()
+                j += 1
+            last = lines[j] if j < len(lines) else "?"
+            count, _ = found.get(last, (0, where))
+            found[last] = (count + 1, where)
+            i = j
+        i += 1
+    return found
 
 
 def _count_names(rows):
@@ -519,6 +623,9 @@ def main():
                         help="limit for one slider move's response, seconds")
     parser.add_argument("--no-barrier", action="store_true",
                         help="start moving as soon as the own page loaded")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after every page loaded before the moves start "
+                             "(lets the background length-bucket compiles finish)")
     parser.add_argument("--skip-isolation", action="store_true")
     parser.add_argument("--plain-server", action="store_true",
                         help="python -m streamlit run, no compile log")

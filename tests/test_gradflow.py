@@ -16,9 +16,8 @@ from rnnviz.init import SCHEMES
 
 def direct_norms(c: gradflow.FlowConfig) -> np.ndarray:
     """∂L/∂h_t norms without buckets: the public API on exactly T steps."""
-    params = gradflow.make_params(c)
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    xs = gradflow.padded_inputs(key, c.inputs, c.T, gradflow.bucket(c.T))[: c.T]
+    params, xs = gradflow.params_and_inputs(c)
+    xs = xs[: c.T]
     loss = functools.partial(rnnviz.readout_loss, length=c.T, placement=c.loss)
     return rnnviz.hidden_grads(c.cell, params, xs, loss)["h"]
 
