@@ -25,6 +25,13 @@ st.markdown(
 3. Set the gain to **1.1** and the inputs to **zeros**: now it grows going back (exploding).
 4. Switch the cell to **LSTM** with forget-gate bias 1, then 5: the cell state carries the
    gradient much further back (the constant error carousel).
+5. Open the **Training lab** and press **Train**: on the adding problem the vanilla RNN stays
+   at the no-memory baseline while the LSTM and the GRU learn, and you watch the gradient
+   flow change as they do.
+
+**Why it vanishes** shows the spectrum and the step Jacobians behind the curves,
+**Connectivity** what each hidden state still remembers of each input, and **Theory** the
+equations, each linked to the view that shows it.
 """
 )
 st.subheader("Classroom scenarios")

@@ -233,7 +233,7 @@ class MemoryMonitor(threading.Thread):
 # --- server -------------------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, plain=False):
+    def __init__(self, plain=False, extra_args=(), extra_env=(), cpus=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="rnnviz_load_test_"))
@@ -241,10 +241,13 @@ class Server:
         self.compile_log.write_text("")
         self.log = open(self.dir / "server.log", "w")
         args = ["run", "app.py", "--server.port", str(self.port),
-                "--server.address", "127.0.0.1", "--server.headless", "true"]
+                "--server.address", "127.0.0.1", "--server.headless", "true", *extra_args]
         cmd = ([sys.executable, "-m", "streamlit"] if plain
                else [sys.executable, "-c", SERVER_WRAPPER]) + args
-        env = {**os.environ, "RNNVIZ_COMPILE_LOG": str(self.compile_log)}
+        if cpus:
+            cmd = ["taskset", "-c", cpus] + cmd
+        env = {**os.environ, "RNNVIZ_COMPILE_LOG": str(self.compile_log),
+               **dict(kv.split("=", 1) for kv in extra_env)}
         self.t0 = time.time()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -504,6 +507,10 @@ def print_table(args, res, report, server, monitor):
         add("move response, 95th percentile", fmt(p95), len(moves), f"< {P95_TARGET_S:g} s",
             "ok" if p95 < P95_TARGET_S else "OVER")
         add("move response, max", fmt(max(moves)), len(moves), "", "")
+        if report.get("t_moves_start") and report.get("t_load_end"):
+            span = report["t_load_end"] - report["t_moves_start"]
+            add("moves answered per second (all sessions)", f"{len(moves) / span:.2f}",
+                len(moves), "", f"over {span:.0f} s from the first move to the last")
         if res.parts:
             a, b, c = (statistics.median(p[i] for p in res.parts) for i in range(3))
             add("  median split: keypress->request sent / ->last reply / ->drawn",
@@ -560,7 +567,9 @@ def print_table(args, res, report, server, monitor):
     header = (f"rnnviz load test: {args.sessions} sessions x {args.moves} moves, think "
               f"{args.think:g} s, settle {args.settle:g} s; {os.cpu_count()} CPUs, Python {platform.python_version()}, "
               f"jax {version('jax')}, streamlit {version('streamlit')}, "
-              f"Chromium {report.get('chromium', '?')}")
+              f"Chromium {report.get('chromium', '?')}"
+              + (f"; server pinned to CPU 0, browser to the others" if args.pin else "")
+              + "".join(f"; server {a}" for a in args.server_arg + args.server_env))
     cols = ("measure", "value", "n", "target", "verdict / note")
     widths = [max(len(r[i]) for r in rows + [cols]) for i in range(len(cols))]
     print("\n" + header)
@@ -629,12 +638,26 @@ def main():
     parser.add_argument("--skip-isolation", action="store_true")
     parser.add_argument("--plain-server", action="store_true",
                         help="python -m streamlit run, no compile log")
+    parser.add_argument("--pin", action="store_true",
+                        help="diagnostic: server on CPU 0, this script and the browser on the "
+                             "other CPUs, so the browser's drawing does not compete with it")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="diagnostic: extra `streamlit run` option, e.g. "
+                             "--server-arg=--runner.postScriptGC=false (repeatable)")
+    parser.add_argument("--server-env", action="append", default=[],
+                        help="diagnostic: KEY=VALUE in the server's environment, e.g. "
+                             "MALLOC_ARENA_MAX=2 (repeatable)")
     args = parser.parse_args()
     args.sessions = max(1, min(args.sessions, 100))
     args.moves = max(0, min(args.moves, 100))
 
     res, report = Results(), {}
-    server = Server(plain=args.plain_server)
+    if args.pin:
+        if (os.cpu_count() or 1) < 2:
+            parser.error("--pin needs at least 2 CPUs")
+        os.sched_setaffinity(0, set(range(1, os.cpu_count())))  # the browser inherits it
+    server = Server(plain=args.plain_server, extra_args=args.server_arg,
+                    extra_env=args.server_env, cpus="0" if args.pin else None)
     monitor = MemoryMonitor(server.proc.pid)
     t_start = time.perf_counter()
     try:

@@ -95,6 +95,9 @@ def test_explorer_pages(server, page, path):
 def test_theory_page(server, page):
     page.goto(f"{server}/Theory")
     wait_for_app(page)
+    page.wait_for_selector(".katex")
+    page.wait_for_timeout(500)
+    assert page.locator(".katex").count() >= 6
     assert page.locator(".katex-error").count() == 0
     shot(page, "theory")
 
