@@ -2,7 +2,6 @@
 import time
 from dataclasses import replace
 
-import numpy as np
 import streamlit as st
 
 from rnnviz import plots, train, ui

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnviz.cells import GATE_OUTPUTS, STEPS, CellParams, check_cell, init_carry
+from rnnviz.cells import STEPS, CellParams, check_cell, init_carry
 
 # Smallest magnitude the analytics vouch for; anything smaller is reported as "below".
 FLOOR = 1e-30

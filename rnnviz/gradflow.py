@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import config as cfg

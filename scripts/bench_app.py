@@ -392,6 +392,72 @@ def bench_cache(table, p):
               note="entries at the defaults are far smaller; see the rows above")
 
 
+# --- section: memory ----------------------------------------------------------------------------
+
+MEMORY_PAGES = ("pages/1_Gradient_flow.py", "pages/2_Compare_cells.py",
+                "pages/3_Gate_activations.py", "pages/4_Why_it_vanishes.py",
+                "pages/5_Connectivity.py")
+
+
+def memory_child():
+    """Runs in a fresh subprocess: RSS as one session opens every page for every cell at the
+    defaults (background warm-up joined), then after malloc_trim and jax.clear_caches.
+    Prints one JSON line of (label, MB) steps."""
+    import ctypes
+    import gc
+
+    steps = [("python", rss_mb(), 0)]
+    import jax
+    import jax.numpy as jnp
+
+    counter = CompileCounter()
+    jnp.ones(3).block_until_ready()
+    steps.append(("import jax", rss_mb(), len(counter)))
+    from rnnviz import plots, ui  # noqa: F401
+
+    steps.append(("import streamlit, rnnviz", rss_mb(), len(counter)))
+    for page in MEMORY_PAGES:
+        for cell in ("rnn", "lstm", "gru"):
+            at = new_app({"cell": cell})
+            at.switch_page(page)
+            at.run()
+            join_warmers()
+            steps.append((f"{FLOW_PAGES[page][0]}, {cell}" if page != MEMORY_PAGES[1]
+                          else FLOW_PAGES[page][0], rss_mb(), len(counter)))
+            if page == MEMORY_PAGES[1]:
+                break  # shows all three cells at once
+    libc = ctypes.CDLL("libc.so.6")
+    gc.collect()
+    libc.malloc_trim(0)
+    steps.append(("after malloc_trim(0) (free heap returned)", rss_mb(), len(counter)))
+    jax.clear_caches()
+    gc.collect()
+    libc.malloc_trim(0)
+    steps.append(("after jax.clear_caches() (compiled programs dropped)", rss_mb(),
+                  len(counter)))
+    print(json.dumps(steps))
+
+
+def bench_memory(table, p):
+    out = subprocess.run([sys.executable, __file__, "--_memory-child"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=1200)
+    if out.returncode:
+        raise RuntimeError(f"memory child failed:\n{out.stderr[-3000:]}")
+    steps = json.loads(out.stdout.strip().splitlines()[-1])
+    previous, compiled = None, 0
+    for label, mb, compiles in steps:
+        delta = "" if previous is None else f"{mb - previous:+.0f} MB"
+        if compiles > compiled:
+            delta += f", {compiles - compiled} XLA compiles"
+        compiled = compiles
+        last_view = label.startswith("after")
+        table.add("e. memory", f"RSS {'' if last_view else 'after '}{label}", f"{mb:.0f} MB",
+                  target="< 600 MB" if not last_view else "",
+                  ok=(mb < 600) if not last_view else None, note=delta)
+        previous = mb
+    print("  memory done", file=sys.stderr, flush=True)
+
+
 # --- section: startup ---------------------------------------------------------------------------
 
 WAIT_RENDERED = """n => {
@@ -494,10 +560,12 @@ def bench_startup(table, p):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run")
-    parser.add_argument("--only", default="reruns,sweep,cache,startup",
-                        help="comma-separated sections: reruns, sweep, cache, startup")
+    parser.add_argument("--only", default="reruns,sweep,cache,memory,startup",
+                        help="comma-separated sections: reruns, sweep, cache, memory, startup")
     parser.add_argument("--_sweep-child", dest="sweep_child", help=argparse.SUPPRESS)
     parser.add_argument("--_step", dest="step", type=int, default=7, help=argparse.SUPPRESS)
+    parser.add_argument("--_memory-child", dest="memory_child", action="store_true",
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(ROOT)
     import logging
@@ -505,6 +573,8 @@ def main():
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     if args.sweep_child:
         return sweep_child(args.sweep_child, args.step)
+    if args.memory_child:
+        return memory_child()
 
     p = QUICK if args.quick else FULL
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -526,6 +596,8 @@ def main():
         bench_sweep(table, p)
     if "cache" in sections:
         bench_cache(table, p)
+    if "memory" in sections:
+        bench_memory(table, p)
     if "startup" in sections:
         bench_startup(table, p)
     table.print(header)

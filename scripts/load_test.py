@@ -296,6 +296,7 @@ class Results:
         self.page_errors = 0
         self.sessions_done = 0
         self.t_moves_start = None
+        self.repeated_presses = 0  # keypresses that did not move the thumb, repeated
 
 
 def session_plan(i):
@@ -331,13 +332,33 @@ class Frames:
         return sent[0] - t0, got[-1] - sent[0], t1 - got[-1]
 
 
-async def move_once(page, label, key, timeout_ms, frames=None):
-    """Press `key` on the slider `label`; seconds until idle with new chart data."""
+VALUE_MOVED_JS = "([el, v]) => !el.isConnected || el.value !== v"
+
+
+async def move_once(page, label, key, timeout_ms, frames=None, res=None):
+    """Press `key` on the slider `label`; seconds until idle with new chart data.
+
+    If the thumb's value did not change within 2 s (the keypress landed while Streamlit
+    re-rendered the sidebar and the focus was lost: a test artefact, not an app error), the
+    press is repeated once and timed from the repeat.
+    """
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
-    await thumb.focus()
-    before = await page.evaluate(SIGNATURE_JS)
-    t0 = time.perf_counter()
-    await thumb.press(key)
+    for attempt in range(2):
+        await thumb.focus()
+        handle = await thumb.element_handle()
+        value = await handle.evaluate("e => e.value")  # an <input type=range>
+        before = await page.evaluate(SIGNATURE_JS)
+        t0 = time.perf_counter()
+        await thumb.press(key)
+        try:
+            await page.wait_for_function(VALUE_MOVED_JS, arg=[handle, value], polling=20,
+                                         timeout=2000)
+            break
+        except Exception:  # noqa: BLE001
+            if attempt == 1:
+                raise
+            if res is not None:
+                res.repeated_presses += 1
     await page.wait_for_function(CHANGED_JS, arg=before, polling=25, timeout=timeout_ms)
     t1 = time.perf_counter()
     return t1 - t0, (frames.split(t0, t1) if frames else None)
@@ -381,7 +402,7 @@ async def run_session(i, browser, base, args, res, barrier):
             await asyncio.sleep(args.think * (0.5 + rng.random()))
             try:
                 dt, parts = await move_once(page, label, "ArrowRight", args.move_timeout * 1000,
-                                            frames)
+                                            frames, res)
                 res.moves.append(dt)
                 if parts:
                     res.parts.append(parts)
@@ -499,7 +520,8 @@ def print_table(args, res, report, server, monitor):
     add("errors (exceptions, page errors, timeouts, failed loads)", errors, "", "0",
         "ok" if errors == 0 else "OVER")
     add("sessions finished / started", f"{res.sessions_done} / {args.sessions}", "", "", "")
-    add("moves measured / planned", f"{len(moves)} / {n_expected}", "", "", "")
+    add("moves measured / planned", f"{len(moves)} / {n_expected}", "", "",
+        f"{res.repeated_presses} keypresses did not move the thumb and were repeated")
     fmt = lambda s: f"{s * 1e3:.0f} ms"  # noqa: E731
     if moves:
         add("move response, median", fmt(statistics.median(moves)), len(moves), "", "")
