@@ -338,9 +338,10 @@ VALUE_MOVED_JS = "([el, v]) => !el.isConnected || el.value !== v"
 async def move_once(page, label, key, timeout_ms, frames=None, res=None):
     """Press `key` on the slider `label`; seconds until idle with new chart data.
 
-    If the thumb's value did not change within 2 s (the keypress landed while Streamlit
+    If the thumb's value did not change within 10 s (the keypress landed while Streamlit
     re-rendered the sidebar and the focus was lost: a test artefact, not an app error), the
-    press is repeated once and timed from the repeat.
+    press is repeated once and timed from the repeat. The page is polled every 50 ms; the
+    checksum is computed only once the page is idle.
     """
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
     for attempt in range(2):
@@ -351,15 +352,15 @@ async def move_once(page, label, key, timeout_ms, frames=None, res=None):
         t0 = time.perf_counter()
         await thumb.press(key)
         try:
-            await page.wait_for_function(VALUE_MOVED_JS, arg=[handle, value], polling=20,
-                                         timeout=2000)
+            await page.wait_for_function(VALUE_MOVED_JS, arg=[handle, value], polling=50,
+                                         timeout=min(10_000, timeout_ms))
             break
         except Exception:  # noqa: BLE001
             if attempt == 1:
                 raise
             if res is not None:
                 res.repeated_presses += 1
-    await page.wait_for_function(CHANGED_JS, arg=before, polling=25, timeout=timeout_ms)
+    await page.wait_for_function(CHANGED_JS, arg=before, polling=50, timeout=timeout_ms)
     t1 = time.perf_counter()
     return t1 - t0, (frames.split(t0, t1) if frames else None)
 

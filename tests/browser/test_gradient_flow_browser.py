@@ -117,3 +117,15 @@ def test_training_lab_short_run(server, page):
     page.wait_for_timeout(1000)
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "training_lab")
+
+
+def test_training_lab_stop_keeps_the_record(server, page):
+    page.goto(f"{server}/Training_lab?compare=false&cell=lstm&steps=2000&batch_size=128"
+              "&hidden_size=128&T=100")
+    wait_for_app(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=120_000)
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector("text=Stopped; everything recorded up to then is kept", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 3
