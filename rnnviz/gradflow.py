@@ -132,7 +132,7 @@ class FlowResult:
     """What the gradient-flow page shows; numpy only (cacheable, no jax arrays)."""
 
     grad_norms: np.ndarray  # (T,) ‖∂L/∂h_t‖ per sequence, RMS over the batch, float64
-    grad_map: np.ndarray  # (T, H) |∂L/∂h_t[j]|, RMS over the batch, float64
+    grad_map: np.ndarray  # (T, H) |∂L/∂h_t[j]|, RMS over the batch, float32
     cell_grad_norms: np.ndarray | None  # (T,) ‖∂L/∂c_t‖ for the LSTM
     bound: np.ndarray | None  # (T,) Pascanu's (γλ₁)^(T−1−t), vanilla cells only
     lambda1: float  # largest singular value of W_hh (of each gate block, the max)
@@ -156,7 +156,7 @@ def gradient_flow(c: FlowConfig) -> FlowResult:
                for k in range(0, params.w_hh.shape[0], H))
     return FlowResult(
         grad_norms=norms,
-        grad_map=per_unit_magnitudes(g),
+        grad_map=per_unit_magnitudes(g).astype(np.float32),  # ≥ 1e-30 fits in float32
         cell_grad_norms=cell_norms,
         bound=pascanu_bound(c.cell, params, c.T),
         lambda1=lam1,
@@ -323,7 +323,7 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
     hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return ConnectivityResult(
         steps=analysis.sampled_steps(c.T, stride),
-        log10_map=logs,
+        log10_map=logs.astype(np.float32),
         by_lag=analysis.connectivity_profile(logs),
         stride=stride,
         state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),

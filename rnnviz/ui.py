@@ -24,6 +24,7 @@ PAGES = (
     ("pages/6_Training_lab.py", "Training lab", ":material/model_training:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
 )
+CACHE_ENTRIES = 96
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 
 
@@ -190,12 +191,15 @@ def flow_page(title: str, icon: str, choose_cell: bool = True) -> gradflow.FlowC
     return config
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+# Results are kept per setting for every visitor; the bounds keep a class's worth of
+# settings within the hosted app's memory (a (1000, 128) map is 0.5 MB).
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
     return gradflow.gradient_flow(config)
 
 
 _STOP_WARMING = threading.Event()
+MAX_WARMED = 6
 _WARMERS: list[threading.Thread] = []
 
 
@@ -208,25 +212,31 @@ def _stop_warming() -> None:
         thread.join()
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
 def gate_activity(config: gradflow.FlowConfig) -> gradflow.GateResult:
     return gradflow.gate_activity(config)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=CACHE_ENTRIES // 2, show_spinner=False)
 def jacobian_analysis(config: gradflow.FlowConfig) -> gradflow.JacobianResult:
     return gradflow.jacobian_analysis(config)
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
+@st.cache_data(max_entries=CACHE_ENTRIES // 2, show_spinner=False)
 def connectivity_map(config: gradflow.FlowConfig) -> gradflow.ConnectivityResult:
     return gradflow.connectivity_map(config)
 
 
 @st.cache_resource(show_spinner=False)
-def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> threading.Thread:
+def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> threading.Thread | None:
     """Compile every length bucket in the background, once per process, so that dragging
-    the length slider never waits for XLA after the first view."""
+    the length slider never waits for XLA after the first view.
+
+    Only the first few (cell, H, inputs, loss) combinations are warmed: each compiled
+    program holds memory, and a hosted app has about 1 GB.
+    """
+    if len(_WARMERS) >= MAX_WARMED:
+        return None
     thread = threading.Thread(
         target=gradflow.warm_up,
         args=(cell, H, inputs, loss, _STOP_WARMING.is_set),

@@ -139,6 +139,18 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def source_mtimes() -> dict[str, float]:
+    """Modification times of the app's sources: a change during a run invalidates it (a
+    running Streamlit server re-imports changed modules under its live sessions)."""
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/*.py")]
+    return {str(f.relative_to(ROOT)): f.stat().st_mtime for f in files if f.exists()}
+
+
+def changed_sources(before: dict[str, float]) -> list[str]:
+    after = source_mtimes()
+    return sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -234,21 +246,20 @@ def bench_page(table, counter, page, label, flow, reps, T_values, gain_values):
         timed_run(at, counter)
     cached = [timed_run(at, counter) for _ in range(reps)]
     note = f"first view {cold:.2f} s, {cold_compiles} compiles"
-    row = lambda kind, res, extra="": table.add(  # noqa: E731
-        "a. rerun", f"{label}: {kind}", ms(med([t for t, _ in res])),
-        ms(max(t for t, _ in res)), len(res), f"< {RERUN_TARGET_MS:.0f} ms",
-        med([t for t, _ in res]) * 1e3 < RERUN_TARGET_MS,
-        extra + f"compiles/rerun {med([c for _, c in res]):g}")
+
+    def row(kind, res, extra=""):
+        median = med([t for t, _ in res])
+        table.add("a. rerun", f"{label}: {kind}", ms(median), ms(max(t for t, _ in res)),
+                  len(res), f"< {RERUN_TARGET_MS:.0f} ms", median * 1e3 < RERUN_TARGET_MS,
+                  extra + f"compiles/rerun {med([c for _, c in res]):g}")
+
+    def move(key, value):
+        return timed_run(at, counter, lambda a: a.slider(key=key).set_value(value))
+
     row("cached", cached, note + "; ")
     if flow:
-        gains = [timed_run(at, counter,
-                           lambda a, g=next(gain_values): a.slider(key="fl_gain").set_value(g))
-                 for _ in range(reps)]
-        row("gain move", gains)
-        lengths = [timed_run(at, counter,
-                             lambda a, T=next(T_values): a.slider(key="fl_T").set_value(T))
-                   for _ in range(reps)]
-        row("T move, same bucket", lengths)
+        row("gain move", [move("fl_gain", next(gain_values)) for _ in range(reps)])
+        row("T move, same bucket", [move("fl_T", next(T_values)) for _ in range(reps)])
 
 
 def bench_training(table, counter, p):
@@ -430,7 +441,7 @@ def memory_child():
     counter = CompileCounter()
     jnp.ones(3).block_until_ready()
     steps.append(("import jax", rss_mb(), len(counter)))
-    from rnnviz import plots, ui  # noqa: F401
+    from rnnviz import plots, ui  # noqa: F401 -- what the app imports
 
     steps.append(("import streamlit, rnnviz", rss_mb(), len(counter)))
     for page in MEMORY_PAGES:
@@ -510,7 +521,7 @@ def one_startup(browser, variant="plain", env=None):
                     break
             except OSError:
                 if time.perf_counter() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"server did not start; see {log_path}")
+                    raise RuntimeError(f"server did not start; see {log_path}") from None
                 time.sleep(0.02)
         t_health = time.perf_counter() - t0
         context = browser.new_context(viewport={"width": 1500, "height": 1500})
@@ -584,8 +595,9 @@ def bench_startup(table, p):
     imports = []
     for _ in range(p["servers"]):
         out = subprocess.run(
-            [sys.executable, "-c", "import time; t = time.perf_counter(); import streamlit, "
-             "rnnviz.ui, rnnviz.plots, rnnviz.gradflow; print(time.perf_counter() - t)"],
+            [sys.executable, "-c", ("import time; t = time.perf_counter(); import streamlit, "
+                                    "rnnviz.ui, rnnviz.plots, rnnviz.gradflow; "
+                                    "print(time.perf_counter() - t)")],
             cwd=ROOT, capture_output=True, text=True, timeout=120)
         imports.append(float(out.stdout.strip().splitlines()[-1]))
     table.add("c. startup", "import streamlit + rnnviz (jax) in a fresh interpreter",
@@ -627,6 +639,7 @@ def main():
               f"({jax.default_backend()}), streamlit {streamlit.__version__}; "
               f"compile counter self-check: a fresh jit counts 1")
     table = Table()
+    sources = source_mtimes()
     t0 = time.perf_counter()
     if "reruns" in sections:
         bench_reruns(table, counter, p)
@@ -639,6 +652,10 @@ def main():
     if "startup" in sections:
         bench_startup(table, p)
     table.print(header)
+    changed = changed_sources(sources)
+    if changed:
+        print(f"\nWARNING: sources changed during the run ({', '.join(changed)}); "
+              "the figures may mix two versions of the app.")
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
 
 

@@ -143,6 +143,18 @@ main(prog_name="streamlit")
 """
 
 
+def source_mtimes() -> dict[str, float]:
+    """Modification times of the app's sources: a change during a run invalidates it (a
+    running Streamlit server re-imports changed modules under its live sessions)."""
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/*.py")]
+    return {str(f.relative_to(ROOT)): f.stat().st_mtime for f in files if f.exists()}
+
+
+def changed_sources(before: dict[str, float]) -> list[str]:
+    after = source_mtimes()
+    return sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -355,7 +367,7 @@ async def move_once(page, label, key, timeout_ms, frames=None, res=None):
             await page.wait_for_function(VALUE_MOVED_JS, arg=[handle, value], polling=50,
                                          timeout=min(10_000, timeout_ms))
             break
-        except Exception:  # noqa: BLE001
+        except Exception:
             if attempt == 1:
                 raise
             if res is not None:
@@ -389,7 +401,7 @@ async def run_session(i, browser, base, args, res, barrier):
             loaded = True
             if await count_exceptions(page):
                 res.errors.append((name, "exception on the page after load"))
-        except Exception as e:  # noqa: BLE001 -- a failed load is a result
+        except Exception as e:
             res.errors.append((name, f"load failed: {type(e).__name__}: {str(e)[:100]}"))
         if barrier is not None:
             await barrier.wait()
@@ -409,9 +421,9 @@ async def run_session(i, browser, base, args, res, barrier):
                     res.parts.append(parts)
                 res.moves_by_slider[label].append(dt)
                 res.moves_by_page.setdefault(path, []).append(dt)
-            except Exception as e:  # noqa: BLE001
-                res.errors.append((name, f"move {m} ({label}): {type(e).__name__}: "
-                                         f"{str(e).splitlines()[0][:100]}"))
+            except Exception as e:
+                first_line = str(e).splitlines()[0][:100] if str(e) else ""
+                res.errors.append((name, f"move {m} ({label}): {type(e).__name__}: {first_line}"))
             if await count_exceptions(page):
                 res.errors.append((name, f"exception on the page after move {m}"))
                 break
@@ -471,7 +483,7 @@ async def isolation_check(browser, base, timeout_ms):
             if await count_exceptions(pg):
                 problems.append(f"{key}: exception on the page")
         return problems, {k: expected[k] for k in specs}
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return problems + [f"isolation check failed: {type(e).__name__}: {str(e)[:150]}"], {}
     finally:
         for ctx in contexts:
@@ -489,7 +501,7 @@ async def load(args, server, res, report):
         try:
             me = os.getpid()
             server_tree = set(process_tree(server.proc.pid))
-            browser_pids = lambda: [p for p in process_tree(me)  # noqa: E731
+            browser_pids = lambda: [p for p in process_tree(me)
                                     if p not in server_tree and p != me]
             cpu0 = (cpu_seconds(process_tree(server.proc.pid)), cpu_seconds(browser_pids()),
                     time.perf_counter())
@@ -514,7 +526,7 @@ def print_table(args, res, report, server, monitor):
     from importlib.metadata import version
 
     rows = []
-    add = lambda *r: rows.append(tuple(str(x) for x in r))  # noqa: E731
+    add = lambda *r: rows.append(tuple(str(x) for x in r))
     moves = res.moves
     n_expected = args.sessions * args.moves
     errors = len(res.errors)
@@ -523,7 +535,7 @@ def print_table(args, res, report, server, monitor):
     add("sessions finished / started", f"{res.sessions_done} / {args.sessions}", "", "", "")
     add("moves measured / planned", f"{len(moves)} / {n_expected}", "", "",
         f"{res.repeated_presses} keypresses did not move the thumb and were repeated")
-    fmt = lambda s: f"{s * 1e3:.0f} ms"  # noqa: E731
+    fmt = lambda s: f"{s * 1e3:.0f} ms"
     if moves:
         add("move response, median", fmt(statistics.median(moves)), len(moves), "", "")
         p95 = percentile(moves, 0.95)
@@ -568,6 +580,13 @@ def print_table(args, res, report, server, monitor):
         moves_from = report.get("t_moves_start", span[0])
         scripts = [e[1] for e in server.events("script", moves_from, span[1])]
         gcs = [e[1] for e in server.events("gc", moves_from, span[1])]
+        first_views = [e for e in server.events("script", span[0], moves_from)]
+        if first_views:
+            done = max(e[0] for e in first_views) - span[0]
+            add("server script runs before the moves (first views): median / max",
+                f"{fmt(statistics.median(e[1] for e in first_views))} / "
+                f"{fmt(max(e[1] for e in first_views))}", len(first_views), "",
+                f"the last one ended {done:.0f} s after the sessions opened their pages")
         if scripts:
             add("server script run during moves: median / p95 / max",
                 f"{fmt(statistics.median(scripts))} / {fmt(percentile(scripts, 0.95))} / "
@@ -591,7 +610,7 @@ def print_table(args, res, report, server, monitor):
               f"{args.think:g} s, settle {args.settle:g} s; {os.cpu_count()} CPUs, Python {platform.python_version()}, "
               f"jax {version('jax')}, streamlit {version('streamlit')}, "
               f"Chromium {report.get('chromium', '?')}"
-              + (f"; server pinned to CPU 0, browser to the others" if args.pin else "")
+              + ("; server pinned to CPU 0, browser to the others" if args.pin else "")
               + "".join(f"; server {a}" for a in args.server_arg + args.server_env))
     cols = ("measure", "value", "n", "target", "verdict / note")
     widths = [max(len(r[i]) for r in rows + [cols]) for i in range(len(cols))]
@@ -675,6 +694,7 @@ def main():
     args.moves = max(0, min(args.moves, 100))
 
     res, report = Results(), {}
+    sources = source_mtimes()
     if args.pin:
         if (os.cpu_count() or 1) < 2:
             parser.error("--pin needs at least 2 CPUs")
@@ -699,15 +719,19 @@ def main():
         remaining = args.timeout - (time.perf_counter() - t_start)
         try:
             asyncio.run(asyncio.wait_for(load(args, server, res, report), remaining))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             res.errors.append(("global", f"global timeout of {args.timeout:g} s reached"))
         report["rss_end"] = monitor.sample() / 1024
     finally:
         monitor.stop_event.set()
         server.stop()
     print_table(args, res, report, server, monitor)
+    changed = changed_sources(sources)
+    if changed:
+        print(f"\nWARNING: sources changed during the run ({', '.join(changed)}); the server "
+              "re-imports changed modules under live sessions, so these results are not valid.")
     print(f"\n(total {time.perf_counter() - t_start:.0f} s)")
-    return 1 if res.errors else 0
+    return 1 if res.errors or changed else 0
 
 
 if __name__ == "__main__":
