@@ -377,6 +377,23 @@ async def move_once(page, label, key, timeout_ms, frames=None, res=None):
     return t1 - t0, (frames.split(t0, t1) if frames else None)
 
 
+async def page_state(page, label):
+    """What the page shows after a failed move: the slider value, running or idle, URL."""
+    try:
+        return await page.evaluate(
+            """label => {
+                const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
+                    .find(e => e.innerText.includes(label));
+                const input = s && s.querySelector('input');
+                return `slider ${input ? input.value : '?'}, ` +
+                    (document.querySelector('[data-testid="stStatusWidget"]') ? 'running'
+                                                                             : 'idle') +
+                    `, URL ${window.location.search}`;
+            }""", label)
+    except Exception as e:
+        return f"state unknown: {type(e).__name__}"
+
+
 async def run_session(i, browser, base, args, res, barrier):
     path, charts, query = session_plan(i)
     url = f"{base}/{path}?" + "&".join(f"{k}={v}" for k, v in query.items())
@@ -421,9 +438,10 @@ async def run_session(i, browser, base, args, res, barrier):
                     res.parts.append(parts)
                 res.moves_by_slider[label].append(dt)
                 res.moves_by_page.setdefault(path, []).append(dt)
-            except Exception as e:
+            except Exception as e:  # a timeout is a result: say what the page showed
                 first_line = str(e).splitlines()[0][:100] if str(e) else ""
-                res.errors.append((name, f"move {m} ({label}): {type(e).__name__}: {first_line}"))
+                res.errors.append((name, f"move {m} ({label}): {type(e).__name__}: {first_line}"
+                                         f" [{await page_state(page, label)}]"))
             if await count_exceptions(page):
                 res.errors.append((name, f"exception on the page after move {m}"))
                 break
