@@ -8,10 +8,10 @@ from rnnviz.flow import FLOOR
 from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_sentence
 
 config = ui.flow_page("Gradient flow through time", ":material/trending_down:")
-ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)
-
 with st.spinner("Computing the exact gradient (the first view compiles for a few seconds)…"):
     result = ui.gradient_flow(config)
+# After the first result, so that its compile does not compete with the warm-up's.
+ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)
 
 st.markdown(
     "The loss reads the hidden state through a fixed readout of norm 1, so at the step "

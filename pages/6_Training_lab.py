@@ -9,6 +9,8 @@ from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.tasks import TASKS
 
+REDRAW_EVERY_S = 0.5
+
 menu = ui.page_frame("Training lab", ":material/model_training:")
 config, compare = ui.train_controls()
 query = ui.write_url(ui.lab_query(config, compare), "tr")
@@ -87,6 +89,7 @@ def draw(run, frame: int = 0) -> None:
 
 if train_clicked:
     total, frame, started = len(cells) * config.steps, 0, time.monotonic()
+    drawn = started
     for n, cell in enumerate(cells):
         for snap in train.train(replace(config, cell=cell)):
             if time.monotonic() - started > train.WALL_CLOCK_LIMIT_S:
@@ -96,8 +99,9 @@ if train_clicked:
             done = n * config.steps + snap.step
             progress.progress(min(done / total, 1.0),
                               text=f"{CELL_LABELS[cell]}: step {snap.step} of {config.steps}")
-            frame += 1
-            draw(run, frame)
+            if time.monotonic() - drawn > REDRAW_EVERY_S:  # charts cost ~70 ms a redraw
+                frame, drawn = frame + 1, time.monotonic()
+                draw(run, frame)
             if snap.params is not None:  # the last snapshot: keep the model for other pages
                 st.session_state.setdefault("trained", {})[cell] = {
                     "config": replace(config, cell=cell), "params": snap.params,
@@ -108,6 +112,7 @@ if train_clicked:
     else:
         run["status"] = "done"
     progress.empty()
+    draw(run, frame + 1)
     if run["status"] == "timed out":
         st.warning(f"Stopped at the time limit of this shared server "
                    f"({train.WALL_CLOCK_LIMIT_S:.0f} s per run); everything recorded so far "

@@ -144,16 +144,20 @@ class FlowResult:
 
 
 def gradient_flow(c: FlowConfig) -> FlowResult:
-    """Run the experiment of a config: exact ∂L/∂h_t at every step and its summaries."""
+    """Run the experiment of a config: exact ∂L/∂h_t at every step and its summaries.
+
+    Results are cut to T steps on the host: slicing a jax array by a new length would
+    compile (and keep) one more XLA program per length.
+    """
     params, xs = params_and_inputs(c)
     loss, hs, _, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
-    g = np.asarray(grads["h"][: c.T])
+    g = np.asarray(grads["h"])[: c.T]
     norms = per_step_norms(g)
     steps, direction = steps_per_decade(norms)
-    cell_norms = per_step_norms(np.asarray(grads["c"][: c.T])) if c.cell == "lstm" else None
+    cell_norms = per_step_norms(np.asarray(grads["c"])[: c.T]) if c.cell == "lstm" else None
     H = c.H
-    lam1 = max(largest_singular_value(np.asarray(params.w_hh[k : k + H]))
-               for k in range(0, params.w_hh.shape[0], H))
+    w_hh = np.asarray(params.w_hh)
+    lam1 = max(largest_singular_value(w_hh[k : k + H]) for k in range(0, w_hh.shape[0], H))
     return FlowResult(
         grad_norms=norms,
         grad_map=per_unit_magnitudes(g).astype(np.float32),  # ≥ 1e-30 fits in float32
@@ -162,7 +166,7 @@ def gradient_flow(c: FlowConfig) -> FlowResult:
         lambda1=lam1,
         steps_per_decade=steps,
         direction=direction,
-        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
         grad_blowup_step=last_nonfinite(g),
         loss=float(loss),
     )
@@ -234,15 +238,15 @@ def gate_activity(c: FlowConfig) -> GateResult:
 
     params, xs = params_and_inputs(c)
     _, hs, gates, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)
-    gates = {name: np.asarray(a[: c.T]) for name, a in gates.items()}
+    gates = {name: np.asarray(a)[: c.T] for name, a in gates.items()}
     cell_state = gates.pop("c", None)
     return GateResult(
-        h=np.asarray(hs[: c.T, 0]),
+        h=np.asarray(hs)[: c.T, 0],
         c=None if cell_state is None else cell_state[:, 0],
         gates={name: gates[name][:, 0] for name in GATE_NAMES[c.cell]},  # i, f, g, o order
         saturation=gate_saturation(gates),
         horizon=forget_horizon(gates["f"]) if c.cell == "lstm" else None,
-        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
     )
 
 
@@ -298,7 +302,7 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
         svals=analysis.singular_value_quantiles(svals),
         profile=profile,
         bound=None if (b := pascanu_bound(c.cell, params, c.T)) is None else b[steps],
-        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
     )
 
 
@@ -326,5 +330,5 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
         log10_map=logs.astype(np.float32),
         by_lag=analysis.connectivity_profile(logs),
         stride=stride,
-        state_blowup_step=first_nonfinite(np.asarray(hs[: c.T])),
+        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
     )

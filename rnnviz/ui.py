@@ -199,7 +199,7 @@ def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
 
 
 _STOP_WARMING = threading.Event()
-MAX_WARMED = 6
+MAX_WARMED = 2
 _WARMERS: list[threading.Thread] = []
 
 
@@ -212,7 +212,7 @@ def _stop_warming() -> None:
         thread.join()
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)  # up to 4 MB each
 def gate_activity(config: gradflow.FlowConfig) -> gradflow.GateResult:
     return gradflow.gate_activity(config)
 
