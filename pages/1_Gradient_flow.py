@@ -10,8 +10,6 @@ from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_senten
 config = ui.flow_page("Gradient flow through time", ":material/trending_down:")
 with st.spinner("Computing the exact gradient (the first view compiles for a few seconds)…"):
     result = ui.gradient_flow(config)
-# After the first result, so that its compile does not compete with the warm-up's.
-ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)
 
 st.markdown(
     "The loss reads the hidden state through a fixed readout of norm 1, so at the step "
@@ -92,3 +90,6 @@ st.download_button(
     "Download the gradient norms (CSV)", "\n".join(csv_rows) + "\n",
     file_name=f"rnnviz_gradient_flow_{config.cell}_T{config.T}.csv", mime="text/csv",
 )
+
+# Last, so that the first view's compile and drawing do not compete with the warm-up's.
+ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)

@@ -108,16 +108,21 @@ def params_and_inputs(c: FlowConfig):
     return make_params(c), padded_inputs(key, c.inputs, c.T, bucket(c.T))
 
 
-@partial(jax.jit, static_argnames=("kind", "padded"))
-def padded_inputs(key, kind: str, length, padded: int):
+def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
     """Inputs (padded, BATCH, INPUT_SIZE) whose first `length` steps are the sequence.
 
-    Noise, zeros and sine are drawn at the longest length and cut, so the sequence at T
-    is a prefix of the one at T+1; the adding problem places its markers within `length`.
+    Drawn at the longest length and cut on the host, so the sequence at T is a prefix of
+    the one at T+1 and one compiled program serves every length; the adding problem places
+    its markers within `length`.
     """
+    return np.asarray(_longest_inputs(key, kind, length))[:padded]
+
+
+@partial(jax.jit, static_argnames=("kind",))
+def _longest_inputs(key, kind: str, length):
     if kind == "adding":
-        return adding_problem(key, padded, BATCH, length=length)[0]
-    return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)[:padded]
+        return adding_problem(key, LENGTH_BUCKETS[-1], BATCH, length=length)[0]
+    return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
 
 
 @partial(jax.jit, static_argnames=("cell", "placement"))
