@@ -32,7 +32,7 @@ sweep    XLA compilations while the length slider of the Gradient flow page swee
          Compilations are counted with jax.monitoring's
          '/jax/core/compile/backend_compile_duration' event (checked first: a fresh jitted
          function must count exactly one), split into the bucketed programs
-         (padded_inputs, _padded_flow) and everything else, and by thread.
+         (_padded_flow) and everything else, and by thread.
 startup  From `streamlit run app.py` process launch to (1) /_stcore/health answering 200
          and (2) the Gradient flow page fully rendered in headless Chromium (script idle,
          both Plotly charts drawn). A fresh server each time; median of 3.
@@ -41,7 +41,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,11 +50,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, changed_sources, free_port, source_mtimes
 sys.path.insert(0, str(ROOT))
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-BUCKET_PROGRAMS = ("padded_inputs", "_padded_flow")
+BUCKET_PROGRAMS = ("_padded_flow",)  # one program per length bucket
 CHROMIUM = os.environ.get("RNNVIZ_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/browser/conftest.py
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -137,24 +136,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def source_mtimes() -> dict[str, float]:
-    """Modification times of the app's sources: a change during a run invalidates it (a
-    running Streamlit server re-imports changed modules under its live sessions)."""
-    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/*.py")]
-    return {str(f.relative_to(ROOT)): f.stat().st_mtime for f in files if f.exists()}
-
-
-def changed_sources(before: dict[str, float]) -> list[str]:
-    after = source_mtimes()
-    return sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Table:

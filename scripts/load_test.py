@@ -37,7 +37,6 @@ import asyncio
 import os
 import platform
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from app_server import ROOT, changed_sources, free_port, source_mtimes
 CHROMIUM = os.environ.get("RNNVIZ_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/browser/conftest.py
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -141,24 +140,6 @@ from streamlit.web.cli import main
 sys.argv = ["streamlit"] + sys.argv[1:]
 main(prog_name="streamlit")
 """
-
-
-def source_mtimes() -> dict[str, float]:
-    """Modification times of the app's sources: a change during a run invalidates it (a
-    running Streamlit server re-imports changed modules under its live sessions)."""
-    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/*.py")]
-    return {str(f.relative_to(ROOT)): f.stat().st_mtime for f in files if f.exists()}
-
-
-def changed_sources(before: dict[str, float]) -> list[str]:
-    after = source_mtimes()
-    return sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(xs, q):
