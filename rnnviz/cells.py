@@ -40,10 +40,6 @@ def check_cell(cell: str) -> str:
     return cell
 
 
-def hidden_size(params: CellParams) -> int:
-    return params.w_hh.shape[1]
-
-
 def init_carry(cell: str, h0: jax.Array) -> tuple:
     """The scan carry for a start state h0 (B, H): (h,), or (h, c) with c = 0 for the LSTM."""
     return (h0, jnp.zeros_like(h0)) if cell == "lstm" else (h0,)

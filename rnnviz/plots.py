@@ -2,6 +2,8 @@
 import numpy as np
 import plotly.graph_objects as go
 
+from rnnviz.analysis import circle, complex_xy
+
 FONT_SIZE = 18
 # Colour-blind-safe: Viridis for magnitudes, Okabe-Ito for lines.
 MAGNITUDE_SCALE = "Viridis"
@@ -196,15 +198,15 @@ def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str) -> go.Figure:
       eigenvalues: block name -> (H,) complex array.
       labels: block name -> legend text (e.g. "W_hh", "W_hf").
     """
-    angle = np.linspace(0, 2 * np.pi, 181)
+    x, y = circle(1.0)
     fig = go.Figure(go.Scatter(
-        x=np.cos(angle), y=np.sin(angle), mode="lines", name="unit circle |λ| = 1",
+        x=x, y=y, mode="lines", name="unit circle |λ| = 1",
         line=dict(color="#888888", dash="dash", width=2), hoverinfo="skip",
     ))
     for i, (block, eig) in enumerate(eigenvalues.items()):
-        eig = np.asarray(eig)
+        re, im = complex_xy(eig)
         fig.add_trace(go.Scatter(
-            x=eig.real.astype(np.float32), y=eig.imag.astype(np.float32), mode="markers",
+            x=re, y=im, mode="markers",
             name=labels.get(block, block),
             marker=dict(size=9, color=LINE_COLOURS[i % len(LINE_COLOURS)], opacity=0.8),
             customdata=np.abs(eig).astype(np.float32),
