@@ -128,4 +128,7 @@ def test_training_lab_stop_keeps_the_record(server, page):
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Stop", exact=True).click()
     page.wait_for_selector("text=Stopped; everything recorded up to then is kept", timeout=60_000)
+    # Stop may come before the first redraw, so Plotly can still be loading: wait for it.
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3",
+                           timeout=60_000)
     assert page.locator(".js-plotly-plot").count() >= 3
