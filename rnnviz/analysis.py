@@ -1,15 +1,15 @@
 """Analyses behind the explorer pages: W_hh spectra, the Pascanu et al. verdict, step-Jacobian
 singular values, input-output connectivity maps and gate statistics. Returns numpy.
 """
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnviz import programs
 from rnnviz.cells import GATE_NAMES, STEPS, CellParams, check_cell
-from rnnviz.flow import FLOOR, _carry0, _scan
+from rnnviz.flow import FLOOR, _carry0, _scan, as_array
 
 VANILLA = ("rnn", "rnn_relu")
 # γ bounds |act'| in Pascanu et al. 2013: tanh' ≤ 1, relu' ∈ {0, 1}.
@@ -210,8 +210,8 @@ def _step_jacobian_svals(cell, params, xs, h0, stride, time_chunk):
     return jnp.where(ok[::stride, :, None], svals, jnp.nan)
 
 
-_step_jacobian_svals_jit = jax.jit(
-    _step_jacobian_svals, static_argnames=("cell", "stride", "time_chunk")
+_step_jacobian_svals_jit = programs.jit(
+    _step_jacobian_svals, static_argnames=("cell", "stride", "time_chunk"), one_at_a_time=True
 )
 
 
@@ -255,7 +255,7 @@ def step_jacobian_singular_values(
     """
     check_cell(cell)
     stride = _check_stride(stride)
-    xs = jnp.asarray(xs)
+    xs = as_array(xs)
     n = len(sampled_steps(xs.shape[0], stride))
     time_chunk = max(1, min(int(time_chunk), n))
     svals = np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, stride, time_chunk))
@@ -377,7 +377,7 @@ def _connectivity_reverse(cell, params, xs, h0, stride):
     return jnp.where(ok[::stride, None, :], rows, jnp.nan)
 
 
-@partial(jax.jit, static_argnames=("cell", "mode", "stride"))
+@programs.jit(static_argnames=("cell", "mode", "stride"))
 def _connectivity_log10(cell, params, xs, h0, mode, stride):
     if mode == "forward":
         return _connectivity_forward(cell, params, xs, h0, stride)
@@ -443,7 +443,7 @@ def connectivity(
     if mode not in CONNECTIVITY_MODES:
         raise ValueError(f"mode must be one of {CONNECTIVITY_MODES}, got {mode!r}")
     stride = _check_stride(stride)
-    xs = jnp.asarray(xs)
+    xs = as_array(xs)
     I = xs.shape[2]
     if mode == "auto":
         H, S = params.w_hh.shape[1], state_size(cell, params)

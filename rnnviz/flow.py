@@ -2,18 +2,24 @@
 
 Time-major shapes throughout: ``xs (T, B, I)``, ``hs (T, B, H)``.
 """
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnviz import programs
 from rnnviz.cells import STEPS, CellParams, check_cell, init_carry
 
 # Smallest magnitude the analytics vouch for; anything smaller is reported as "below".
 FLOOR = 1e-30
 LOSS_PLACEMENTS = ("last", "all")
 LOG10_2 = 0.30102999566398120  # log10(2), a Python float so it keeps the dtype of the carry
+
+
+def as_array(x):
+    """A jax or numpy array as it is, anything else as numpy. (`jnp.asarray` of a numpy
+    array compiles and keeps a small copy program for every new shape, jax 0.10.)"""
+    return x if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x)
 
 
 def _carry0(cell, params, xs, h0=None, c0=None):
@@ -40,7 +46,7 @@ def _scan(cell, params, xs, carry0, eps=None, reverse=False):
     return outs
 
 
-@partial(jax.jit, static_argnames=("cell",))
+@programs.jit(static_argnames=("cell",))
 def _unroll(cell, params, xs, h0, c0):
     outs = _scan(cell, params, xs, _carry0(cell, params, xs, h0, c0))
     hs = outs.pop("h")
@@ -60,7 +66,7 @@ def unroll(cell: str, params: CellParams, xs, h0=None, c0=None):
       cell state c; GRU r, z, n; nothing for the vanilla cells.
     """
     check_cell(cell)
-    return _unroll(cell, params, jnp.asarray(xs), h0, c0)
+    return _unroll(cell, params, as_array(xs), h0, c0)
 
 
 def readout_loss(hs, length, placement="last"):
@@ -108,7 +114,7 @@ def flow(cell, params, xs, loss_fn, h0=None):
     return loss, hs, outs, grads
 
 
-@partial(jax.jit, static_argnames=("cell", "loss_fn"))
+@programs.jit(static_argnames=("cell", "loss_fn"))
 def _hidden_grads(cell, params, xs, h0, loss_fn):
     return flow(cell, params, xs, loss_fn, h0)[3]
 
@@ -124,7 +130,7 @@ def hidden_grads(cell: str, params: CellParams, xs, loss_fn, h0=None):
       ``h_t = o_t * tanh(c_t)``. Overflow shows up as inf/NaN entries, never an exception.
     """
     check_cell(cell)
-    return _hidden_grads(cell, params, jnp.asarray(xs), h0, loss_fn)
+    return _hidden_grads(cell, params, as_array(xs), h0, loss_fn)
 
 
 def _scaled(tree):
@@ -202,7 +208,8 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
     return log_norms
 
 
-_jacobian_log10_jit = jax.jit(jacobian_log10_norms, static_argnames=("cell", "ord", "every"))
+_jacobian_log10_jit = programs.jit(jacobian_log10_norms, static_argnames=("cell", "ord", "every"),
+                                   one_at_a_time=True)  # ord=2 is an SVD
 
 
 def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.ndarray:
@@ -218,7 +225,7 @@ def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.
     check_cell(cell)
     if ord not in ("fro", 2):
         raise ValueError('ord must be "fro" or 2')
-    xs = jnp.asarray(xs)
+    xs = as_array(xs)
     logs = _jacobian_log10_jit(cell, params, xs, h0, xs.shape[0], ord)
     return np.power(10.0, np.asarray(logs, np.float64))
 

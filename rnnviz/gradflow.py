@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from rnnviz import config as cfg
+from rnnviz import programs
 from rnnviz.cells import CELLS, GATE_NAMES
 from rnnviz.flow import (
     FLOOR,
@@ -118,14 +119,14 @@ def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
     return np.asarray(_longest_inputs(key, kind, length))[:padded]
 
 
-@partial(jax.jit, static_argnames=("kind",))
+@programs.jit(static_argnames=("kind",))
 def _longest_inputs(key, kind: str, length):
     if kind == "adding":
         return adding_problem(key, LENGTH_BUCKETS[-1], BATCH, length=length)[0]
     return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
 
 
-@partial(jax.jit, static_argnames=("cell", "placement"))
+@programs.jit(static_argnames=("cell", "placement"))
 def _padded_flow(cell, params, xs, length, placement):
     loss_fn = partial(readout_loss, length=length, placement=placement)
     loss, hs, gates, grads = flow(cell, params, xs, loss_fn)
@@ -262,7 +263,7 @@ def map_stride(T: int) -> int:
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
-@partial(jax.jit, static_argnames=("cell", "every"))
+@programs.jit(static_argnames=("cell", "every"), one_at_a_time=True)  # SVDs
 def _padded_profile(cell, params, xs, length, every):
     from rnnviz.flow import jacobian_log10_norms
 

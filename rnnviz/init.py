@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnviz import programs
 from rnnviz.cells import GATE_BLOCKS, CellParams, check_cell
 
 SCHEMES = ("pytorch", "glorot", "he", "orthogonal", "identity")
@@ -101,37 +102,52 @@ def init_params(
     check_cell(cell)
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if cell == "lstm" and chrono_tmax is not None and chrono_tmax <= 2:
+        raise ValueError("chrono initialisation needs T_max > 2")
     G, H, I = GATE_BLOCKS[cell], hidden_size, input_size
     k_ih, k_hh, k_bih, k_bhh, k_chrono = jax.random.split(key, 5)
     in_scheme = {"orthogonal": "glorot", "identity": "glorot"}.get(scheme, scheme)
-    w_ih = jnp.concatenate([_block(k, in_scheme, (H, I), dtype) for k in jax.random.split(k_ih, G)])
-    blocks = [gain * _block(k, scheme, (H, H), dtype) for k in jax.random.split(k_hh, G)]
+    # The random draws are compiled programs (one per scheme and shape, shared by the cells);
+    # the arithmetic on them runs in NumPy, which compiles nothing (eagerly in jax, each
+    # small operation would compile and keep a program for every hidden size).
+    w_ih = np.asarray(_blocks(k_ih, count=G, scheme=in_scheme, shape=(H, I), dtype=dtype))
+    w_hh = gain * np.asarray(_blocks(k_hh, count=G, scheme=scheme, shape=(H, H), dtype=dtype))
     if spectral_radius is not None:
-        blocks = [jnp.asarray(rescale(b, spectral_radius, radius_kind), dtype) for b in blocks]
-    w_hh = jnp.concatenate(blocks)
+        # On the host: the eigenvalues of a non-symmetric matrix have no XLA CPU kernel.
+        w_hh = np.concatenate([rescale(w_hh[k : k + H], spectral_radius, radius_kind)
+                               for k in range(0, G * H, H)])
     if scheme == "pytorch":
         bound = 1.0 / math.sqrt(H)
-        b_ih = jax.random.uniform(k_bih, (G * H,), dtype, -bound, bound)
-        b_hh = jax.random.uniform(k_bhh, (G * H,), dtype, -bound, bound)
+        b_ih = np.array(_uniform(k_bih, -bound, bound, shape=(G * H,), dtype=dtype))
+        b_hh = np.array(_uniform(k_bhh, -bound, bound, shape=(G * H,), dtype=dtype))
     else:
-        b_ih = b_hh = jnp.zeros((G * H,), dtype)
+        b_ih, b_hh = np.zeros((G * H,), dtype), np.zeros((G * H,), dtype)
 
-    def set_bias(b_ih, b_hh, block, value):
+    def set_bias(block, value):
         # One of PyTorch's two biases carries the value; writing both would double it.
-        sl = slice(block * H, (block + 1) * H)
-        return b_ih.at[sl].set(value), b_hh.at[sl].set(0.0)
+        b_ih[block * H : (block + 1) * H] = value
+        b_hh[block * H : (block + 1) * H] = 0.0
 
     if cell == "lstm" and chrono_tmax is not None:
-        if chrono_tmax <= 2:
-            raise ValueError("chrono initialisation needs T_max > 2")
-        b_f = jnp.log(jax.random.uniform(k_chrono, (H,), dtype, 1.0, chrono_tmax - 1.0))
-        b_ih, b_hh = set_bias(b_ih, b_hh, 1, b_f)  # gate order i, f, g, o
-        b_ih, b_hh = set_bias(b_ih, b_hh, 0, -b_f)
+        b_f = np.log(np.asarray(_uniform(k_chrono, 1.0, chrono_tmax - 1.0, shape=(H,), dtype=dtype)))
+        set_bias(1, b_f)  # gate order i, f, g, o
+        set_bias(0, -b_f)
     elif cell == "lstm" and forget_bias is not None:
-        b_ih, b_hh = set_bias(b_ih, b_hh, 1, forget_bias)
+        set_bias(1, forget_bias)
     if cell == "gru" and update_bias is not None:
-        b_ih, b_hh = set_bias(b_ih, b_hh, 1, update_bias)  # gate order r, z, n
-    return CellParams(w_ih, w_hh, b_ih, b_hh)
+        set_bias(1, update_bias)  # gate order r, z, n
+    return CellParams(*(jax.device_put(np.asarray(a, dtype)) for a in (w_ih, w_hh, b_ih, b_hh)))
+
+
+@programs.jit(static_argnames=("count", "scheme", "shape", "dtype"), one_at_a_time=True)  # QR
+def _blocks(key, *, count, scheme, shape, dtype):
+    """`count` blocks of `shape` drawn from `scheme`, stacked along the rows."""
+    return jnp.concatenate([_block(k, scheme, shape, dtype) for k in jax.random.split(key, count)])
+
+
+@programs.jit(static_argnames=("shape", "dtype"))
+def _uniform(key, low, high, *, shape, dtype):
+    return jax.random.uniform(key, shape, dtype, low, high)
 
 
 def from_torch(cell: str, state_dict) -> CellParams:
@@ -163,4 +179,4 @@ def from_torch(cell: str, state_dict) -> CellParams:
         if b.shape != (G * H,):
             raise ValueError(f"{name} has shape {b.shape}; expected ({G * H},)")
         biases.append(b)
-    return CellParams(*(jnp.asarray(a) for a in (w_ih, w_hh, *biases)))
+    return CellParams(w_ih, w_hh, *biases)

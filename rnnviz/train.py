@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from rnnviz import config as cfg
+from rnnviz import programs
 from rnnviz.cells import CELLS, STEPS, CellParams, check_cell, init_carry
 from rnnviz.flow import flow, per_step_norms
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params
@@ -196,6 +197,7 @@ class TrainState(NamedTuple):
     key: jax.Array  # PRNG key of the training data stream
 
 
+@programs.jit(static_argnames=("hidden_size", "output_size"))
 def init_readout(key, hidden_size: int, output_size: int) -> Readout:
     """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H)."""
     k_w, k_b = jax.random.split(key)
@@ -317,7 +319,7 @@ class ChunkRecord(NamedTuple):
     bad: jax.Array  # (k,) bool: the step where loss, gradient or update went non-finite
 
 
-@partial(jax.jit, static_argnames=("cell", "task", "optimizer", "T", "B", "k"))
+@programs.jit(static_argnames=("cell", "task", "optimizer", "T", "B", "k"))
 def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B, k):
     """n <= k optimiser steps in one `lax.scan` compiled for k; steps i >= n are skipped.
 
@@ -355,7 +357,7 @@ def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B,
     return state, record
 
 
-@partial(jax.jit, static_argnames=("cell", "task"))
+@programs.jit(static_argnames=("cell", "task"))
 def _probe(params: Model, xs, ys, *, cell, task):
     """Loss, ‖∂L/∂θ‖ and ∂ℓ_b/∂h_t (L, B, H) on the probe batch (the last from rnnviz.flow).
 
@@ -410,9 +412,22 @@ def init_state(config: TrainConfig) -> tuple[TrainState, tuple]:
     task = TASKS[config.task]
     k_init, k_data, k_probe = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     params = init_model(k_init, config)
-    opt = make_optimizer(config.optimizer, config.learning_rate, config.clip)
-    state = TrainState(params, opt.init(params), jnp.zeros((), jnp.int32), k_data)
-    return state, task.sample(k_probe, config.T, PROBE_BATCH)
+    state = TrainState(params, _init_optimizer(params, optimizer=config.optimizer),
+                       jnp.zeros((), jnp.int32), k_data)
+    return state, _sample(k_probe, task=config.task, T=config.T, B=PROBE_BATCH)
+
+
+# One compiled program each (eagerly, every array of the state would compile its own
+# small program per shape, and keep it).
+@programs.jit(static_argnames=("optimizer",))
+def _init_optimizer(params, *, optimizer):
+    # The state's shape depends on the optimiser only, not on the rate or the threshold.
+    return make_optimizer(optimizer, 1.0, None).init(params)
+
+
+@programs.jit(static_argnames=("task", "T", "B"))
+def _sample(key, *, task, T, B):
+    return TASKS[task].sample(key, T, B)
 
 
 def train_chunk(config: TrainConfig, state: TrainState, n: int, k: int | None = None):
@@ -584,6 +599,6 @@ def gates_before_after(config: TrainConfig, trained: Model) -> tuple[dict, dict]
 
     state, (xs, _) = init_state(config)
     before = unroll(config.cell, state.params.cell, xs)[1]
-    after = unroll(config.cell, jax.tree.map(jnp.asarray, trained.cell), xs)[1]
+    after = unroll(config.cell, trained.cell, xs)[1]
     return ({k: np.asarray(v) for k, v in before.items()},
             {k: np.asarray(v) for k, v in after.items()})

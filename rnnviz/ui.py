@@ -9,12 +9,16 @@ import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import gradflow, train
+from rnnviz import gradflow, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.presets import PRESETS
 from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
+
+# A class's sessions run in their own script threads; with a heap per thread the server
+# held 140 MB more at its peak (scripts/load_test.py, 699 -> 559 MB).
+programs.limit_malloc_arenas(2)
 
 # Compiled programs survive a server restart (a hosted app sleeps and wakes), so the first
 # visitor after one does not wait for XLA (measured: 6.1 s -> 4.3 s to the first page).

@@ -1,0 +1,140 @@
+"""Compiled XLA programs, at most `CAPACITY` of them alive at once.
+
+`jax.jit` keeps every program it compiled for as long as the jitted function lives, and
+each holds native memory: 1.4 MB for even the smallest, 3-13 MB for a gradient-flow scan
+(measured, jax 0.10 on CPU). A server that a class explores with every cell, size and length
+would grow without bound. `jit` here compiles each program from a fresh `jax.jit` of the
+function, which jax's own caches hold only weakly, and keeps the programs in one table that
+drops the least recently used. A dropped program is compiled again when next needed (or
+read back from jax's persistent compilation cache, where the app enables it).
+"""
+import ctypes
+import functools
+import inspect
+import threading
+from collections import OrderedDict
+
+import jax
+
+CAPACITY = 48  # at ~3 MB a program (up to ~10 MB for the Jacobian maps at T = 1000)
+
+_programs: OrderedDict = OrderedDict()
+_table_lock = threading.Lock()
+# One compile at a time: a compile takes tens of MB while it runs, and two cores gain
+# nothing from running two.
+_compile_lock = threading.Lock()
+_counts = {"compiles": 0, "evictions": 0}
+_lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`
+
+
+def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool = False):
+    """Like ``jax.jit(fun, static_argnames=...)``, with the compiled programs in the shared,
+    bounded table. Called inside another trace, `fun` is simply inlined.
+
+    one_at_a_time: run at most one call of such programs at once, and wait for its
+      results. For programs with LAPACK calls (SVD, QR): jaxlib's CPU kernels for them
+      split a batch over XLA's thread pool and block a pool thread until the pieces are
+      done, so two running at once on a two-thread pool wait for each other forever
+      (seen with 4 threads calling an SVD program: the process hung, jax 0.10).
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnames=static_argnames,
+                                 one_at_a_time=one_at_a_time)
+    signature = inspect.signature(fun)
+    static_names = tuple(static_argnames)
+
+    @functools.wraps(fun)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        static = tuple((name, bound.arguments[name]) for name in static_names)
+        dynamic = {k: v for k, v in bound.arguments.items() if k not in static_names}
+        if not one_at_a_time:
+            return _run(fun, static, dynamic)
+        with _lapack_lock:
+            return jax.block_until_ready(_run(fun, static, dynamic))
+
+    return wrapper
+
+
+def _run(fun, static: tuple, dynamic: dict):
+    leaves, treedef = jax.tree.flatten(dynamic)
+    if any(isinstance(x, jax.core.Tracer) for x in leaves):
+        return fun(**dynamic, **dict(static))
+    key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
+    program = _lookup(key)
+    if program is None:
+        with _compile_lock:
+            program = _lookup(key)  # another thread may have compiled it meanwhile
+            if program is None:
+                program = jax.jit(_fresh(fun, dict(static))).lower(dynamic).compile()
+                _store(key, program)
+                _release_freed_memory()
+    return program(dynamic)
+
+
+def _fresh(fun, static: dict):
+    """A new function object per program: when the table drops the program, nothing else
+    keeps it alive (jax's own caches are weak-keyed on the function)."""
+
+    def program(dynamic):
+        return fun(**dynamic, **static)
+
+    program.__name__ = program.__qualname__ = fun.__name__  # names it in XLA's logs
+    return program
+
+
+def _lookup(key):
+    with _table_lock:
+        program = _programs.get(key)
+        if program is not None:
+            _programs.move_to_end(key)
+        return program
+
+
+def _store(key, program) -> None:
+    with _table_lock:
+        _programs[key] = program
+        _counts["compiles"] += 1
+        while len(_programs) > CAPACITY:
+            _programs.popitem(last=False)
+            _counts["evictions"] += 1
+
+
+def _glibc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _glibc()
+
+
+def _release_freed_memory() -> None:
+    """Hand the memory a compile (or an evicted program) freed back to the system: glibc keeps
+    freed pages inside its heaps, and a compile frees tens of MB in small pieces."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def limit_malloc_arenas(n: int) -> None:
+    """At most n glibc heaps for the process's threads (glibc's default: 8 per core).
+
+    Memory freed in one heap is not reused by a thread allocating in another, so a server
+    whose requests run in many threads holds much more than it uses. No-op off glibc."""
+    M_ARENA_MAX = -8
+    if _LIBC is not None:
+        _LIBC.mallopt(M_ARENA_MAX, n)
+
+
+def stats() -> dict:
+    """Programs alive now, and compiles and evictions since the process started."""
+    with _table_lock:
+        return {"alive": len(_programs), **_counts}
+
+
+def clear() -> None:
+    """Drop every compiled program (they are compiled again when next used)."""
+    with _table_lock:
+        _programs.clear()
