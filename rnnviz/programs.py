@@ -128,6 +128,15 @@ def limit_malloc_arenas(n: int) -> None:
         _LIBC.mallopt(M_ARENA_MAX, n)
 
 
+def mmap_large_allocations(threshold_bytes: int) -> None:
+    """Serve every allocation of at least `threshold_bytes` by its own mmap, returned to the
+    system when freed. glibc otherwise raises this threshold to the largest block freed so
+    far (up to 32 MB), after which large arrays stay in its heaps. No-op off glibc."""
+    M_MMAP_THRESHOLD = -3
+    if _LIBC is not None:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, threshold_bytes)
+
+
 def stats() -> dict:
     """Programs alive now, and compiles and evictions since the process started."""
     with _table_lock:

@@ -19,6 +19,7 @@ from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
 # A class's sessions run in their own script threads; with a heap per thread the server
 # held 140 MB more at its peak (scripts/load_test.py, 699 -> 559 MB).
 programs.limit_malloc_arenas(2)
+programs.mmap_large_allocations(256 * 1024)
 
 # Compiled programs survive a server restart (a hosted app sleeps and wakes), so the first
 # visitor after one does not wait for XLA (measured: 6.1 s -> 4.3 s to the first page).
