@@ -105,8 +105,10 @@ def make_params(c: FlowConfig):
 
 def params_and_inputs(c: FlowConfig):
     """The weights and the padded inputs (bucket(T), BATCH, INPUT_SIZE) of a config."""
-    key = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-    return make_params(c), padded_inputs(key, c.inputs, c.T, bucket(c.T))
+    # The inputs' key is fold_in(seed key, 1), derived inside the program (eagerly, fold_in
+    # is one more program to compile on a server's first view).
+    inputs = _longest_inputs(jax.random.PRNGKey(c.seed), c.inputs, c.T, fold_in=1)
+    return make_params(c), np.asarray(inputs)[: bucket(c.T)]
 
 
 def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
@@ -119,8 +121,10 @@ def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
     return np.asarray(_longest_inputs(key, kind, length))[:padded]
 
 
-@programs.jit(static_argnames=("kind",))
-def _longest_inputs(key, kind: str, length):
+@programs.jit(static_argnames=("kind",), quick_compile=True)
+def _longest_inputs(key, kind: str, length, fold_in=None):
+    if fold_in is not None:
+        key = jax.random.fold_in(key, fold_in)
     if kind == "adding":
         return adding_problem(key, LENGTH_BUCKETS[-1], BATCH, length=length)[0]
     return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
@@ -218,12 +222,14 @@ def below_floor_from(r: FlowResult) -> int | None:
 
 
 def warm_up(cell: str, H: int, inputs: str, loss: str, should_stop=lambda: False) -> None:
-    """Compile the programs of every length bucket for one (cell, H, inputs, loss)."""
+    """Compile the programs of every length bucket for one (cell, H, inputs, loss), in the
+    background (`programs.in_background`: giving way to every other compile)."""
     base = FlowConfig(cell=cell, H=H, inputs=inputs, loss=loss)
-    for padded in LENGTH_BUCKETS:
-        if should_stop():
-            return
-        gradient_flow(FlowConfig(**{**asdict(base), "T": padded}))
+    with programs.in_background():
+        for padded in LENGTH_BUCKETS:
+            if should_stop():
+                return
+            gradient_flow(FlowConfig(**{**asdict(base), "T": padded}))
 
 
 @dataclass(frozen=True)

@@ -104,24 +104,17 @@ def init_params(
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if cell == "lstm" and chrono_tmax is not None and chrono_tmax <= 2:
         raise ValueError("chrono initialisation needs T_max > 2")
-    G, H, I = GATE_BLOCKS[cell], hidden_size, input_size
-    k_ih, k_hh, k_bih, k_bhh, k_chrono = jax.random.split(key, 5)
-    in_scheme = {"orthogonal": "glorot", "identity": "glorot"}.get(scheme, scheme)
-    # The random draws are compiled programs (one per scheme and shape, shared by the cells);
-    # the arithmetic on them runs in NumPy, which compiles nothing (eagerly in jax, each
-    # small operation would compile and keep a program for every hidden size).
-    w_ih = np.asarray(_blocks(k_ih, count=G, scheme=in_scheme, shape=(H, I), dtype=dtype))
-    w_hh = gain * np.asarray(_blocks(k_hh, count=G, scheme=scheme, shape=(H, H), dtype=dtype))
+    G, H = GATE_BLOCKS[cell], hidden_size
+    # The random draws are one compiled program per (scheme, G, H); the arithmetic on them
+    # runs in NumPy, which compiles nothing (eagerly in jax, each small operation would
+    # compile and keep a program for every hidden size).
+    w_ih, w_hh, b_ih, b_hh = (np.array(a) for a in _draw(
+        key, count=G, scheme=scheme, hidden_size=H, input_size=input_size, dtype=dtype))
+    w_hh = gain * w_hh
     if spectral_radius is not None:
         # On the host: the eigenvalues of a non-symmetric matrix have no XLA CPU kernel.
         w_hh = np.concatenate([rescale(w_hh[k : k + H], spectral_radius, radius_kind)
                                for k in range(0, G * H, H)])
-    if scheme == "pytorch":
-        bound = 1.0 / math.sqrt(H)
-        b_ih = np.array(_uniform(k_bih, -bound, bound, shape=(G * H,), dtype=dtype))
-        b_hh = np.array(_uniform(k_bhh, -bound, bound, shape=(G * H,), dtype=dtype))
-    else:
-        b_ih, b_hh = np.zeros((G * H,), dtype), np.zeros((G * H,), dtype)
 
     def set_bias(block, value):
         # One of PyTorch's two biases carries the value; writing both would double it.
@@ -129,7 +122,7 @@ def init_params(
         b_hh[block * H : (block + 1) * H] = 0.0
 
     if cell == "lstm" and chrono_tmax is not None:
-        b_f = np.log(np.asarray(_uniform(k_chrono, 1.0, chrono_tmax - 1.0, shape=(H,), dtype=dtype)))
+        b_f = np.log(np.asarray(_chrono_uniform(key, chrono_tmax - 1.0, shape=(H,), dtype=dtype)))
         set_bias(1, b_f)  # gate order i, f, g, o
         set_bias(0, -b_f)
     elif cell == "lstm" and forget_bias is not None:
@@ -139,15 +132,28 @@ def init_params(
     return CellParams(*(jax.device_put(np.asarray(a, dtype)) for a in (w_ih, w_hh, b_ih, b_hh)))
 
 
-@programs.jit(static_argnames=("count", "scheme", "shape", "dtype"), one_at_a_time=True)  # QR
-def _blocks(key, *, count, scheme, shape, dtype):
-    """`count` blocks of `shape` drawn from `scheme`, stacked along the rows."""
-    return jnp.concatenate([_block(k, scheme, shape, dtype) for k in jax.random.split(key, count)])
+@programs.jit(static_argnames=("count", "scheme", "hidden_size", "input_size", "dtype"),
+              one_at_a_time=True, quick_compile=True)  # orthogonal is a QR
+def _draw(key, *, count, scheme, hidden_size, input_size, dtype):
+    """w_ih, w_hh (each `count` blocks drawn from `scheme`, stacked along the rows) and the
+    biases: PyTorch's U(±1/√H), or zeros for the other schemes."""
+    G, H = count, hidden_size
+    k_ih, k_hh, k_bih, k_bhh = jax.random.split(key, 5)[:4]
+    in_scheme = {"orthogonal": "glorot", "identity": "glorot"}.get(scheme, scheme)
+    w_ih = jnp.concatenate([_block(k, in_scheme, (H, input_size), dtype)
+                            for k in jax.random.split(k_ih, G)])
+    w_hh = jnp.concatenate([_block(k, scheme, (H, H), dtype) for k in jax.random.split(k_hh, G)])
+    if scheme != "pytorch":
+        return w_ih, w_hh, jnp.zeros((G * H,), dtype), jnp.zeros((G * H,), dtype)
+    bound = 1.0 / math.sqrt(H)
+    b_ih = jax.random.uniform(k_bih, (G * H,), dtype, -bound, bound)
+    b_hh = jax.random.uniform(k_bhh, (G * H,), dtype, -bound, bound)
+    return w_ih, w_hh, b_ih, b_hh
 
 
-@programs.jit(static_argnames=("shape", "dtype"))
-def _uniform(key, low, high, *, shape, dtype):
-    return jax.random.uniform(key, shape, dtype, low, high)
+@programs.jit(static_argnames=("shape", "dtype"), quick_compile=True)
+def _chrono_uniform(key, high, *, shape, dtype):
+    return jax.random.uniform(jax.random.split(key, 5)[4], shape, dtype, 1.0, high)
 
 
 def from_torch(cell: str, state_dict) -> CellParams:

@@ -8,10 +8,13 @@ function, which jax's own caches hold only weakly, and keeps the programs in one
 drops the least recently used. A dropped program is compiled again when next needed (or
 read back from jax's persistent compilation cache, where the app enables it).
 """
+import contextlib
 import ctypes
 import functools
 import inspect
+import os
 import threading
+import time
 from collections import OrderedDict
 
 import jax
@@ -21,15 +24,24 @@ CAPACITY = 48  # at ~3 MB a program (up to ~10 MB for the Jacobian maps at T = 1
 _programs: OrderedDict = OrderedDict()
 _table_lock = threading.Lock()
 # One compile at a time: a compile takes tens of MB while it runs, and two cores gain
-# nothing from running two.
+# nothing from running two. Compiles ahead of need (`in_background`) wait while anyone
+# else waits for one.
 _compile_lock = threading.Lock()
+_compiles_wanted = 0  # threads waiting for _compile_lock outside the background
+_background = threading.local()
 _counts = {"compiles": 0, "evictions": 0}
 _lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`
+QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool = False):
+def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool = False,
+        quick_compile: bool = False):
     """Like ``jax.jit(fun, static_argnames=...)``, with the compiled programs in the shared,
     bounded table. Called inside another trace, `fun` is simply inlined.
+
+    quick_compile: compile with XLA's and LLVM's optimisations off. For programs that run
+      once per setting (drawing weights and inputs): their compile time halves (0.8 -> 0.4 s
+      for an orthogonal init, measured) and they still run in a millisecond or two.
 
     one_at_a_time: run at most one call of such programs at once, and wait for its
       results. For programs with LAPACK calls (SVD, QR): jaxlib's CPU kernels for them
@@ -39,7 +51,7 @@ def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool 
     """
     if fun is None:
         return functools.partial(jit, static_argnames=static_argnames,
-                                 one_at_a_time=one_at_a_time)
+                                 one_at_a_time=one_at_a_time, quick_compile=quick_compile)
     signature = inspect.signature(fun)
     static_names = tuple(static_argnames)
 
@@ -49,28 +61,76 @@ def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool 
         bound.apply_defaults()
         static = tuple((name, bound.arguments[name]) for name in static_names)
         dynamic = {k: v for k, v in bound.arguments.items() if k not in static_names}
+        options = QUICK_COMPILE if quick_compile else None
         if not one_at_a_time:
-            return _run(fun, static, dynamic)
+            return _run(fun, static, dynamic, options)
         with _lapack_lock:
-            return jax.block_until_ready(_run(fun, static, dynamic))
+            return jax.block_until_ready(_run(fun, static, dynamic, options))
 
     return wrapper
 
 
-def _run(fun, static: tuple, dynamic: dict):
+def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None):
     leaves, treedef = jax.tree.flatten(dynamic)
     if any(isinstance(x, jax.core.Tracer) for x in leaves):
         return fun(**dynamic, **dict(static))
     key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
     program = _lookup(key)
     if program is None:
-        with _compile_lock:
+        with _compile_turn():
             program = _lookup(key)  # another thread may have compiled it meanwhile
             if program is None:
-                program = jax.jit(_fresh(fun, dict(static))).lower(dynamic).compile()
+                lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
+                program = lowered.compile(compiler_options=compiler_options)
                 _store(key, program)
                 _release_freed_memory()
     return program(dynamic)
+
+
+@contextlib.contextmanager
+def _compile_turn():
+    global _compiles_wanted
+    if getattr(_background, "active", False):
+        while True:
+            with _table_lock:
+                if _compiles_wanted == 0 and _compile_lock.acquire(blocking=False):
+                    break
+            time.sleep(0.05)
+    else:
+        with _table_lock:
+            _compiles_wanted += 1
+        _compile_lock.acquire()
+        with _table_lock:
+            _compiles_wanted -= 1
+    try:
+        yield
+    finally:
+        _compile_lock.release()
+
+
+@contextlib.contextmanager
+def in_background():
+    """Compiles in this block (e.g. ahead of need) give way to every other thread's, and the
+    thread runs at the lowest CPU priority (Linux), so that it never slows a visitor."""
+    _background.active = True
+    niceness = _set_thread_niceness(19)
+    try:
+        yield
+    finally:
+        _background.active = False
+        if niceness is not None:
+            _set_thread_niceness(niceness)  # back up, where the process may
+
+
+def _set_thread_niceness(value: int) -> int | None:
+    """Set this thread's nice value (Linux: per thread); returns the old one, or None."""
+    try:
+        tid = threading.get_native_id()
+        old = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, value)
+        return old
+    except (AttributeError, OSError):  # not Linux, or not allowed: priority unchanged
+        return None
 
 
 def _fresh(fun, static: dict):

@@ -197,7 +197,7 @@ class TrainState(NamedTuple):
     key: jax.Array  # PRNG key of the training data stream
 
 
-@programs.jit(static_argnames=("hidden_size", "output_size"))
+@programs.jit(static_argnames=("hidden_size", "output_size"), quick_compile=True)
 def init_readout(key, hidden_size: int, output_size: int) -> Readout:
     """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H)."""
     k_w, k_b = jax.random.split(key)
@@ -419,13 +419,13 @@ def init_state(config: TrainConfig) -> tuple[TrainState, tuple]:
 
 # One compiled program each (eagerly, every array of the state would compile its own
 # small program per shape, and keep it).
-@programs.jit(static_argnames=("optimizer",))
+@programs.jit(static_argnames=("optimizer",), quick_compile=True)
 def _init_optimizer(params, *, optimizer):
     # The state's shape depends on the optimiser only, not on the rate or the threshold.
     return make_optimizer(optimizer, 1.0, None).init(params)
 
 
-@programs.jit(static_argnames=("task", "T", "B"))
+@programs.jit(static_argnames=("task", "T", "B"), quick_compile=True)
 def _sample(key, *, task, T, B):
     return TASKS[task].sample(key, T, B)
 
