@@ -8,7 +8,7 @@ from rnnviz.flow import FLOOR
 from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_sentence
 
 config = ui.flow_page("Gradient flow through time", ":material/trending_down:")
-with st.spinner("Computing the exact gradient (the first view compiles for a few seconds)…"):
+with ui.computing("Computing the exact gradient (the first view compiles for a few seconds)…"):
     result = ui.gradient_flow(config)
 
 st.markdown(

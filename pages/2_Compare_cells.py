@@ -13,7 +13,7 @@ COMPARED = ("rnn", "lstm", "gru")
 
 config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=False)
 
-with st.spinner("Computing three cells (the first view compiles for a few seconds)…"):
+with ui.computing("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
 
 st.markdown(

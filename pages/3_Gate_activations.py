@@ -18,7 +18,7 @@ TANH_GATES = ("g", "n")
 
 config = ui.flow_page("Gate activations", ":material/tune:")
 
-with st.spinner("Running the cell (the first view compiles for a few seconds)…"):
+with ui.computing("Running the cell (the first view compiles for a few seconds)…"):
     result = ui.gate_activity(config)
 
 st.markdown(

@@ -8,7 +8,7 @@ from rnnviz.flow import FLOOR
 
 config = ui.flow_page("Why it vanishes: Jacobians and spectra", ":material/blur_circular:")
 
-with st.spinner("Computing the Jacobians (the first view compiles for a few seconds)…"):
+with ui.computing("Computing the Jacobians (the first view compiles for a few seconds)…"):
     r = ui.jacobian_analysis(config)
 
 st.markdown(

@@ -7,7 +7,7 @@ from rnnviz.flow import FLOOR
 
 config = ui.flow_page("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
 
-with st.spinner("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
+with ui.computing("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
     r = ui.connectivity_map(config)
 
 st.markdown(

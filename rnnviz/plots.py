@@ -23,6 +23,16 @@ def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
     return fig
 
 
+def computing(message: str) -> go.Figure:
+    """An empty figure that says what is being computed (shown while the first view runs)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper",
+                       yref="paper", font=dict(size=FONT_SIZE + 2))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, "", height=300)
+
+
 def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:
     """log10 of magnitudes as float32, with values below `floor` (and 0) set to log10(floor).
 

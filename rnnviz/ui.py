@@ -1,5 +1,6 @@
 """The Streamlit side of rnnviz: page frame, menu, URL-bound controls. The only streamlit import."""
 import atexit
+import contextlib
 import os
 import tempfile
 import threading
@@ -9,7 +10,7 @@ import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import gradflow, programs, train
+from rnnviz import gradflow, plots, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
@@ -205,6 +206,20 @@ def flow_page(title: str, icon: str, choose_cell: bool = True) -> gradflow.FlowC
     show_notices("fl")
     preset_narration(query)
     return config
+
+
+@contextlib.contextmanager
+def computing(message: str):
+    """A spinner while the page computes. On a session's first view also an empty chart
+    that says so: the browser then loads Plotly's library (~1.5 s on two busy cores) while
+    the server computes, instead of after it."""
+    slot = st.empty()
+    if not st.session_state.get("_plotly_requested"):
+        st.session_state["_plotly_requested"] = True
+        slot.plotly_chart(plots.computing(message), width="stretch")
+    with st.spinner(message):
+        yield
+    slot.empty()
 
 
 # Results are kept per setting for every visitor; the bounds keep a class's worth of
