@@ -17,8 +17,10 @@ from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.presets import PRESETS
 from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
 
-# A class's sessions run in their own script threads; with a heap per thread the server
-# held 140 MB more at its peak (scripts/load_test.py, 699 -> 559 MB).
+# A class's sessions run in their own script threads, and glibc kept what their results
+# freed: with large blocks served by mmap the load test's peak fell from 666 to 482 MB
+# (scripts/load_test.py). Two heaps is what MALLOC_ARENA_MAX=2 at launch would give (559
+# MB); set here it only holds for threads that come later than the first visitors.
 programs.limit_malloc_arenas(2)
 programs.mmap_large_allocations(256 * 1024)
 
