@@ -23,14 +23,14 @@ def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
     return fig
 
 
-def computing(message: str) -> go.Figure:
-    """An empty figure that says what is being computed (shown while the first view runs)."""
+def blank(height: int = 10) -> go.Figure:
+    """A figure with nothing in it and no frame (to make the browser load Plotly early)."""
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper",
-                       yref="paper", font=dict(size=FONT_SIZE + 2))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, "", height=300)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    return fig
 
 
 def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:

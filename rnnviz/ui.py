@@ -212,13 +212,13 @@ def flow_page(title: str, icon: str, choose_cell: bool = True) -> gradflow.FlowC
 
 @contextlib.contextmanager
 def computing(message: str):
-    """A spinner while the page computes. On a session's first view also an empty chart
-    that says so: the browser then loads Plotly's library (~1.5 s on two busy cores) while
-    the server computes, instead of after it."""
+    """A spinner while the page computes. On a session's first view also a blank chart, so
+    that the browser loads Plotly's library (~1.5 s on two busy cores) while the server
+    computes, instead of after it."""
     slot = st.empty()
     if not st.session_state.get("_plotly_requested"):
         st.session_state["_plotly_requested"] = True
-        slot.plotly_chart(plots.computing(message), width="stretch")
+        slot.plotly_chart(plots.blank(), width="stretch", config={"displayModeBar": False})
     with st.spinner(message):
         yield
     slot.empty()
