@@ -2,38 +2,29 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import plots, ui
+from rnnviz import claims, gradflow, plots, presets, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
-from rnnviz.gradflow import below_floor_from, blowup_explanation, summary_sentence
+from rnnviz.gradflow import blowup_explanation, forward_sentence, summary_sentence
 
-config = ui.flow_page("Gradient flow through time", ":material/trending_down:")
+config, overlay = ui.flow_page("Gradient flow through time", ":material/trending_down:",
+                               overlay=True)
 with ui.computing("Computing the exact gradient (the first view compiles for a few seconds)…"):
     result = ui.gradient_flow(config)
+ui.preset_narration(presets.FLOW, result)
 
-st.markdown(
-    "The loss reads the hidden state through a fixed readout of norm 1, so at the step "
-    "it reads, ‖∂L/∂h‖ = 1. **Follow the curve to the left**: every step back multiplies "
-    "the gradient by one more step Jacobian. Below 1 it vanishes, above 1 it explodes."
-)
-left, right = st.columns([1, 2])
-left.metric(
-    "Steps back per 10× change",
-    "—" if result.steps_per_decade is None else f"{result.steps_per_decade:.1f}",
-    help="From a straight-line fit of log10‖∂L/∂h_t‖ against t.",
-)
+label, value, help_text = claims.rate_metric(result.facts)
+left, right = st.columns([1, 3])
+left.metric(label, value, help=help_text)
 right.subheader(summary_sentence(result, config.T))
-
+st.caption(
+    "The loss reads the hidden state through a fixed readout of norm 1, so at the step it "
+    "reads, ‖∂L/∂h‖ = 1. **Follow the curve to the left**: every step back multiplies the "
+    "gradient by one more step Jacobian. Below 1 it vanishes, above 1 it explodes."
+)
 problem = blowup_explanation(result, config.T)
 if problem:
     st.error(problem, icon=":material/warning:")
-first_lost = below_floor_from(result)
-if first_lost is not None and problem is None:
-    st.info(
-        f"From step {first_lost} back, ‖∂L/∂h_t‖ is below 1e-30: drawn as crosses on the "
-        "dotted floor line, not as a value. A network trained with this gradient learns "
-        "nothing from those steps."
-    )
 
 st.markdown("#### How large is the gradient that reaches step t?")
 norms = {"‖∂L/∂h_t‖": result.grad_norms}
@@ -41,7 +32,9 @@ if result.cell_grad_norms is not None:
     norms["‖∂L/∂c_t‖ (cell state)"] = result.cell_grad_norms
 bound = result.bound if config.loss == "last" else None
 st.plotly_chart(
-    plots.gradient_profile(norms, FLOOR, "Gradient norm per time step (log scale)", bound),
+    plots.gradient_profile(norms, FLOOR, "Gradient norm per time step (log scale)", bound,
+                           styles={name: plots.cell_line(config.cell, dash=dash)
+                                   for name, dash in zip(norms, ("solid", "dot"))}),
     width="stretch",
 )
 if result.bound is not None:
@@ -57,6 +50,16 @@ if result.bound is not None:
     )
 st.latex(ui.BPTT_EQUATION)
 
+if overlay.knob is not None:
+    st.markdown(f"#### One setting, several values: {ui.OVERLAY_LABELS[overlay.knob]}")
+    runs = [(name, ui.gradient_flow(c)) for name, c in gradflow.overlay_configs(config, overlay)]
+    st.plotly_chart(
+        plots.profile_overlay([(name, r.grad_norms) for name, r in runs], FLOOR,
+                              "‖∂L/∂h_t‖ for each value (log scale)"),
+        width="stretch",
+    )
+    st.markdown("\n".join(f"- **{name}**: {summary_sentence(r, r.facts.T)}" for name, r in runs))
+
 st.markdown("#### Which hidden units still receive a learning signal?")
 st.plotly_chart(
     plots.gradient_heatmap(result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log10 colour)"),
@@ -65,13 +68,36 @@ st.plotly_chart(
 st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "
            "largest value; values below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
 
+st.markdown("#### The forward pass behind it: how large is h_t, how much do the slopes pass?")
+marks = {}
+if result.state_blowup_step is not None:
+    marks[f"h_t overflows at t = {result.state_blowup_step}"] = result.state_blowup_step
+elif result.grad_blowup_step is not None:
+    marks[f"gradient overflows at t = {result.grad_blowup_step}"] = result.grad_blowup_step
+fwd = result.forward
+st.plotly_chart(
+    plots.forward_panel(
+        fwd.state_norms, fwd.per_step,
+        f"mean {fwd.slope_name}(a_t)" if fwd.slope_name else "fraction saturated",
+        marks, "‖h_t‖ and " + (f"the mean slope {fwd.slope_name}" if fwd.slope_name
+                              else "the gates' saturated fraction") + " per step",
+        cell=config.cell),
+    width="stretch",
+)
+st.caption(forward_sentence(result) + (
+    "" if fwd.slope_name else " A gate counts as saturated below 0.1 or above 0.9 (the tanh "
+    "candidates below −0.9 or above 0.9): there its slope, and the gradient through it, is "
+    "almost 0."))
+
 trained = ui.trained_model(config.cell)
 if trained:
     st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: before and after training")
     before, after = trained["profiles"]
     st.plotly_chart(
         plots.gradient_profile({"at initialisation": before, "after training": after}, FLOOR,
-                               "‖∂ℓ/∂h_t‖ of the task loss", y_title="‖∂ℓ/∂h_t‖ (log scale)"),
+                               "‖∂ℓ/∂h_t‖ of the task loss", y_title="‖∂ℓ/∂h_t‖ (log scale)",
+                               styles={"at initialisation": plots.cell_line(config.cell, "init"),
+                                       "after training": plots.cell_line(config.cell, "trained")}),
         width="stretch",
     )
     st.caption(ui.trained_model_caption(trained))

@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from rnnviz import plots, ui
+from rnnviz import claims, plots, presets, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.gradflow import blowup_explanation, summary_sentence
@@ -15,6 +15,7 @@ config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=
 
 with ui.computing("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
+ui.preset_narration(presets.COMPARE, results)
 
 st.markdown(
     "The same inputs, seed, hidden size and initialisation family, three cells. "
@@ -22,10 +23,8 @@ st.markdown(
     "cell can learn from further back."
 )
 for column, (cell, r) in zip(st.columns(len(COMPARED)), results.items()):
-    column.metric(
-        CELL_LABELS[cell] + ": steps per 10×",
-        "—" if r.steps_per_decade is None else f"{r.steps_per_decade:.1f}",
-    )
+    label, value, help_text = claims.rate_metric(r.facts)
+    column.metric(f"{CELL_LABELS[cell]}: {label[0].lower()}{label[1:]}", value, help=help_text)
     column.caption(summary_sentence(r, config.T))
     problem = blowup_explanation(r, config.T)
     if problem:
@@ -36,17 +35,16 @@ st.plotly_chart(
     plots.gradient_profile(
         {CELL_LABELS[c]: r.grad_norms for c, r in results.items()}, FLOOR,
         "‖∂L/∂h_t‖ per time step (log scale)",
+        styles={CELL_LABELS[c]: plots.cell_line(c) for c in results},
     ),
     width="stretch",
 )
 st.markdown("#### Per hidden unit: |∂L/∂h_t|, one colour scale for all three")
-shared = plots.log10_range(*(plots.log10_clipped(r.grad_map, FLOOR) for r in results.values()))
-for i, (column, (cell, r)) in enumerate(zip(st.columns(len(COMPARED)), results.items())):
-    column.plotly_chart(
-        plots.gradient_heatmap(r.grad_map, FLOOR, CELL_LABELS[cell], zrange=shared,
-                               show_scale=i == len(COMPARED) - 1),
-        width="stretch",
-    )
+st.plotly_chart(
+    plots.gradient_heatmap_row({CELL_LABELS[c]: r.grad_map for c, r in results.items()},
+                               FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
+    width="stretch",
+)
 st.caption("The colour bar spans the smallest to the largest value of the three maps; values "
            "below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
 

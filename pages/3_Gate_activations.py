@@ -16,7 +16,7 @@ GATE_TEXT = {
 }
 TANH_GATES = ("g", "n")
 
-config = ui.flow_page("Gate activations", ":material/tune:")
+config = ui.flow_page("Gate activations", ":material/tune:", page=ui.GATED_PAGE)
 
 with ui.computing("Running the cell (the first view compiles for a few seconds)…"):
     result = ui.gate_activity(config)
@@ -55,7 +55,7 @@ if result.horizon is not None:
     st.plotly_chart(
         plots.time_unit_heatmap(
             np.maximum(horizon.log10_product, floor), "Running product of forget gates ∏f",
-            "log10 ∏ f", floor, 0.0,
+            "∏ f", floor, 0.0, log10=True,
         ),
         width="stretch",
     )
@@ -64,23 +64,18 @@ if result.horizon is not None:
 
 if result.gates:
     st.markdown("#### Each gate over time (first sequence)")
-    columns = st.columns(2)
-    for i, (name, values) in enumerate(result.gates.items()):
-        lo, scale = (-1.0, "RdBu") if name in TANH_GATES else (0.0, "Cividis")
-        columns[i % 2].plotly_chart(
-            plots.time_unit_heatmap(values, GATE_TEXT[name], name, lo, 1.0, colorscale=scale),
-            width="stretch",
-        )
+    st.plotly_chart(plots.gate_maps(result.gates, GATE_TEXT, TANH_GATES), width="stretch")
 
 trained = ui.trained_model(config.cell)
 if trained and result.gates:
     from rnnviz.analysis import gate_saturation
 
     st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: gates before and after training")
-    before, after = ui.trained_gates(trained)
-    for column, (label, gates) in zip(st.columns(2), (("at initialisation", before),
-                                                      ("after training", after))):
-        column.plotly_chart(plots.saturation_bars(gate_saturation(gates), label),
+    before, after = (gate_saturation(g) for g in ui.trained_gates(trained))
+    top = plots.saturation_top(before, after)  # one scale, so the two can be compared
+    for column, (label, saturation) in zip(st.columns(2), (("at initialisation", before),
+                                                           ("after training", after))):
+        column.plotly_chart(plots.saturation_bars(saturation, label, top=top),
                             width="stretch")
     st.caption(ui.trained_model_caption(trained))
 

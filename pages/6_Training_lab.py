@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from rnnviz import plots, train, ui
+from rnnviz import plots, presets, train, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.tasks import TASKS
@@ -14,10 +14,9 @@ REDRAW_EVERY_S = 0.5
 menu = ui.page_frame("Training lab", ":material/model_training:")
 config, compare = ui.train_controls()
 query = ui.write_url(ui.lab_query(config, compare), "tr")
-ui.menu(menu)
+ui.menu(menu, query)
 ui.share_link(query)
 ui.show_notices("tr")
-ui.preset_narration(query)
 
 task = TASKS[config.task]
 cells = train.COMPARE_CELLS if compare else (config.cell,)
@@ -25,9 +24,12 @@ st.markdown(
     f"**{task.label}**, T = {config.T}. Press **Train** and watch two things: whether the "
     f"loss gets below the no-memory baseline ({task.baseline(config.T):.3g}: "
     f"{task.baseline_label}), and whether the gradient still reaches the early time steps. "
-    + ("A vanilla RNN usually stalls at the baseline; the gates let the LSTM and GRU "
-       "learn." if compare else "Switch on *Compare* to train all three cells.")
+    + ("All three cells train on the same sequences with the same budget." if compare
+       else "Switch on *Compare* to train all three cells.")
 )
+narration = st.empty()
+with narration.container():
+    ui.preset_narration(presets.LAB)
 left, right, _ = st.columns([1, 1, 4])
 train_clicked = left.button("Train", type="primary", icon=":material/play_arrow:")
 stop_clicked = right.button("Stop", icon=":material/stop:")
@@ -56,6 +58,9 @@ def draw(run, frame: int = 0) -> None:
     if not histories:
         return
     first = next(iter(histories.values()))
+    if run["status"] != "running":  # say what the finished run shows
+        with narration.container():
+            ui.preset_narration(presets.LAB, histories)
     with figures.container():
         for cell, h in histories.items():
             if h.diverged:
@@ -63,25 +68,25 @@ def draw(run, frame: int = 0) -> None:
         st.markdown("#### Does it learn? Loss against the no-memory baseline")
         st.plotly_chart(plots.loss_curves(
             {CELL_LABELS[c]: (h.steps, h.losses, h.clipped) for c, h in histories.items()},
-            first.baseline, TASKS[first.config.task].baseline_label, "Training loss"),
+            first.baseline, TASKS[first.config.task].baseline_label, "Training loss",
+            styles={CELL_LABELS[c]: plots.cell_line(c) for c in histories}),
             width="stretch", key=f"loss_{frame}")
         if first.config.clip is not None:
             st.caption("Open circles: steps where the gradient norm exceeded θ and was "
                        "rescaled to θ (Pascanu et al. 2013).")
         st.markdown("#### Does the gradient reach the early steps? ‖∂ℓ/∂h_t‖ during training")
-        shared = plots.log10_range(*(plots.log10_clipped(h.profiles, FLOOR)
-                                     for h in histories.values()))
-        for i, (column, (cell, h)) in enumerate(zip(st.columns(len(histories)),
-                                                    histories.items())):
-            column.plotly_chart(plots.training_flow_map(
-                h.snapshot_steps, h.profiles, FLOOR, CELL_LABELS[cell], zrange=shared,
-                show_scale=i == len(histories) - 1), width="stretch", key=f"map_{cell}_{frame}")
+        st.plotly_chart(plots.training_flow_maps(
+            {CELL_LABELS[c]: (h.snapshot_steps, h.profiles) for c, h in histories.items()},
+            FLOOR, "‖∂ℓ/∂h_t‖ during training (log colour)"),
+            width="stretch", key=f"maps_{frame}")
         st.caption("One colour scale for all maps. Each row is one snapshot of training: "
                    "bright to the left means the gradient reaches the early steps.")
         st.plotly_chart(plots.gradient_profile(
             {f"{CELL_LABELS[c]} {label}": h.profiles[i]
              for c, h in histories.items() for i, label in ((0, "at init"), (-1, "now"))},
-            FLOOR, "Gradient profile at initialisation and now", y_title="‖∂ℓ/∂h_t‖ (log scale)"),
+            FLOOR, "Gradient profile at initialisation and now", y_title="‖∂ℓ/∂h_t‖ (log scale)",
+            styles={f"{CELL_LABELS[c]} {label}": plots.cell_line(c, stage)
+                    for c in histories for label, stage in (("at init", "init"), ("now", "trained"))}),
             width="stretch", key=f"profile_{frame}")
         st.caption("Measured on a fixed probe batch of 32 sequences, per-sequence loss ℓ, "
                    "root-mean-square over the batch.")
@@ -125,8 +130,7 @@ elif run:
         st.info("Stopped; everything recorded up to then is kept: "
                 + ", ".join(f"{CELL_LABELS[c]} at step {k}" for c, k in steps.items()) + ".")
 else:
-    st.info("Press **Train**. At the defaults 500 steps take a few seconds per cell.",
-            icon=":material/play_arrow:")
+    st.info(f"Press **Train**: {config.steps} steps per cell.", icon=":material/play_arrow:")
 
 if st.session_state.get("trained"):
     st.caption("Trained models stay in this session: the **Gradient flow** and **Gate "

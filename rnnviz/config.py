@@ -22,6 +22,8 @@ class Field:
     label: str = ""
 
     def bounds_text(self) -> str:
+        if self.kind is bool:
+            return "true or false"
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
         return f"between {self.lo:g} and {self.hi:g}"

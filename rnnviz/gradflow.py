@@ -6,10 +6,12 @@ a longer sequence extends the same one.
 """
 from dataclasses import asdict, dataclass
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from rnnviz import claims
 from rnnviz import config as cfg
 from rnnviz import programs
 from rnnviz.cells import CELLS, GATE_NAMES
@@ -23,7 +25,6 @@ from rnnviz.flow import (
     per_step_norms,
     per_unit_magnitudes,
     readout_loss,
-    steps_per_decade,
 )
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_value
 from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
@@ -146,11 +147,58 @@ class FlowResult:
     cell_grad_norms: np.ndarray | None  # (T,) ‖∂L/∂c_t‖ for the LSTM
     bound: np.ndarray | None  # (T,) Pascanu's (γλ₁)^(T−1−t), vanilla cells only
     lambda1: float  # largest singular value of W_hh (of each gate block, the max)
-    steps_per_decade: float | None
-    direction: str | None  # "falls", "grows", "flat" or None
+    facts: claims.ProfileFacts  # what the headline may say about grad_norms
+    cell_facts: claims.ProfileFacts | None  # the same for cell_grad_norms
     state_blowup_step: int | None  # first t where h_t is inf/NaN
     grad_blowup_step: int | None  # latest t where ∂L/∂h_t is inf/NaN (going back from T)
     loss: float
+    forward: "ForwardStats"
+
+    @property
+    def steps_per_decade(self) -> float | None:
+        """Steps back per 10× change, quoted only where the decay is geometric."""
+        return self.facts.steps_per_decade
+
+
+@dataclass(frozen=True)
+class ForwardStats:
+    """The forward pass behind a gradient profile: how large the state is, and how much
+    gradient each step's nonlinearity lets through."""
+
+    state_norms: np.ndarray  # (T,) ‖h_t‖, RMS over the batch, float64 (inf past an overflow)
+    # (T,) per quantity, mean over batch and units: vanilla cells "slope" = mean act′(a_t)
+    # (tanh′ = 1 − h², relu′ = 1 where h > 0); gated cells each gate's saturated fraction.
+    per_step: dict
+    slope_name: str | None  # "tanh′" or "relu′" for the vanilla cells
+    mean_slope: float | None  # mean act′ over all steps, units and sequences
+    gate_means: dict  # gate -> mean activation over all steps (gated cells)
+
+
+def forward_stats(cell: str, hs: np.ndarray, gates: dict) -> ForwardStats:
+    """Summaries of a forward pass: hs (T, B, H) and gates name -> (T, B, H), numpy."""
+    from rnnviz.analysis import SIGMOID_THRESHOLDS, TANH_GATES, TANH_THRESHOLDS
+
+    h = np.asarray(hs, np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        state_norms = np.sqrt(np.mean(np.sum(h * h, axis=2), axis=1))
+    per_step, slope_name, mean_slope = {}, None, None
+    finite = np.isfinite(h).all(axis=(1, 2))
+    if cell in ("rnn", "rnn_relu"):
+        slope_name = "tanh′" if cell == "rnn" else "relu′"
+        with np.errstate(over="ignore", invalid="ignore"):
+            slope = 1.0 - h * h if cell == "rnn" else (h > 0).astype(np.float64)
+        per_step[slope_name] = np.where(finite, slope.mean(axis=(1, 2)), np.nan)
+        mean_slope = float(slope[finite].mean()) if finite.any() else None
+    gate_means = {}
+    for name, a in gates.items():
+        if name == "c":
+            continue
+        a = np.asarray(a, np.float64)
+        low, high = TANH_THRESHOLDS if name in TANH_GATES else SIGMOID_THRESHOLDS
+        with np.errstate(invalid="ignore"):
+            per_step[name] = np.where(finite, ((a < low) | (a > high)).mean(axis=(1, 2)), np.nan)
+        gate_means[name] = float(a[finite].mean()) if finite.any() else float("nan")
+    return ForwardStats(state_norms, per_step, slope_name, mean_slope, gate_means)
 
 
 def gradient_flow(c: FlowConfig) -> FlowResult:
@@ -160,10 +208,10 @@ def gradient_flow(c: FlowConfig) -> FlowResult:
     compile (and keep) one more XLA program per length.
     """
     params, xs = params_and_inputs(c)
-    loss, hs, _, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
+    loss, hs, gates, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
     g = np.asarray(grads["h"])[: c.T]
+    hs = np.asarray(hs)[: c.T]
     norms = per_step_norms(g)
-    steps, direction = steps_per_decade(norms)
     cell_norms = per_step_norms(np.asarray(grads["c"])[: c.T]) if c.cell == "lstm" else None
     H = c.H
     w_hh = np.asarray(params.w_hh)
@@ -174,25 +222,47 @@ def gradient_flow(c: FlowConfig) -> FlowResult:
         cell_grad_norms=cell_norms,
         bound=pascanu_bound(c.cell, params, c.T),
         lambda1=lam1,
-        steps_per_decade=steps,
-        direction=direction,
-        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
+        facts=claims.profile_facts(norms),
+        cell_facts=None if cell_norms is None else claims.profile_facts(cell_norms),
+        state_blowup_step=first_nonfinite(hs),
         grad_blowup_step=last_nonfinite(g),
         loss=float(loss),
+        forward=forward_stats(c.cell, hs, {k: np.asarray(v)[: c.T] for k, v in gates.items()}),
     )
 
 
 def summary_sentence(r: FlowResult, T: int) -> str:
-    """The one number a student can quote, in words."""
+    """The headline: one sentence about the drawn curve, computed from it (claims.py)."""
     if r.state_blowup_step is not None:
         return f"The hidden state overflowed at step {r.state_blowup_step}: the network blew up."
-    if r.direction == "falls":
-        return f"Going back in time, the gradient falls 10× every {r.steps_per_decade:.1f} steps."
-    if r.direction == "grows":
-        return f"Going back in time, the gradient grows 10× every {r.steps_per_decade:.1f} steps."
-    if r.direction == "flat":
-        return f"The gradient stays within a factor of 10 over all {T} steps."
-    return "Too few resolvable values to measure a rate."
+    return claims.profile_headline(r.facts)
+
+
+def forward_sentence(r: FlowResult) -> str:
+    """What the forward-pass panel shows, in one or two sentences computed from it."""
+    f = r.forward
+    parts = []
+    if r.state_blowup_step is not None:
+        growth = claims.growth_per_step(f.state_norms, end=r.state_blowup_step)
+        parts.append(
+            f"‖h_t‖ grows {growth:.2f}× per step on average until it leaves float32's range "
+            f"at step {r.state_blowup_step}." if growth is not None else
+            f"‖h_t‖ leaves float32's range at step {r.state_blowup_step}.")
+    if f.slope_name == "tanh′" and f.mean_slope is not None:
+        parts.append(
+            f"The mean slope tanh′(a_t) over steps, units and sequences is {f.mean_slope:.2f}: "
+            "tanh′ is 1 only at a = 0 and falls towards 0 in the tails, so each step back "
+            "scales the gradient by W_hh and then by these slopes.")
+    elif f.slope_name == "relu′" and f.mean_slope is not None:
+        parts.append(
+            f"On average {f.mean_slope:.0%} of the relu units are active (relu′ = 1): the "
+            "gradient passes through those unchanged and not at all through the rest.")
+    if f.gate_means:
+        means = ", ".join(f"{name} = {round(m, 2) + 0.0:.2f}" for name, m in f.gate_means.items()
+                          if np.isfinite(m))
+        if means:
+            parts.append(f"Mean gate activations: {means}.")
+    return " ".join(parts)
 
 
 def blowup_explanation(r: FlowResult, T: int) -> str | None:
@@ -213,12 +283,6 @@ def blowup_explanation(r: FlowResult, T: int) -> str | None:
             "would need gradient clipping (Pascanu et al. 2013) or a smaller W_hh."
         )
     return None
-
-
-def below_floor_from(r: FlowResult) -> int | None:
-    """Latest step whose gradient norm is below FLOOR (so every earlier one likely is too)."""
-    small = np.isfinite(r.grad_norms) & (r.grad_norms < FLOOR)
-    return int(np.nonzero(small)[0].max()) if small.any() else None
 
 
 def warm_up(cell: str, H: int, inputs: str, loss: str, should_stop=lambda: False) -> None:
@@ -344,3 +408,78 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
         stride=stride,
         state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# One knob, several values, one chart (Gradient flow's overlay)
+
+# knob -> values offered when the student picks the knob and types none
+OVERLAY_DEFAULTS = {
+    "gain": ("0.9", "1.0", "1.1"),
+    "forget_bias": ("0", "1", "3", "5"),
+    "update_bias": ("0", "1", "3"),
+    "T": ("50", "100", "200", "400"),
+    "init": SCHEMES,
+    "H": ("8", "32", "128"),
+    "inputs": INPUT_KINDS,
+    "seed": ("0", "1", "2"),
+}
+MAX_OVERLAY = 6
+_FIELD = {f.key: f for f in FIELDS}
+
+
+class Overlay(NamedTuple):
+    """Which knob to vary on one chart, and its values (parsed, in the order given)."""
+
+    knob: str | None = None
+    values: tuple = ()
+
+    @classmethod
+    def from_query(cls, raw) -> tuple["Overlay", list[str]]:
+        """From the URL keys `vary` (a knob) and `values` (comma-separated), with notices.
+
+        An unknown knob switches the overlay off; a bad value is dropped with a notice;
+        no values give the knob's defaults; at most MAX_OVERLAY values are kept.
+        """
+        knob, notice = cfg.parse_value(VARY_FIELD, raw.get("vary"))
+        notices = [notice] if notice else []
+        if knob is None:
+            return cls(), notices
+        text = raw.get("values")
+        if isinstance(text, (list, tuple)):
+            text = text[-1] if text else None
+        items = [v.strip() for v in str(text or "").split(",") if v.strip()]
+        values = []
+        for item in items or OVERLAY_DEFAULTS[knob]:
+            value, bad = cfg.parse_value(_FIELD[knob], item)
+            if bad:
+                notices.append(f"“{knob} = {item[:40]}” is not offered ({_FIELD[knob].bounds_text()}); left out.")
+            elif value not in values:
+                values.append(value)
+        if len(values) > MAX_OVERLAY:
+            notices.append(f"At most {MAX_OVERLAY} values are drawn at once; the first "
+                           f"{MAX_OVERLAY} are kept.")
+        return cls(knob, tuple(values[:MAX_OVERLAY])), notices
+
+    def to_query(self) -> dict[str, str]:
+        if self.knob is None:
+            return {}
+        return {"vary": self.knob, "values": ",".join(_value_text(v) for v in self.values)}
+
+
+VARY_FIELD = cfg.Field("vary", None, str, choices=tuple(OVERLAY_DEFAULTS), optional=True,
+                       label="Compare values of")
+
+
+def _value_text(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def overlay_configs(base: FlowConfig, overlay: Overlay) -> list[tuple[str, FlowConfig]]:
+    """(label, config) for each value of the overlay's knob, everything else as in base."""
+    from dataclasses import replace
+
+    if overlay.knob is None:
+        return []
+    return [(f"{overlay.knob} = {_value_text(v)}", replace(base, **{overlay.knob: v}))
+            for v in overlay.values]

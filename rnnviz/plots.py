@@ -1,26 +1,410 @@
-"""Figures: numpy arrays in, Plotly figures out. Sized and coloured for a projector."""
+"""Figures: numpy arrays in, Plotly figures out, drawn to be read from the back of a room.
+
+Every figure is finished by `_layout`, which applies the one template of rnnviz
+(TEMPLATE, STYLE.md "Figures for a projector"):
+- dark ink (INK) for every tick label, axis title and annotation, at least 15 px;
+- log axes labelled at decades only (dtick = a whole number of decades, no minor labels);
+- integer ticks on axes that count steps (`_integer_ticks`);
+- lines labelled where they end, in their colour (`_label_lines`); no legends where such
+  labels can go;
+- one Okabe–Ito colour per cell (CELL_COLOURS) on every page, a light and a dark shade of
+  it for "at initialisation" and "after training" (`cell_line`);
+- a row of heatmaps shares one colour axis, whose bar lies under the row, so every map
+  is as wide as the others;
+- the title sits below the band where Plotly's toolbar appears, so it never covers it;
+- nothing drawn empty: a trace that cannot be drawn is named in words where it would be
+  (`_say_missing`).
+"""
+import math
+from typing import NamedTuple
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
 
 from rnnviz.analysis import circle, complex_xy
+from rnnviz.cells import GATE_NAMES
 
-FONT_SIZE = 18
-# Colour-blind-safe: Viridis for magnitudes, Okabe-Ito for lines.
-MAGNITUDE_SCALE = "Viridis"
-LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+# ---------------------------------------------------------------------------------------
+# The template
+
+INK = "#1a1a1a"  # text, axis lines and ticks: near-black reads on any projector
+REFERENCE_INK = "#555555"  # bounds, thresholds, baselines: dark, but not data
+GRID = "#d9d9d9"
+TICK_SIZE = 17
+AXIS_TITLE_SIZE = 18
+FONT_SIZE = 17  # annotations, direct labels, legends, hover text
+TITLE_SIZE = 20
+MIN_FONT_SIZE = 15  # STYLE.md: nothing a student must read is smaller
+
+# Okabe & Ito (2008), "Color universal design": distinguishable in every common form of
+# colour blindness.
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
+             "green": "#009E73", "yellow": "#F0E442", "blue": "#0072B2",
+             "vermillion": "#D55E00", "purple": "#CC79A7"}
+CELL_COLOURS = {"rnn": OKABE_ITO["blue"], "rnn_relu": OKABE_ITO["purple"],
+                "lstm": OKABE_ITO["vermillion"], "gru": OKABE_ITO["green"]}
+# Lines that are not a cell's (gates, saturation bars): the Okabe–Ito colours left over
+# (yellow is too light on white).
+LINE_COLOURS = (OKABE_ITO["black"], OKABE_ITO["orange"], OKABE_ITO["sky_blue"], "#7f7f7f")
+GATE_ORDER = tuple(g for cell in GATE_NAMES.values() for g in cell)  # i f g o r z n
+GATE_COLOURS = {g: LINE_COLOURS[i % len(LINE_COLOURS)]
+                for names in GATE_NAMES.values() for i, g in enumerate(names)}
+MAGNITUDE_SCALE = "Viridis"  # sequential, for magnitudes
+SIGNED_SCALE = "RdBu"  # diverging, only for signed values
 FLOOR_TEXT = "below 1e-30 (not resolved)"
 
+_AXIS = dict(
+    tickfont=dict(size=TICK_SIZE, color=INK),
+    title=dict(font=dict(size=AXIS_TITLE_SIZE, color=INK), standoff=8),
+    showline=True, linecolor=INK, linewidth=1.5, mirror=False,
+    ticks="outside", tickcolor=INK, tickwidth=1.5, ticklen=6,
+    gridcolor=GRID, zeroline=False, automargin=True,
+    minor=dict(ticks="", showgrid=False),
+    exponentformat="power", showexponent="all",
+)
+_COLORBAR = dict(
+    orientation="h", thickness=16, len=0.55, lenmode="fraction",
+    x=0.0, xanchor="left", y=0.0, yref="container", yanchor="bottom", ypad=6,
+    tickfont=dict(size=TICK_SIZE, color=INK), outlinewidth=0,
+    title=dict(font=dict(size=AXIS_TITLE_SIZE, color=INK), side="right"),
+)
+COLORBAR_SPACE = 70  # px under the x axis title that a colour bar takes
+_TITLE = dict(
+    font=dict(size=TITLE_SIZE, color=INK), x=0, xref="container", xanchor="left",
+    # Plotly's toolbar appears in the top 30 px of a figure, at the right: the title
+    # starts below that band, so a long title never runs under it.
+    y=1, yref="container", yanchor="top", pad=dict(t=34, l=6),
+)
+TOP_MARGIN = 78  # room for the title under the toolbar band
+_LAYOUT = dict(
+    font=dict(size=FONT_SIZE, color=INK),
+    title=_TITLE,
+    paper_bgcolor="white", plot_bgcolor="white",
+    hoverlabel=dict(font=dict(size=FONT_SIZE)),
+    legend=dict(font=dict(size=FONT_SIZE, color=INK)),
+    showlegend=False,
+    colorway=LINE_COLOURS,
+)
+TEMPLATE = go.layout.Template(layout=go.Layout(
+    **_LAYOUT, xaxis=_AXIS, yaxis=_AXIS, coloraxis=dict(colorbar=_COLORBAR),
+    annotationdefaults=dict(font=dict(size=FONT_SIZE, color=INK), showarrow=False),
+))
+pio.templates["rnnviz"] = TEMPLATE
 
-def _layout(fig: go.Figure, title: str, height: int = 460) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=FONT_SIZE + 4)),
-        font=dict(size=FONT_SIZE),
-        height=height,
-        margin=dict(l=90, r=30, t=70, b=70),
-        template="plotly_white",
-        legend=dict(font=dict(size=FONT_SIZE - 2)),
-    )
+
+def _layout(fig: go.Figure, title: str, height: int = 460, margin: dict | None = None,
+            legend: bool = False) -> go.Figure:
+    """Apply the template to a finished figure.
+
+    Streamlit's chart theme rewrites a figure's *template* in the browser (grey, 12 px
+    ticks), and values set on the figure itself win over it: so the template's settings
+    are also written onto the figure and every axis of it.
+    """
+    fig.update_layout(template=TEMPLATE, **{**_LAYOUT, "showlegend": legend}, height=height)
+    fig.update_layout(title_text=title,
+                      margin=dict(dict(l=80, r=30, t=TOP_MARGIN, b=70), **(margin or {})))
+    fig.update_xaxes(**_AXIS)
+    fig.update_yaxes(**_AXIS)
+    for name in fig.layout:  # every shared colour axis
+        if name.startswith("coloraxis") and fig.layout[name].colorscale:
+            fig.layout[name].colorbar.update(_merge(_COLORBAR, fig.layout[name].colorbar))
+    fig.update_annotations(font_size=max(FONT_SIZE, MIN_FONT_SIZE))
+    for a in fig.layout.annotations:
+        if a.font.color is None:
+            a.font.color = INK
     return fig
+
+
+def _merge(base: dict, override) -> dict:
+    """`base` with the values set in `override` (a Plotly object) on top."""
+    out = dict(base)
+    for key, value in override.to_plotly_json().items():
+        out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
+    return out
+
+
+def shade(colour: str, amount: float) -> str:
+    """`colour` mixed with white (amount > 0) or with black (amount < 0)."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], np.float64)
+    target = 255.0 if amount > 0 else 0.0
+    mixed = rgb + (target - rgb) * abs(amount)
+    return "#" + "".join(f"{int(round(c)):02X}" for c in mixed)
+
+
+class Line(NamedTuple):
+    """How one line is drawn and labelled."""
+
+    colour: str
+    dash: str = "solid"
+    width: float = 3.5
+    label_colour: str | None = None  # the direct label's text (default: colour)
+
+
+STAGES = ("init", "trained")
+INIT_LIGHTEN, INIT_LABEL_LIGHTEN, TRAINED_DARKEN = 0.5, 0.2, 0.15
+
+
+def cell_line(cell: str, stage: str | None = None, dash: str = "solid") -> Line:
+    """The line of a cell: its colour, or for stage "init" a light dashed shade and for
+    "trained" a dark shade of it, so that the two lines of one cell pair up."""
+    colour = CELL_COLOURS[cell]
+    if stage == "init":
+        return Line(shade(colour, INIT_LIGHTEN), "dash", 3.5,
+                    shade(colour, INIT_LABEL_LIGHTEN))
+    if stage == "trained":
+        return Line(shade(colour, -TRAINED_DARKEN), dash, 4.0)
+    if stage is not None:
+        raise ValueError(f"stage must be one of {STAGES} or None, not {stage!r}")
+    return Line(colour, dash)
+
+
+BOUND_LINE = Line(REFERENCE_INK, "dash", 3.0)
+
+
+def _other_line(i: int) -> Line:
+    """The i-th line that is not a cell's: leftover colours, then the same dashed."""
+    n = len(LINE_COLOURS)
+    return Line(LINE_COLOURS[i % n], "solid" if i < n else "dash", 3.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Axes
+
+
+def nice_step(span: float, max_ticks: int = 7) -> int:
+    """A whole-number tick step (1, 2, 5 × 10^k) with at most `max_ticks` ticks over span."""
+    if not np.isfinite(span) or span <= 0:
+        return 1
+    raw = span / max_ticks
+    k = 10 ** math.floor(math.log10(max(raw, 1e-12)))
+    for m in (1, 2, 5, 10):
+        if m * k >= raw:
+            return max(1, int(m * k))
+    return max(1, int(10 * k))
+
+
+def _integer_ticks(fig, axis: str, lo: float, hi: float, max_ticks: int = 7, **selector):
+    """Ticks at whole numbers only (time steps, units, training steps): at T = 2 the axis
+    shows 0 and 1, never 0.5."""
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    update(tickmode="linear", tick0=0, dtick=nice_step(hi - lo, max_ticks), tickformat="d",
+           **selector)
+
+
+def decade_range(values, floor: float | None = None) -> tuple[float, float] | None:
+    """(low, high) in log10 of the positive finite values (and the floor, if given), widened
+    to whole decades; None if there is none."""
+    v = np.asarray(values, np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if floor is not None and v.size:
+        v = np.append(v, floor)
+    if v.size == 0:
+        return None
+    lo, hi = math.floor(np.log10(v.min()) + 1e-9), math.ceil(np.log10(v.max()) - 1e-9)
+    return float(lo), float(max(hi, lo + 1))
+
+
+def decade_dtick(span: float) -> int:
+    """A whole number of decades between labels: every decade up to 10, fewer beyond."""
+    for step in (1, 2, 5, 10, 20, 50):
+        if span / step <= 10:
+            return step
+    return 100
+
+
+def _decade_axis(fig, axis: str, values, floor: float | None = None, **selector) -> None:
+    """A log axis spanning whole decades, labelled at decades only (1, 10⁻², …)."""
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    r = decade_range(values, floor)
+    if r is None:
+        update(type="log", **selector)
+        return
+    lo, hi = r
+    pad = 0.04 * (hi - lo)  # a line at the top decade stays off the frame
+    update(type="log", range=[lo - pad, hi + pad], tick0=0, dtick=decade_dtick(hi - lo),
+           tickmode="linear", **selector)
+
+
+def power_text(exponent: int) -> str:
+    """10^exponent as tick text: 1, 10, 10⁻³…"""
+    if exponent == 0:
+        return "1"
+    if exponent == 1:
+        return "10"
+    return f"10<sup>{'−' if exponent < 0 else ''}{abs(exponent)}</sup>"
+
+
+def _decade_colorbar(lo: float, hi: float) -> dict:
+    """Colour-bar ticks for log10 values, labelled as powers of ten at whole decades."""
+    a, b = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
+    step = decade_dtick(max(b - a, 1))
+    vals = [e for e in range(a, b + 1) if e % step == 0] or [a]
+    return dict(tickmode="array", tickvals=vals, ticktext=[power_text(e) for e in vals])
+
+
+# ---------------------------------------------------------------------------------------
+# Words instead of empty axes, and labels on the lines
+
+
+def _say_missing(fig, text: str, xref: str = "x", yref: str = "y", hide_axes: bool = False):
+    """Write `text` in the middle of a plot area where a trace could not be drawn."""
+    fig.add_annotation(
+        x=0.5, y=0.5, xref=f"{xref} domain", yref=f"{yref} domain", text=text,
+        showarrow=False, xanchor="center", yanchor="middle",
+        font=dict(size=FONT_SIZE + 1, color=INK), bgcolor="rgba(255,255,255,0.85)",
+        borderpad=6, name="missing",
+    )
+    if hide_axes:
+        _hide_axis(fig, xref)
+        _hide_axis(fig, yref)
+
+
+def _hide_axis(fig, ref: str) -> None:
+    name = ("xaxis" if ref[0] == "x" else "yaxis") + ref[1:]
+    fig.layout[name].update(visible=False, showgrid=False)
+
+
+def missing_messages(fig) -> list[str]:
+    """The texts of the 'could not be drawn' messages of a figure (for tests)."""
+    return [a.text for a in fig.layout.annotations if a.name == "missing"]
+
+
+def _axis_name(ref: str | None, letter: str) -> str:
+    ref = ref or letter
+    return ("xaxis" if letter == "x" else "yaxis") + ref[1:]
+
+
+def _display_range(fig, axis_name: str, values: np.ndarray, log: bool) -> tuple[float, float]:
+    r = fig.layout[axis_name].range
+    if r is not None:
+        return float(r[0]), float(r[1])
+    v = np.log10(values) if log else values
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return 0.0, 1.0
+    lo, hi = float(v.min()), float(v.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+
+
+LABEL_PX = FONT_SIZE * 1.3  # the height of one line of label text
+
+
+def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
+    """Write the name of each line (traces with meta["label"]) where it ends, in its
+    colour: at the last drawn point (side="right") or the first (side="left", where a
+    gradient profile arrives going back in time). A label sits above its line where the
+    line runs down or level away from it and below where it runs up, so the line never
+    crosses its own label; labels that would overlap are moved apart vertically."""
+    height = height or fig.layout.height or 460
+    m = fig.layout.margin
+    labels = []
+    for trace in fig.data:
+        meta = trace.meta if isinstance(trace.meta, dict) else {}
+        if "label" not in meta or trace.y is None:
+            continue
+        x = np.asarray(trace.x, np.float64)
+        y = np.asarray(trace.y, np.float64)
+        xname, yname = _axis_name(trace.xaxis, "x"), _axis_name(trace.yaxis, "y")
+        log = fig.layout[yname].type == "log"
+        ok = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log else True)
+        if not ok.any():
+            continue
+        idx = np.flatnonzero(ok)
+        i = idx[0] if side == "left" else idx[-1]
+        yd = np.log10(np.where(ok, y, np.nan)) if log else np.where(ok, y, np.nan)
+        lo, hi = _display_range(fig, yname, y[ok], log)
+        xlo, xhi = _display_range(fig, xname, x[ok], False)
+        frac = (yd[i] - lo) / (hi - lo)
+        # Where the line goes, a tenth of the axis inward from its end.
+        reach = 0.1 * (xhi - xlo)
+        inward = idx[(x[idx] >= x[i] + reach)] if side == "left" else idx[x[idx] <= x[i] - reach]
+        j = (inward[0] if side == "left" else inward[-1]) if inward.size else i
+        above = yd[j] <= yd[i] + 0.02 * (hi - lo)
+        domain = fig.layout[yname].domain or (0, 1)
+        plot_px = max((height - (m.t or 0) - (m.b or 0)) * (domain[1] - domain[0]), 50)
+        if frac * plot_px < LABEL_PX + 4:
+            above = True
+        elif (1 - frac) * plot_px < LABEL_PX + 4:
+            above = False
+        py = frac * plot_px
+        box = [py + 3, py + 3 + LABEL_PX] if above else [py - 3 - LABEL_PX, py - 3]
+        labels.append(dict(
+            x=x[i], y=yd[i], xref=trace.xaxis or "x", yref=trace.yaxis or "y",
+            fx=(x[i] - xlo) / max(xhi - xlo, 1e-12), box=box, above=above,
+            text=meta["label"], colour=meta.get("label_colour") or trace.line.color,
+            chars=len(meta["label"]), start=box[0]))
+    # Move apart labels that would overlap (same plot, close in x): a label above its
+    # line moves up, one below moves down, so none moves onto its own line.
+    placed = []
+    ups = sorted((d for d in labels if d["above"]), key=lambda d: d["box"][0])
+    downs = sorted((d for d in labels if not d["above"]), key=lambda d: -d["box"][1])
+    for lab in ups + downs:
+        for _ in range(len(placed) + 1):
+            clash = [o for o in placed if _clash(lab, o)]
+            if not clash:
+                break
+            if lab["above"]:
+                shift = max(o["box"][1] for o in clash) + 1 - lab["box"][0]
+            else:
+                shift = min(o["box"][0] for o in clash) - 1 - lab["box"][1]
+            lab["box"] = [lab["box"][0] + shift, lab["box"][1] + shift]
+        placed.append(lab)
+    for lab in placed:
+        fig.add_annotation(
+            x=float(lab["x"]), y=float(lab["y"]), xref=lab["xref"], yref=lab["yref"], text=lab["text"],
+            showarrow=False, xanchor="left" if side == "left" else "right",
+            yanchor="bottom" if lab["above"] else "top", xshift=4 if side == "left" else -4,
+            yshift=float((3 if lab["above"] else -3) + lab["box"][0] - lab["start"]),
+            font=dict(size=FONT_SIZE, color=lab["colour"]), name="line label",
+            bgcolor="rgba(255,255,255,0.6)",
+        )
+
+
+def _clash(a: dict, b: dict) -> bool:
+    """Whether two label boxes overlap: same plot, near in x, overlapping in y."""
+    near = abs(a["fx"] - b["fx"]) < 0.012 * max(a["chars"], b["chars"])
+    same = (a["xref"], a["yref"]) == (b["xref"], b["yref"])
+    return same and near and a["box"][0] < b["box"][1] + 1 and b["box"][0] < a["box"][1] + 1
+
+
+def line_labels(fig) -> dict[str, dict]:
+    """Direct labels of a figure: text -> the annotation as a dict (for tests)."""
+    return {a.text: a.to_plotly_json() for a in fig.layout.annotations if a.name == "line label"}
+
+
+def _reference_line(fig, y: float, text: str, log: bool, at: str = "right",
+                    below: bool = False, dash: str = "dash", width: float = 2.5,
+                    xref: str = "x", yref: str = "y") -> None:
+    """A horizontal reference line across the plot with its name written on it.
+
+    (Plotly's add_hline puts its annotation at the *linear* value on a log axis: "1" sat
+    a decade away from its line.)
+    """
+    yd = float(np.log10(y)) if log else float(y)
+    fig.add_shape(type="line", x0=0, x1=1, xref=f"{xref} domain", y0=y, y1=y, yref=yref,
+                  line=dict(color=REFERENCE_INK, dash=dash, width=width), layer="below")
+    fig.add_annotation(
+        x=0.99 if at == "right" else 0.01, xref=f"{xref} domain", y=yd, yref=yref, text=text,
+        showarrow=False, xanchor="right" if at == "right" else "left",
+        yanchor="top" if below else "bottom", yshift=-3 if below else 3,
+        font=dict(size=FONT_SIZE, color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.7)",
+        name="reference label",
+    )
+
+
+def _line(x, y, name: str, style: Line, hover: str, label: bool = True, **kwargs):
+    return go.Scatter(
+        x=x, y=y, mode="lines", name=name,
+        line=dict(color=style.colour, width=style.width, dash=style.dash),
+        meta={"label": name, "label_colour": style.label_colour} if label else None,
+        hovertemplate=hover, **kwargs,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Data helpers
 
 
 def blank(height: int = 10) -> go.Figure:
@@ -62,45 +446,6 @@ def downsample_time(a: np.ndarray, max_steps: int = 500) -> tuple[np.ndarray, np
     return np.arange(0, T, k), pooled
 
 
-def time_unit_heatmap(
-    values: np.ndarray, title: str, quantity: str, zmin: float, zmax: float,
-    colorscale=MAGNITUDE_SCALE, show_scale: bool = True,
-) -> go.Figure:
-    """Any (T, H) array as a heatmap over time step × hidden unit (time downsampled).
-
-    Args:
-      quantity: what a cell's colour is, for the colour bar and the hover text.
-    """
-    t, z = downsample_time(np.asarray(values, np.float32))
-    fig = go.Figure(
-        go.Heatmap(
-            z=z.T, x=t, y=np.arange(values.shape[1]), colorscale=colorscale,
-            zmin=zmin, zmax=zmax, showscale=show_scale,
-            colorbar=dict(title=dict(text=quantity, side="right")),
-            hovertemplate=f"time step t=%{{x}}<br>hidden unit %{{y}}<br>{quantity} = %{{z:.3g}}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(title_text="time step t")
-    fig.update_yaxes(title_text="hidden unit")
-    return _layout(fig, title)
-
-
-def gradient_heatmap(
-    grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zrange=None,
-    show_scale: bool = True,
-) -> go.Figure:
-    """Heatmap of |∂L/∂h_t| over time step × hidden unit, log10 colour scale.
-
-    Args:
-      grad_map: (T, H) magnitudes; values below `floor` are clipped to it.
-      zrange: (low, high) of the colour scale in log10; give several maps the same one to
-        compare them. By default the range of the data.
-    """
-    z = log10_clipped(grad_map, floor)
-    lo, hi = zrange if zrange is not None else log10_range(z)
-    return time_unit_heatmap(z, title, f"log10 |{quantity}|", lo, hi, show_scale=show_scale)
-
-
 def log10_range(*log10_arrays) -> tuple[float, float]:
     """(low, high) of the finite values of log10 arrays, at least one decade apart."""
     finite = np.concatenate([np.asarray(a, np.float64)[np.isfinite(a)].ravel() for a in log10_arrays])
@@ -108,6 +453,226 @@ def log10_range(*log10_arrays) -> tuple[float, float]:
         return 0.0, 1.0
     lo, hi = float(finite.min()), float(finite.max())
     return lo, max(hi, lo + 1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Heatmaps: one implementation for single maps, rows and grids
+
+
+class Panel(NamedTuple):
+    """One heatmap of a figure: z[row, column] over y (rows) × x (columns)."""
+
+    title: str
+    z: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    colour_axis: str = "coloraxis"  # which shared colour scale it uses
+    missing: str = "nothing to draw: every value is inf or NaN"
+
+
+class ColourAxis(NamedTuple):
+    title: str
+    zmin: float
+    zmax: float
+    scale: str = MAGNITUDE_SCALE
+    log10: bool = False  # z holds log10 values: label the bar with powers of ten
+
+
+def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_title: str,
+              y_title: str, hover: str, height: int, columns: int | None = None,
+              x_integer: bool = True, y_integer: bool = True, y_reversed: bool = False,
+              ) -> go.Figure:
+    """Heatmaps in a grid of one figure; each colour axis has one bar, under the grid, so
+    every map gets the same width."""
+    n = len(panels)
+    columns = columns or n
+    rows = math.ceil(n / columns)
+    single = n == 1
+    fig = make_subplots(
+        rows=rows, cols=columns, shared_yaxes=True,
+        subplot_titles=None if single else [p.title for p in panels],
+        horizontal_spacing=0.04 if columns > 1 else 0.0, vertical_spacing=0.16,
+    )
+    for k, p in enumerate(panels):
+        r, c = k // columns + 1, k % columns + 1
+        fig.add_trace(go.Heatmap(
+            z=p.z, x=p.x, y=p.y, coloraxis=p.colour_axis, hovertemplate=hover,
+            name=p.title,
+        ), row=r, col=c)
+        xref = fig.data[-1].xaxis
+        yref = fig.data[-1].yaxis
+        z = np.asarray(p.z, np.float64)
+        if not np.isfinite(z).any():
+            _say_missing(fig, p.missing, xref, yref, hide_axes=True)
+        else:
+            if x_integer and len(p.x):
+                _integer_ticks(fig, "x", float(np.min(p.x)), float(np.max(p.x)), 6,
+                               row=r, col=c)
+            if y_integer and len(p.y):
+                _integer_ticks(fig, "y", float(np.min(p.y)), float(np.max(p.y)), 6,
+                               row=r, col=c)
+        fig.update_xaxes(title_text=x_title, row=r, col=c, showgrid=False)
+        fig.update_yaxes(showgrid=False, row=r, col=c,
+                         autorange="reversed" if y_reversed else True)
+        if c == 1:
+            fig.update_yaxes(title_text=y_title, row=r, col=c)
+    bars = len(axes)
+    for k, (name, a) in enumerate(axes.items()):
+        bar = dict(title=dict(text=a.title), x=k / bars, len=0.55 if bars == 1 else 0.42)
+        if a.log10:
+            bar.update(_decade_colorbar(a.zmin, a.zmax))
+        fig.update_layout({name: dict(colorscale=a.scale, cmin=a.zmin, cmax=a.zmax,
+                                      colorbar=_merge(_COLORBAR, go.layout.coloraxis.ColorBar(bar)))})
+    fig = _layout(fig, title, height=height, margin=dict(b=70 + COLORBAR_SPACE))
+    for a in fig.layout.annotations:  # subplot titles: left, readable
+        if a.name is None and a.text in [p.title for p in panels]:
+            a.update(font=dict(size=FONT_SIZE, color=INK))
+    return fig
+
+
+def time_unit_heatmap(
+    values: np.ndarray, title: str, quantity: str, zmin: float, zmax: float,
+    colorscale=MAGNITUDE_SCALE, show_scale: bool = True, log10: bool = False,
+) -> go.Figure:
+    """Any (T, H) array as a heatmap over time step × hidden unit (time downsampled).
+
+    Args:
+      quantity: what a cell's colour is, for the colour bar and the hover text.
+      log10: the values are log10 of a magnitude (the bar is labelled 10⁻³…).
+      show_scale: kept for callers; a single map always shows its colour bar.
+    """
+    t, z = downsample_time(np.asarray(values, np.float32))
+    panel = Panel(title, z.T, t, np.arange(values.shape[1]),
+                  missing=f"{quantity} is inf or NaN at every step: nothing to draw")
+    shown = f"log10 {quantity}" if log10 else quantity
+    return _heatmaps(
+        [panel], {"coloraxis": ColourAxis(quantity, zmin, zmax, colorscale, log10)}, title,
+        "time step t", "hidden unit",
+        f"time step t=%{{x}}<br>hidden unit %{{y}}<br>{shown} = %{{z:.3g}}<extra></extra>",
+        height=430,
+    )
+
+
+def _gradient_panel(title: str, grad_map: np.ndarray, floor: float, quantity: str) -> Panel:
+    t, z = downsample_time(log10_clipped(grad_map, floor))
+    return Panel(title, z.T, t, np.arange(grad_map.shape[1]),
+                 missing=f"|{quantity}| is inf or NaN at every step<br>(it overflowed "
+                         "float32): nothing to draw")
+
+
+def gradient_heatmap(
+    grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zrange=None,
+    show_scale: bool = True,
+) -> go.Figure:
+    """Heatmap of |∂L/∂h_t| over time step × hidden unit, log colour scale.
+
+    Args:
+      grad_map: (T, H) magnitudes; values below `floor` are clipped to it.
+      zrange: (low, high) of the colour scale in log10; by default the range of the data.
+    """
+    return gradient_heatmap_row({title: grad_map}, floor, title, quantity, zrange)
+
+
+def gradient_heatmap_row(maps: dict, floor: float, title: str, quantity="∂L/∂h_t",
+                         zrange=None) -> go.Figure:
+    """Heatmaps of |∂L/∂h_t| side by side, one colour scale and one bar for all.
+
+    Args:
+      maps: panel title -> (T, H) magnitudes.
+    """
+    panels = [_gradient_panel(name, m, floor, quantity) for name, m in maps.items()]
+    lo, hi = zrange if zrange is not None else log10_range(*(p.z for p in panels))
+    hover = (f"time step t=%{{x}}<br>hidden unit %{{y}}<br>log10 |{quantity}| = "
+             "%{z:.2f}<extra></extra>")
+    return _heatmaps(panels, {"coloraxis": ColourAxis(f"|{quantity}|", lo, hi, log10=True)},
+                     title, "time step t", "hidden unit",
+                     hover, height=430 if len(panels) == 1 else 400)
+
+
+def gate_maps(gates: dict, titles: dict, tanh_gates=("g", "n"), title: str = "") -> go.Figure:
+    """Each gate over time step × hidden unit, in the cell's gate order; the sigmoid gates
+    share one colour bar (0 closed … 1 open), the tanh candidates another (−1 … 1).
+
+    Args:
+      gates: gate name -> (T, H) activations.
+      titles: gate name -> panel title.
+    """
+    names = _gate_order(gates)
+    panels, axes = [], {}
+    for name in names:
+        t, z = downsample_time(np.asarray(gates[name], np.float32))
+        signed = name in tanh_gates
+        axis = "coloraxis2" if signed else "coloraxis"
+        panels.append(Panel(titles.get(name, name), z.T, t, np.arange(z.shape[1]), axis,
+                            f"gate {name} is inf or NaN at every step"))
+        if signed:
+            axes[axis] = ColourAxis("candidate (tanh)", -1.0, 1.0, SIGNED_SCALE)
+        else:
+            axes.setdefault(axis, ColourAxis("gate (0 closed, 1 open)", 0.0, 1.0, "Cividis"))
+    axes = dict(sorted(axes.items()))
+    columns = 2 if len(panels) == 4 else len(panels)
+    rows = math.ceil(len(panels) / columns)
+    return _heatmaps(panels, axes, title, "time step t",
+                     "hidden unit",
+                     "time step t=%{x}<br>hidden unit %{y}<br>value %{z:.3f}<extra></extra>",
+                     height=150 + 300 * rows, columns=columns)
+
+
+def _gate_order(names) -> list:
+    """Gate names in the cells' order (i, f, g, o; r, z, n): JAX returns dicts sorted."""
+    return sorted(names, key=lambda g: GATE_ORDER.index(g) if g in GATE_ORDER else len(GATE_ORDER))
+
+
+def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str) -> go.Figure:
+    """‖∂h_t/∂x_s‖ over output step t (rows) × input step s (columns), log colour.
+
+    The upper triangle (s > t) is blank: an output cannot depend on a later input.
+    """
+    v = np.asarray(log10_map, np.float64)
+    with np.errstate(invalid="ignore"):
+        z = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
+    lo, hi = log10_range(z)
+    panel = Panel(title, z, np.asarray(steps), np.asarray(steps),
+                  missing="‖∂h_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
+    return _heatmaps(
+        [panel], {"coloraxis": ColourAxis("‖∂h_t/∂x_s‖", lo, hi, log10=True)}, title,
+        "input step s", "output step t",
+        "output step t=%{y}<br>input step s=%{x}<br>log10 ‖∂h_t/∂x_s‖ = %{z:.2f}<extra></extra>",
+        height=600, y_reversed=True,
+    )
+
+
+def training_flow_map(
+    snapshot_steps, profiles: np.ndarray, floor: float, title: str, zrange=None,
+    show_scale: bool = True,
+) -> go.Figure:
+    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log colour."""
+    return training_flow_maps({title: (snapshot_steps, profiles)}, floor, title, zrange)
+
+
+def training_flow_maps(maps: dict, floor: float, title: str, zrange=None) -> go.Figure:
+    """‖∂ℓ/∂h_t‖ over training step × time step t for several runs side by side, one
+    colour scale and one bar for all.
+
+    Args:
+      maps: panel title -> (snapshot steps (N,), profiles (N, T)).
+    """
+    panels = []
+    for name, (steps, profiles) in maps.items():
+        z = log10_clipped(profiles, floor)
+        panels.append(Panel(name, z, np.arange(z.shape[1]), np.asarray(steps),
+                            missing="‖∂ℓ/∂h_t‖ is inf or NaN in every snapshot"))
+    lo, hi = zrange if zrange is not None else log10_range(*(p.z for p in panels))
+    return _heatmaps(
+        panels, {"coloraxis": ColourAxis("‖∂ℓ/∂h_t‖", lo, hi, log10=True)}, title,
+        "time step t", "training step",
+        "training step %{y}<br>time step t=%{x}<br>log10 ‖∂ℓ/∂h_t‖ = %{z:.2f}<extra></extra>",
+        height=420,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Line charts
 
 
 def gradient_profile(
@@ -118,218 +683,345 @@ def gradient_profile(
     y_title: str = "‖∂L/∂h_t‖ (log scale)",
     t: np.ndarray | None = None,
     x_title: str = "time step t",
+    styles: dict | None = None,
+    label_side: str = "left",
 ) -> go.Figure:
     """Norms against t on a log axis; values below `floor` drawn on the floor as crosses.
+
+    Each line is labelled at its left end by default: a gradient profile is read from the
+    loss (right) back in time, and its left end is how much gradient arrives.
 
     Args:
       norms: name -> (n,) array; one line each.
       bound: optional (n,) upper bound, drawn dashed (Pascanu et al. 2013).
       t: the n x values (default 0 … n−1), e.g. sampled time steps.
+      styles: name -> Line (e.g. `cell_line("lstm")`); lines without one get the colours
+        that are no cell's.
+      label_side: "left" or "right", the end of the lines that carries their names.
     """
+    styles = styles or {}
     fig = go.Figure()
-    any_below = False
+    any_below, drawn, missing, everything = False, 0, [], []
+    n = max((np.asarray(v).size for v in norms.values()), default=0)
     for i, (name, values) in enumerate(norms.items()):
         v = np.asarray(values, np.float64)
-        t = np.arange(v.size) if t is None else np.asarray(t)
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        x = np.arange(v.size) if t is None else np.asarray(t)
+        style = styles.get(name) or _other_line(i)
         shown = np.where(np.isfinite(v) & (v >= floor), v, np.nan)
-        fig.add_trace(
-            go.Scatter(
-                x=t, y=shown, mode="lines", name=name, line=dict(color=colour, width=3),
-                hovertemplate=f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>",
-            )
-        )
+        fig.add_trace(_line(x, shown, name, style,
+                            f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
         below = np.isfinite(v) & (v < floor)
         if below.any():
-            fig.add_trace(
-                go.Scatter(
-                    x=t[below], y=np.full(below.sum(), floor), mode="markers",
-                    showlegend=False, legendgroup=name,
-                    marker=dict(symbol="x-thin", size=7, color=colour, line=dict(width=1.5, color=colour)),
-                    hovertemplate=f"t=%{{x}}<br>{name} {FLOOR_TEXT}<extra></extra>",
-                )
-            )
+            fig.add_trace(go.Scatter(
+                x=x[below], y=np.full(below.sum(), floor), mode="markers",
+                showlegend=False, legendgroup=name, name=f"{name} {FLOOR_TEXT}",
+                marker=dict(symbol="x-thin", size=8, color=style.colour,
+                            line=dict(width=2, color=style.colour)),
+                hovertemplate=f"t=%{{x}}<br>{name} {FLOOR_TEXT}<extra></extra>",
+            ))
             any_below = True
+        if np.isfinite(shown).any():
+            drawn += 1
+            everything.append(shown)
+        elif below.any():
+            missing.append(f"{name} is below 1e-30 at every step (crosses on the floor)")
+        else:
+            missing.append(f"{name} is inf or NaN at every step: the values overflowed "
+                           "float32 and cannot be drawn")
     if bound is not None:
-        b = np.where(np.isfinite(bound) & (bound >= floor), bound, np.nan)
-        fig.add_trace(
-            go.Scatter(
-                x=np.arange(b.size) if t is None else t, y=b, mode="lines",
-                name="bound (γλ₁)^(T−1−t)",
-                line=dict(color="#888888", width=4, dash="dash"),
-                hovertemplate="t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>",
-            )
-        )
-    fig.update_yaxes(type="log", title_text=y_title, exponentformat="power")
+        b = np.asarray(bound, np.float64)
+        b = np.where(np.isfinite(b) & (b >= floor), b, np.nan)
+        if np.isfinite(b).any():
+            fig.add_trace(_line(np.arange(b.size) if t is None else np.asarray(t), b,
+                                "bound (γλ₁)^(T−1−t)", BOUND_LINE,
+                                "t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>"))
+            everything.append(b)
+    x_all = np.arange(n) if t is None else np.asarray(t)
+    if everything or any_below:
+        _decade_axis(fig, "y", np.concatenate(everything) if everything else [floor],
+                     floor if any_below else None)
+        if len(x_all):
+            fig.update_xaxes(range=[float(np.min(x_all)), float(np.max(x_all))])
+            _integer_ticks(fig, "x", float(np.min(x_all)), float(np.max(x_all)))
+    fig.update_yaxes(title_text=y_title)
     fig.update_xaxes(title_text=x_title)
     if any_below:
-        fig.add_hline(y=floor, line=dict(color="#999999", width=1, dash="dot"))
-        fig.add_trace(  # one legend entry explains the crosses of every line
-            go.Scatter(x=[None], y=[None], mode="markers", name=FLOOR_TEXT,
-                       marker=dict(symbol="x-thin", size=9, color="#777777",
-                                   line=dict(width=2, color="#777777")))
-        )
-    fig = _layout(fig, title, height=500)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
-                      margin=dict(b=140))
+        _reference_line(fig, floor, FLOOR_TEXT, log=True, at="right", dash="dot", width=1.5)
+    fig = _layout(fig, title, height=480)
+    _label_lines(fig, label_side)
+    if missing:
+        _say_missing(fig, "<br>".join(missing), hide_axes=not (everything or any_below))
     return fig
 
 
-def saturation_bars(saturation: dict, title: str) -> go.Figure:
-    """Per gate, the fraction of (time, sequence, unit) entries saturated low and high.
+def saturation_top(*saturations: dict) -> float:
+    """The largest saturated fraction of several saturation dicts (to share one axis)."""
+    return max((max(s.left_overall, s.right_overall) for sat in saturations
+                for s in sat.values()), default=0.0)
+
+
+def saturation_bars(saturation: dict, title: str, top: float | None = None) -> go.Figure:
+    """Per gate (in the cell's order), the fraction of (time, sequence, unit) entries
+    saturated low and high, on an axis scaled to the bars (not to 100%).
 
     Args:
       saturation: gate name -> analysis.GateSaturation.
+      top: the largest fraction the axis must hold (`saturation_top` of several charts
+        that are to be compared); by default the largest bar.
     """
-    names = list(saturation)
-    low = [saturation[n].left_overall for n in names]
-    high = [saturation[n].right_overall for n in names]
+    names = _gate_order(saturation)
+    low = np.array([saturation[n].left_overall for n in names], np.float64)
+    high = np.array([saturation[n].right_overall for n in names], np.float64)
     low_text = [f"< {saturation[n].thresholds[0]:g}" for n in names]
     high_text = [f"> {saturation[n].thresholds[1]:g}" for n in names]
+    top, digits = percent_axis(np.concatenate([low, high, [top or 0.0]]))
+    fmt = f".{digits}%"
     fig = go.Figure([
-        go.Bar(x=names, y=low, name="saturated low (closed)", marker_color=LINE_COLOURS[0],
-               customdata=low_text,
-               hovertemplate="gate %{x}<br>fraction %{customdata}: %{y:.1%}<extra></extra>"),
+        go.Bar(x=names, y=low, name="saturated low (closed)", marker_color=LINE_COLOURS[2],
+               customdata=low_text, texttemplate=f"%{{y:{fmt}}}", textposition="outside",
+               hovertemplate=f"gate %{{x}}<br>fraction %{{customdata}}: %{{y:{fmt}}}<extra></extra>"),
         go.Bar(x=names, y=high, name="saturated high (open)", marker_color=LINE_COLOURS[1],
-               customdata=high_text,
-               hovertemplate="gate %{x}<br>fraction %{customdata}: %{y:.1%}<extra></extra>"),
+               customdata=high_text, texttemplate=f"%{{y:{fmt}}}", textposition="outside",
+               hovertemplate=f"gate %{{x}}<br>fraction %{{customdata}}: %{{y:{fmt}}}<extra></extra>"),
     ])
-    fig.update_traces(texttemplate="%{y:.1%}", textposition="outside")
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="fraction of time", tickformat=".0%", range=[0, 1.1])
-    fig.update_xaxes(title_text="gate")
-    return _layout(fig, title, height=420)
+    fig.update_traces(textfont=dict(size=FONT_SIZE - 1, color=INK), cliponaxis=False)
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(title_text="fraction of entries", tickformat=f".{max(digits - 1, 0)}%"
+                     if top >= 0.05 else fmt, range=[0, top])
+    fig.update_xaxes(title_text="gate", type="category")
+    fig = _layout(fig, title, height=400, legend=True, margin=dict(t=TOP_MARGIN + 30))
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.0,
+                                  yanchor="bottom"))
+    return fig
 
 
-def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str) -> go.Figure:
+def percent_axis(fractions) -> tuple[float, int]:
+    """(top of the axis, decimals of the percentages) for bars of these fractions: room
+    above the tallest bar for its label, and enough decimals that 0.3% is not "0%"."""
+    v = np.asarray(fractions, np.float64)
+    v = v[np.isfinite(v)]
+    peak = float(v.max()) if v.size else 0.0
+    if peak <= 0:
+        return 0.01, 1
+    top = min(peak * 1.3, 1.12) if peak < 0.86 else 1.12
+    digits = int(min(3, max(1, math.ceil(-math.log10(top * 100)) + 1)))
+    return top, digits
+
+
+def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str, cell: str | None = None
+                     ) -> go.Figure:
     """Eigenvalues of each W_hh block in the complex plane, with the unit circle.
 
     Args:
       eigenvalues: block name -> (H,) complex array.
       labels: block name -> legend text (e.g. "W_hh", "W_hf").
+      cell: the cell, whose colour a single block takes; a gated cell's blocks take the
+        colours of its gates.
     """
     x, y = circle(1.0)
     fig = go.Figure(go.Scatter(
         x=x, y=y, mode="lines", name="unit circle |λ| = 1",
-        line=dict(color="#888888", dash="dash", width=2), hoverinfo="skip",
+        line=dict(color=REFERENCE_INK, dash="dash", width=2), hoverinfo="skip",
     ))
-    for i, (block, eig) in enumerate(eigenvalues.items()):
+    symbols = ("circle", "square", "diamond", "triangle-up")
+    single = len(eigenvalues) == 1
+    for i, block in enumerate(_gate_order(eigenvalues)):
+        eig = eigenvalues[block]
         re, im = complex_xy(eig)
+        if single and cell in CELL_COLOURS:
+            colour = CELL_COLOURS[cell]
+        else:
+            colour = GATE_COLOURS.get(block, LINE_COLOURS[i % len(LINE_COLOURS)])
         fig.add_trace(go.Scatter(
-            x=re, y=im, mode="markers",
-            name=labels.get(block, block),
-            marker=dict(size=9, color=LINE_COLOURS[i % len(LINE_COLOURS)], opacity=0.8),
+            x=re, y=im, mode="markers", name=labels.get(block, block),
+            marker=dict(size=10, color=colour, opacity=0.85, symbol=symbols[i % 4]),
             customdata=np.abs(eig).astype(np.float32),
             hovertemplate="Re λ = %{x:.3f}<br>Im λ = %{y:.3f}<br>|λ| = %{customdata:.3f}<extra></extra>",
         ))
-    fig.update_xaxes(title_text="real part", zeroline=True)
-    fig.update_yaxes(title_text="imaginary part", scaleanchor="x", scaleratio=1, zeroline=True)
-    return _layout(fig, title, height=520)
+    fig.add_annotation(x=0.7071, y=0.7071, text="|λ| = 1", showarrow=False, xanchor="left",
+                       yanchor="bottom", font=dict(color=REFERENCE_INK), name="reference label")
+    fig.update_xaxes(title_text="real part", zeroline=True, zerolinecolor=GRID)
+    fig.update_yaxes(title_text="imaginary part", scaleanchor="x", scaleratio=1,
+                     zeroline=True, zerolinecolor=GRID)
+    fig = _layout(fig, title, height=520, legend=True)
+    fig.update_xaxes(zeroline=True)
+    fig.update_yaxes(zeroline=True)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))
+    return fig
 
 
-def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, title: str) -> go.Figure:
-    """Smallest, median and largest singular value of J_t against t, log axis.
+def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, title: str,
+                        cell: str | None = None) -> go.Figure:
+    """Smallest, median and largest singular value of J_t against t, log axis, in the
+    cell's colour; the band between smallest and largest shaded.
 
     Args:
       quantiles: (3, n) smallest, median, largest.
       threshold: a horizontal line (1/γ) where a product of such steps stops shrinking.
     """
     lo, mid, hi = (np.asarray(q, np.float64) for q in quantiles)
+    lo = np.maximum(lo, 1e-12)
+    colour = CELL_COLOURS.get(cell, INK)
+    steps = np.asarray(steps)
     fig = go.Figure([
-        go.Scatter(x=steps, y=hi, mode="lines", name="largest σ(J_t)",
-                   line=dict(color=LINE_COLOURS[1], width=2),
-                   hovertemplate="t=%{x}<br>largest singular value %{y:.3g}<extra></extra>"),
-        go.Scatter(x=steps, y=mid, mode="lines", name="median σ(J_t)",
-                   line=dict(color=LINE_COLOURS[0], width=3),
-                   hovertemplate="t=%{x}<br>median singular value %{y:.3g}<extra></extra>"),
-        go.Scatter(x=steps, y=np.maximum(lo, 1e-12), mode="lines", name="smallest σ(J_t) (≥ 1e-12)",
-                   line=dict(color=LINE_COLOURS[2], width=2),
-                   hovertemplate="t=%{x}<br>smallest singular value %{y:.3g}<extra></extra>"),
+        _line(steps, hi, "largest σ(J_t)", Line(colour, "dash", 2.5),
+              "t=%{x}<br>largest singular value %{y:.3g}<extra></extra>"),
+        _line(steps, lo, "smallest σ(J_t) (≥ 1e-12)", Line(colour, "dot", 2.5),
+              "t=%{x}<br>smallest singular value %{y:.3g}<extra></extra>",
+              fill="tonexty", fillcolor=_rgba(colour, 0.12)),
+        _line(steps, mid, "median σ(J_t)", Line(colour, "solid", 4.0),
+              "t=%{x}<br>median singular value %{y:.3g}<extra></extra>"),
     ])
-    if threshold is not None:
-        fig.add_hline(y=threshold, line=dict(color="#555555", dash="dash", width=2),
-                      annotation_text="1 (= 1/γ)", annotation_position="top left")
-    fig.update_yaxes(type="log", title_text="singular value of J_t", exponentformat="power")
+    values = [hi, lo, mid] + ([np.array([threshold])] if threshold is not None else [])
+    drawn = any(np.isfinite(v).any() for v in (hi, lo, mid))
+    if drawn:
+        _decade_axis(fig, "y", np.concatenate(values))
+        if steps.size:
+            fig.update_xaxes(range=[float(steps.min()), float(steps.max())])
+            _integer_ticks(fig, "x", float(steps.min()), float(steps.max()))
+    if threshold is not None and drawn:
+        _reference_line(fig, threshold, f"{threshold:g} (= 1/γ)", log=True, at="left",
+                        below=True)
+    fig.update_yaxes(title_text="singular value of J_t")
     fig.update_xaxes(title_text="time step t")
-    fig = _layout(fig, title)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
-                      margin=dict(b=140))
+    fig = _layout(fig, title, height=460)
+    _label_lines(fig, "right")
+    if not drawn:
+        _say_missing(fig, "The step Jacobians are inf or NaN at every step: the state "
+                          "overflowed float32, nothing to draw", hide_axes=True)
     return fig
 
 
-def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str) -> go.Figure:
-    """‖∂h_t/∂x_s‖ over output step t (rows) × input step s (columns), log10 colour.
-
-    The upper triangle (s > t) is blank: an output cannot depend on a later input.
-    """
-    v = np.asarray(log10_map, np.float64)
-    with np.errstate(invalid="ignore"):
-        z = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
-    lo, hi = log10_range(z)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=steps, y=steps, colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi,
-        colorbar=dict(title=dict(text="log10 ‖∂h_t/∂x_s‖", side="right")),
-        hovertemplate="output step t=%{y}<br>input step s=%{x}<br>"
-                      "log10 ‖∂h_t/∂x_s‖ = %{z:.2f}<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="input step s")
-    fig.update_yaxes(title_text="output step t", autorange="reversed")
-    return _layout(fig, title, height=600)
+def _rgba(colour: str, alpha: float) -> str:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
-def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str) -> go.Figure:
-    """Training loss against step, one line per run, the no-memory baseline dashed.
+def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str,
+                styles: dict | None = None) -> go.Figure:
+    """Training loss against step, one line per run labelled at its end, the no-memory
+    baseline dashed and named on the line.
 
     Args:
       runs: name -> (steps (N,), losses (N,), clipped (N,) bool); steps where clipping
-        fired are marked with dots on the curve.
+        fired are marked with open circles on the curve.
+      styles: name -> Line (e.g. `cell_line("gru")`).
     """
+    styles = styles or {}
     fig = go.Figure()
+    everything, last_step, missing = [np.array([baseline])], 0, []
     for i, (name, (steps, losses, clipped)) in enumerate(runs.items()):
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
-        losses = np.where(np.isfinite(losses), losses, np.nan)
-        fig.add_trace(go.Scatter(
-            x=steps, y=losses, mode="lines", name=name, line=dict(color=colour, width=2),
-            legendgroup=name,
-            hovertemplate=f"{name}<br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>",
-        ))
+        style = styles.get(name) or _other_line(i)
+        losses = np.asarray(losses, np.float64)
+        steps = np.asarray(steps)
+        shown = np.where(np.isfinite(losses) & (losses > 0), losses, np.nan)
+        fig.add_trace(_line(steps, shown, name, style._replace(width=2.5),
+                            f"{name}<br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>",
+                            legendgroup=name))
+        if np.isfinite(shown).any():
+            everything.append(shown)
+        else:
+            missing.append(f"{name}: the loss is inf or NaN at every step")
+        if steps.size:
+            last_step = max(last_step, int(steps.max()))
         clipped = np.asarray(clipped, bool)
         if clipped.any():
             fig.add_trace(go.Scatter(
-                x=np.asarray(steps)[clipped], y=losses[clipped], mode="markers",
+                x=steps[clipped], y=shown[clipped], mode="markers",
                 name=f"{name}: clipping fired", legendgroup=name,
-                marker=dict(symbol="circle-open", size=7, color=colour),
+                marker=dict(symbol="circle-open", size=8, color=style.colour,
+                            line=dict(width=1.5)),
                 hovertemplate=f"{name}<br>step %{{x}}: gradient clipped<extra></extra>",
             ))
-    fig.add_hline(y=baseline, line=dict(color="#555555", dash="dash", width=2),
-                  annotation_text=f"no-memory baseline ({baseline_label})",
-                  annotation_position="top right")
-    fig.update_yaxes(type="log", title_text="training loss (log scale)", exponentformat="power")
+    _decade_axis(fig, "y", np.concatenate(everything))
+    fig.update_xaxes(range=[0, max(last_step, 1)])
+    _integer_ticks(fig, "x", 0, max(last_step, 1))
+    _reference_line(fig, baseline, f"no-memory baseline ({baseline_label})", log=True,
+                    at="left", below=True)
+    fig.update_yaxes(title_text="training loss (log scale)")
     fig.update_xaxes(title_text="training step")
-    fig = _layout(fig, title, height=480)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),
-                      margin=dict(b=130))
+    fig = _layout(fig, title, height=460)
+    _label_lines(fig, "right")
+    if missing:
+        _say_missing(fig, "<br>".join(missing))
     return fig
 
 
-def training_flow_map(
-    snapshot_steps, profiles: np.ndarray, floor: float, title: str, zrange=None,
-    show_scale: bool = True,
-) -> go.Figure:
-    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log10 colour.
+def profile_overlay(curves: list, floor: float, title: str,
+                    y_title: str = "‖∂L/∂h_t‖ (log scale)") -> go.Figure:
+    """Several profiles of one knob's values on one log axis, one sequential colour scale
+    (the knob's order), each line labelled with its value where it ends (at t = 0).
 
     Args:
-      zrange: (low, high) log10 colour range; share one between maps to compare them.
+      curves: [(label, (T_i,) norms)] in the knob's order; lengths may differ (a T knob).
     """
-    z = log10_clipped(profiles, floor)
-    lo, hi = zrange if zrange is not None else log10_range(z)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=np.arange(profiles.shape[1]), y=np.asarray(snapshot_steps),
-        colorscale=MAGNITUDE_SCALE, zmin=lo, zmax=hi, showscale=show_scale,
-        colorbar=dict(title=dict(text="log10 ‖∂ℓ/∂h_t‖", side="right")),
-        hovertemplate="training step %{y}<br>time step t=%{x}<br>"
-                      "log10 ‖∂ℓ/∂h_t‖ = %{z:.2f}<extra></extra>",
-    ))
-    fig.update_xaxes(title_text="time step t")
-    fig.update_yaxes(title_text="training step")
-    return _layout(fig, title)
+    from plotly.colors import sample_colorscale
+
+    n = len(curves)
+    # Viridis from dark to mid green: its last yellows are too light on white.
+    colours = sample_colorscale("Viridis", [0.7 * i / max(n - 1, 1) for i in range(n)])
+    colours = [_hex(c) for c in colours]
+    return gradient_profile(
+        {label: values for label, values in curves}, floor, title, y_title=y_title,
+        styles={label: Line(c, "solid", 3.0) for (label, _), c in zip(curves, colours)},
+    )
+
+
+def _hex(colour: str) -> str:
+    """'rgb(68, 1, 84)' -> '#440154' (the shading helpers take hex)."""
+    if colour.startswith("#"):
+        return colour
+    parts = colour[colour.index("(") + 1: colour.index(")")].split(",")
+    return "#" + "".join(f"{int(round(float(p))):02X}" for p in parts[:3])
+
+
+def forward_panel(state_norms: np.ndarray, per_step: dict, per_step_title: str,
+                  marks: dict, title: str, cell: str | None = None) -> go.Figure:
+    """The forward pass under a gradient profile: ‖h_t‖ (log) above, and below per-step
+    fractions (mean act′, or each gate's saturated fraction), with marked steps.
+
+    Args:
+      state_norms: (T,) ‖h_t‖; inf/NaN past an overflow (not drawn).
+      per_step: name -> (T,) values in [0, 1].
+      marks: label -> step, drawn as vertical lines on both panels (e.g. where the state
+        left float32's range).
+      cell: the cell, whose colour ‖h_t‖ takes.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
+    v = np.asarray(state_norms, np.float64)
+    t = np.arange(v.size)
+    shown = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+    colour = CELL_COLOURS.get(cell, INK)
+    fig.add_trace(_line(t, shown, "‖h_t‖", Line(colour, "solid", 3.0),
+                        "t=%{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>"), row=1, col=1)
+    drawn_low = False
+    for i, name in enumerate(_gate_order(per_step)):
+        values = np.asarray(per_step[name], np.float64)
+        style = Line(GATE_COLOURS.get(name, colour if len(per_step) == 1 else
+                                      LINE_COLOURS[i % len(LINE_COLOURS)]), "solid", 2.5)
+        fig.add_trace(_line(t, values, name, style,
+                            f"t=%{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"), row=2, col=1)
+        drawn_low = drawn_low or bool(np.isfinite(values).any())
+    if np.isfinite(shown).any():
+        _decade_axis(fig, "y", shown, row=1, col=1)
+    else:
+        _say_missing(fig, "‖h_t‖ is inf or NaN at every step: nothing to draw", "x", "y")
+    if not drawn_low:
+        _say_missing(fig, f"{per_step_title}: no finite value to draw", "x2", "y2")
+    for label, step in marks.items():
+        for row in (1, 2):
+            fig.add_vline(x=step, line=dict(color=REFERENCE_INK, dash="dash", width=2),
+                          row=row, col=1)
+        fig.add_annotation(x=step, y=1.0, xref="x", yref="y domain", text=label,
+                           showarrow=False, xanchor="right", yanchor="top", xshift=-5,
+                           font=dict(color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.8)",
+                           name="reference label")
+    fig.update_yaxes(title_text="‖h_t‖", row=1, col=1)
+    fig.update_yaxes(title_text=per_step_title, range=[0, 1.05], row=2, col=1)
+    fig.update_xaxes(title_text="time step t", row=2, col=1)
+    if t.size:
+        fig.update_xaxes(range=[0, max(int(t[-1]), 1)])
+        _integer_ticks(fig, "x", 0, max(int(t[-1]), 1))
+    fig = _layout(fig, title, height=560)
+    _label_lines(fig, "right")
+    return fig

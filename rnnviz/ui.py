@@ -10,7 +10,7 @@ import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import gradflow, plots, programs, train
+from rnnviz import gradflow, plots, presets, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
@@ -55,34 +55,63 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
 
 
 def menu(container, query: dict[str, str] | None = None) -> None:
-    """The page menu; links carry the current settings so the next page shows the same net."""
+    """The page menu; links carry the current settings that fit the page they open."""
     with container:
         st.markdown("### rnnviz")
         for path, label, icon in PAGES:
-            st.page_link(path, label=label, icon=icon, query_params=query or None)
+            st.page_link(path, label=label, icon=icon,
+                         query_params=carried_query(path, query or {}) or None)
         with st.expander("Presets", icon=":material/school:"):
             for preset in PRESETS:
                 st.page_link(preset.page, label=preset.name, query_params=preset.query,
-                             help=preset.narration)
+                             help=preset.intro)
         st.divider()
 
 
+FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
+    presets.LAB, "pages/7_Theory.py"))
+GATED_PAGE = "pages/3_Gate_activations.py"
+PAGE_DEFAULTS = {GATED_PAGE: {"cell": "lstm"}}  # every page opens on something to see
+
+
+def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
+    """The settings of `query` that the page `target` understands and accepts as they
+    are: a value it would replace with a notice is left behind, not carried."""
+    if target in FLOW_PAGES:
+        fields = gradflow.FIELDS
+    elif target == presets.LAB:
+        fields = train.FIELDS + (COMPARE_FIELD,)
+    else:
+        return {}
+    keys = {f.key: f for f in fields}
+    out = {}
+    for key, value in query.items():
+        if key in keys and cfg.parse_value(keys[key], value)[1] is None:
+            out[key] = value
+    if target == GATED_PAGE and out.get("cell") in ("rnn", "rnn_relu"):
+        del out["cell"]  # a cell without gates would open Gate activations on nothing
+    return out
+
+
 def preset_gallery() -> None:
-    """Every preset as a link with its narration (for the home page)."""
+    """Every preset as a link with its introduction (for the home page)."""
     columns = st.columns(2)
     for i, preset in enumerate(PRESETS):
         with columns[i % 2].container(border=True):
             st.page_link(preset.page, label=f"**{preset.name}**", query_params=preset.query,
                          icon=":material/play_circle:")
-            st.caption(preset.narration)
+            st.caption(preset.intro)
 
 
-def preset_narration(query: dict[str, str]) -> None:
-    """If the current settings are a preset's, show its narration above the figures."""
-    for preset in PRESETS:
-        if all(query.get(k) == v for k, v in preset.query.items()):
-            st.info(f"**{preset.name}.** {preset.narration}", icon=":material/school:")
-            return
+def preset_narration(page: str, result=None) -> None:
+    """If the current settings are a preset of this page, show its introduction and what
+    the result shows (computed from `result` by the preset's narrate function)."""
+    query = {k: st.query_params.get(k) for k in st.query_params.keys()}
+    preset = presets.matching(page, query)
+    if preset is None:
+        return
+    said = preset.narrate(result) if preset.narrate and result is not None else ""
+    st.info(f"**{preset.name}.** {preset.intro} {said}".strip(), icon=":material/school:")
 
 
 def load_url_once(parse, prefix: str, to_widgets) -> None:
@@ -145,13 +174,17 @@ def _flow_widgets(c: gradflow.FlowConfig) -> dict:
     return values
 
 
-def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.FlowConfig:
+def flow_controls(prefix: str = "fl", choose_cell: bool = True,
+                  defaults: dict | None = None) -> gradflow.FlowConfig:
     """The sidebar controls of the gradient-flow experiment, bound to the URL.
 
     With choose_cell=False (pages that show every cell) the cell control is hidden and
     the settings of every cell (forget and update biases) are shown.
     """
-    load_url_once(gradflow.FlowConfig.from_query, prefix, _flow_widgets)
+    def parse(raw):
+        return gradflow.FlowConfig.from_query({**(defaults or {}), **raw})
+
+    load_url_once(parse, prefix, _flow_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     s = st.sidebar
     if choose_cell:
@@ -198,16 +231,50 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True) -> gradflow.Flow
     return config
 
 
-def flow_page(title: str, icon: str, choose_cell: bool = True) -> gradflow.FlowConfig:
-    """The frame of every page built on the gradient-flow settings; returns the settings."""
+def flow_page(title: str, icon: str, choose_cell: bool = True, overlay: bool = False,
+              page: str | None = None):
+    """The frame of every page built on the gradient-flow settings; returns the settings,
+    and with overlay=True also the gradflow.Overlay (one knob, several values)."""
     menu_slot = page_frame(title, icon)
-    config = flow_controls(choose_cell=choose_cell)
-    query = write_url(config, "fl")
+    config = flow_controls(choose_cell=choose_cell, defaults=PAGE_DEFAULTS.get(page))
+    chosen = overlay_controls() if overlay else gradflow.Overlay()
+    query = write_url({**config.to_query(), **chosen.to_query()}, "fl")
+    st.session_state["_ov_url"] = st.session_state["_fl_url"]
     menu(menu_slot, query)
     share_link(query)
     show_notices("fl")
-    preset_narration(query)
-    return config
+    show_notices("ov")
+    return (config, chosen) if overlay else config
+
+
+OVERLAY_LABELS = {"gain": "gain on W_hh", "forget_bias": "LSTM forget-gate bias",
+                  "update_bias": "GRU update-gate bias", "T": "sequence length T",
+                  "init": "initialisation", "H": "hidden size H", "inputs": "inputs",
+                  "seed": "seed"}
+
+
+def _overlay_widgets(o: gradflow.Overlay) -> dict:
+    return {"vary": o.knob or "", "values": o.to_query().get("values", "")}
+
+
+def overlay_controls(prefix: str = "ov") -> gradflow.Overlay:
+    """Sidebar controls of the overlay: which knob, which values (in the URL)."""
+    load_url_once(gradflow.Overlay.from_query, prefix, _overlay_widgets)
+    s = st.sidebar.expander("Compare values of one setting", icon=":material/stacked_line_chart:",
+                            expanded=bool(st.session_state.get(f"{prefix}_vary")))
+    knob = s.selectbox("Draw one curve for each value of", ("",) + tuple(gradflow.OVERLAY_DEFAULTS),
+                       format_func=lambda k: OVERLAY_LABELS.get(k, "nothing (one curve)"),
+                       key=f"{prefix}_vary",
+                       on_change=lambda: st.session_state.update({f"{prefix}_values": ""}))
+    if knob:
+        s.text_input("Values, separated by commas", key=f"{prefix}_values",
+                     placeholder=", ".join(gradflow.OVERLAY_DEFAULTS[knob]),
+                     help=f"At most {gradflow.MAX_OVERLAY}; everything else stays as set above.")
+    raw = {"vary": knob or None, "values": st.session_state.get(f"{prefix}_values", "")}
+    chosen, notices = gradflow.Overlay.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return chosen
 
 
 @contextlib.contextmanager

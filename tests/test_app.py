@@ -56,8 +56,8 @@ def test_exploding_setting_explained_on_every_page(page):
 def test_flow_page_renders_every_cell_and_scheme(cell, scheme):
     at = open_page(FLOW, {"cell": cell, "init": scheme, "T": "60"})
     assert at.selectbox(key="fl_cell").value == cell
-    assert len(at.get("plotly_chart")) == 2
-    assert at.subheader[0].value.startswith(("Going back", "The gradient stays", "The hidden"))
+    assert len(at.get("plotly_chart")) == 3  # profile, per-unit map, forward pass
+    assert at.subheader[0].value.startswith(("Going back", "The hidden"))
 
 
 def test_flow_page_every_widget():
@@ -106,7 +106,7 @@ def test_url_round_trip():
 def test_malformed_url_gives_notice_not_exception(query):
     at = open_page(FLOW, query)
     assert any(next(iter(query)) in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) == 2
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_exploding_setting_is_explained():
@@ -119,7 +119,7 @@ def test_every_preset_loads_with_its_settings(preset):
     at = open_page(preset.page, dict(preset.query))
     got = {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert {k: got[k] for k in preset.query} == preset.query
-    assert any(preset.name in i.value for i in at.info)  # its narration is on screen
+    assert any(preset.name in i.value and preset.intro in i.value for i in at.info)
 
 
 LAB = "pages/6_Training_lab.py"

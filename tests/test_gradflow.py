@@ -59,10 +59,10 @@ def test_orthogonal_closed_form_on_page_numbers():
     ok = expected >= 1e-30
     np.testing.assert_allclose(r.grad_norms[ok], expected[ok], rtol=1e-4)
     assert r.grad_norms[ok].min() < 1e-25
-    assert r.direction == "falls"
+    assert r.facts.direction == "falls" and r.facts.geometric
     assert r.steps_per_decade == pytest.approx(1 / np.log10(1 / rho), rel=1e-3)
     np.testing.assert_allclose(r.bound, expected, rtol=1e-4)  # λ₁ = ρ up to float32
-    assert gradflow.below_floor_from(r) is not None
+    assert r.facts.below_floor_from is not None
 
 
 def test_exploding_state_is_reported_not_raised():
