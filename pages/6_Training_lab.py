@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from rnnviz import plots, presets, train, ui
+from rnnviz import claims, plots, presets, train, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.tasks import TASKS
@@ -60,7 +60,10 @@ def draw(run, frame: int = 0) -> None:
     first = next(iter(histories.values()))
     if run["status"] != "running":  # say what the finished run shows
         with narration.container():
-            ui.preset_narration(presets.LAB, histories)
+            if not ui.preset_narration(presets.LAB, histories):
+                st.info(" ".join(claims.training_outcome(CELL_LABELS[c], h.losses, h.baseline,
+                                                         h.diverged)
+                                 for c, h in histories.items()), icon=":material/insights:")
     with figures.container():
         for cell, h in histories.items():
             if h.diverged:

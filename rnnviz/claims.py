@@ -262,6 +262,10 @@ AT_BASELINE = 1.25  # a final loss within this factor of the baseline counts as 
 LAST_STEPS = 20  # a run's final loss is the mean over its last this many steps
 
 
+def format_number(x: float) -> str:
+    return f"{x:.3g}"
+
+
 def final_loss(losses) -> float:
     """Mean training loss over the last LAST_STEPS steps (one batch's loss is noisy)."""
     v = np.asarray(losses, np.float64)[-LAST_STEPS:]
@@ -282,10 +286,14 @@ def training_outcome(label: str, losses, baseline: float, diverged: bool = False
         return f"{label} diverged (its loss overflowed) at step {int(np.argmax(~np.isfinite(v))) + 1}."
     end = final_loss(v)
     ratio = baseline / end
-    if ratio < AT_BASELINE:
+    if 1 / AT_BASELINE < ratio < AT_BASELINE:
         return (f"{label} ends at loss {end:.3g} (mean of its last {LAST_STEPS} steps), "
                 f"within {format_factor(round_up(max(ratio, 1 / ratio)))}× of the no-memory "
                 f"baseline {baseline:.3g}: it has not learned to use the past.")
+    if ratio <= 1 / AT_BASELINE:
+        return (f"{label} ends at loss {format_number(end)} (mean of its last {LAST_STEPS} "
+                f"steps), {format_factor(1 / ratio)}× above the no-memory baseline "
+                f"{baseline:.3g}; its loss peaked at {v.max():.1e} at step {int(np.argmax(v)) + 1}.")
     step = first_below(v, baseline / 2)
     when = "" if step is None else f"; it first fell below half the baseline at step {step}"
     return (f"{label} ends at loss {end:.3g} (mean of its last {LAST_STEPS} steps), "

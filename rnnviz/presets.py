@@ -137,9 +137,8 @@ def _clipping(histories: dict) -> str:
         return ""
     (cell, h), = histories.items()
     fired = int(np.asarray(h.clipped).sum())
-    clip = ("" if h.config.clip is None else
-            f"Clipping fired at {fired} of {h.steps.size} steps. ")
-    return clip + claims.training_outcome(CELL_LABELS[cell], h.losses, h.baseline, h.diverged)
+    return (f"Clipping fired at {fired} of {h.steps.size} steps. "
+            + claims.training_outcome(CELL_LABELS[cell], h.losses, h.baseline, h.diverged))
 
 
 PRESETS = (

@@ -47,25 +47,42 @@ CACHE_ENTRIES = 96
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 
 
+# A compact frame, so that at 1024×768 the first chart is on the first screen: less empty
+# space above the title and the sidebar, and metric labels that wrap instead of being cut
+# off with "…" in narrow columns. st.html with only a <style> takes no room on the page.
+FRAME_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; }
+[data-testid="stSidebarHeader"] { height: 2.5rem; margin-bottom: 0; }
+[data-testid="stSidebarUserContent"] { padding-top: 0; }
+[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div {
+  white-space: normal; overflow: visible; text-overflow: clip; }
+</style>"""
+
+
 def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
-    """Set up a page; returns the sidebar container where the menu goes (filled by `menu`)."""
+    """Set up a page; returns the sidebar container where the menu goes (filled by `menu`).
+
+    The title is a level-3 heading (st.title's 2.75rem pushed the first chart below the
+    fold of a 768-pixel screen)."""
     st.set_page_config(page_title=f"{title} · rnnviz", page_icon=icon, layout="wide")
-    st.title(title)
+    st.html(FRAME_CSS)
+    st.markdown(f"### {title}")
     return st.sidebar.container()
 
 
 def menu(container, query: dict[str, str] | None = None) -> None:
-    """The page menu; links carry the current settings that fit the page they open."""
+    """The page menu, folded into two expanders at the top of the sidebar so that a
+    page's settings start right under them; open on pages without settings (those pass
+    no query). Links carry the current settings that fit the page they open."""
     with container:
-        st.markdown("### rnnviz")
-        for path, label, icon in PAGES:
-            st.page_link(path, label=label, icon=icon,
-                         query_params=carried_query(path, query or {}) or None)
+        with st.expander("rnnviz: pages", icon=":material/menu:", expanded=not query):
+            for path, label, icon in PAGES:
+                st.page_link(path, label=label, icon=icon,
+                             query_params=carried_query(path, query or {}) or None)
         with st.expander("Presets", icon=":material/school:"):
             for preset in PRESETS:
                 st.page_link(preset.page, label=preset.name, query_params=preset.query,
                              help=preset.intro)
-        st.divider()
 
 
 FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
@@ -103,15 +120,16 @@ def preset_gallery() -> None:
             st.caption(preset.intro)
 
 
-def preset_narration(page: str, result=None) -> None:
+def preset_narration(page: str, result=None) -> bool:
     """If the current settings are a preset of this page, show its introduction and what
     the result shows (computed from `result` by the preset's narrate function)."""
     query = {k: st.query_params.get(k) for k in st.query_params.keys()}
     preset = presets.matching(page, query)
     if preset is None:
-        return
+        return False
     said = preset.narrate(result) if preset.narrate and result is not None else ""
     st.info(f"**{preset.name}.** {preset.intro} {said}".strip(), icon=":material/school:")
+    return True
 
 
 def load_url_once(parse, prefix: str, to_widgets) -> None:
