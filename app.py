@@ -20,14 +20,14 @@ while you change the cell, the sequence length and the initialisation.
 st.subheader("Try this first")
 st.markdown(
     """
-1. Open **Gradient flow**. A tanh RNN with orthogonal weights starts at gain 1.
-2. Set the gain to **0.9**: the curve tilts down, the gradient dies within tens of steps.
-3. Set the gain to **1.1** and the inputs to **zeros**: now it grows going back (exploding).
-4. Switch the cell to **LSTM** with forget-gate bias 1, then 5: the cell state carries the
-   gradient much further back (the constant error carousel).
-5. Open the **Training lab** and press **Train**: on the adding problem the vanilla RNN stays
-   at the no-memory baseline while the LSTM and the GRU learn, and you watch the gradient
-   flow change as they do.
+1. Open **Gradient flow**. A tanh RNN with orthogonal weights starts at gain 1; the
+   headline above the chart says how the gradient changes going back in time.
+2. Set the gain to **0.9** and read the headline again: how many steps back per 10×?
+3. Set the gain to **1.1** and the inputs to **zeros**: does the curve now rise to the left?
+4. Switch the cell to **LSTM** and compare forget-gate bias 1 with 5: open *Compare values
+   of one setting* in the sidebar and draw both curves on one chart.
+5. Open the **Training lab** and press **Train**: the page says, for each cell, whether its
+   loss got below the no-memory baseline, and the maps show where the gradient reaches.
 
 **Why it vanishes** shows the spectrum and the step Jacobians behind the curves,
 **Connectivity** what each hidden state still remembers of each input, and **Theory** the

@@ -1,5 +1,7 @@
 """Theory: why gradients through time vanish or explode, and what helps; each point links to
 the page and settings that show it."""
+import math
+
 import streamlit as st
 
 from rnnviz import ui
@@ -247,13 +249,12 @@ st.markdown(
     "weights zero the gates are constant and the right-hand formula is exact. The forget "
     "bias sets how far back the cell path reaches:"
 )
+# Computed, not typed: with constant f the cell path loses log10(1/f) decades per step.
 st.markdown(
     r"| $b_f$ | $f = \sigma(b_f)$ | steps back per 10× drop |" "\n"
     "|---:|---:|---:|\n"
-    "| 0 | 0.50 | 3.3 |\n"
-    "| 1 | 0.73 | 7.4 |\n"
-    "| 3 | 0.95 | 47 |\n"
-    "| 5 | 0.993 | 343 |"
+    + "\n".join(f"| {b} | {1 / (1 + math.exp(-b)):.3g} | "
+                f"{1 / math.log10(1 + math.exp(-b)):.3g} |" for b in (0, 1, 3, 5))
 )
 st.markdown(
     "- **Forget bias 1** (Gers et al. 2000; Jozefowicz, Zaremba & Sutskever 2015, who found "
