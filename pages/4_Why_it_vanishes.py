@@ -42,7 +42,7 @@ st.plotly_chart(
     plots.eigenvalue_plane(
         r.spectrum.eigenvalues,
         {b: block_label(config.cell, b) for b in r.spectrum.eigenvalues},
-        "Eigenvalues of W_hh in the complex plane",
+        "Eigenvalues of W_hh in the complex plane", cell=config.cell,
     ),
     width="stretch",
 )
@@ -54,7 +54,8 @@ st.caption(f"Spectral radius max |λ| = {radius:.3f}; largest singular value λ�
 
 st.markdown("#### How much does one step back shrink the gradient?")
 st.plotly_chart(
-    plots.singular_value_band(r.steps, r.svals, 1.0, "Singular values of J_t over time"),
+    plots.singular_value_band(r.steps, r.svals, 1.0, "Singular values of J_t over time",
+                              cell=config.cell),
     width="stretch",
 )
 st.caption("Pooled over the first two sequences and every direction of the state (which "
@@ -65,7 +66,8 @@ st.markdown("#### And all the steps together?")
 st.plotly_chart(
     plots.gradient_profile({"‖∂h_T/∂h_t‖₂": r.profile}, FLOOR,
                            "Norm of the product of Jacobians (log scale)",
-                           bound=r.bound, y_title="‖∂h_T/∂h_t‖₂ (log scale)", t=r.steps),
+                           bound=r.bound, y_title="‖∂h_T/∂h_t‖₂ (log scale)", t=r.steps,
+                           styles={"‖∂h_T/∂h_t‖₂": plots.cell_line(config.cell)}),
     width="stretch",
 )
 st.caption("Spectral norm of the whole product, computed in log space (exact far below "

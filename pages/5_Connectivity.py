@@ -39,7 +39,9 @@ st.plotly_chart(
     plots.gradient_profile({"‖∂h_t/∂x_s‖, geometric mean over t": np.power(10.0, r.by_lag)},
                            FLOOR, "Connectivity against distance",
                            y_title="‖∂h_t/∂x_s‖ (log scale)", t=lags,
-                           x_title="distance t − s (steps)"),
+                           x_title="distance t − s (steps)", label_side="right",
+                           styles={"‖∂h_t/∂x_s‖, geometric mean over t":
+                                   plots.cell_line(config.cell)}),
     width="stretch",
 )
 rows = ["t,s,log10_connectivity"] + [

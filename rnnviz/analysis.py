@@ -1,6 +1,7 @@
 """Analyses behind the explorer pages: W_hh spectra, the Pascanu et al. verdict, step-Jacobian
 singular values, input-output connectivity maps and gate statistics. Returns numpy.
 """
+import functools
 from typing import NamedTuple
 
 import jax
@@ -8,8 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import programs
-from rnnviz.cells import GATE_NAMES, STEPS, CellParams, check_cell
-from rnnviz.flow import FLOOR, _carry0, _scan, as_array
+from rnnviz.cells import GATE_NAMES, STEPS, CellParams, Network, as_network, check_cell, check_network
+from rnnviz.flow import (
+    FLOOR,
+    _carries0,
+    _join_directions,
+    _network_scan,
+    as_array,
+)
 
 VANILLA = ("rnn", "rnn_relu")
 # γ bounds |act'| in Pascanu et al. 2013: tanh' ≤ 1, relu' ∈ {0, 1}.
@@ -155,22 +162,62 @@ def circle(radius: float = 1.0, n: int = 181) -> tuple:
 # Step Jacobians along the forward trajectory
 
 
+def _states(cell, outs) -> tuple:
+    """The recurrent state parts of a scan's outputs: (h,), or (h, c) for the LSTM."""
+    return (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
+
+
+def _prev_states(carry0, states, reverse=False) -> tuple:
+    """The state entering each step, in the direction's own order: s_{t−1} running forward
+    (carry0 at t = 0), s_{t+1} running backward (carry0 at t = T − 1)."""
+    if reverse:
+        return tuple(jnp.concatenate([s[1:], c[None]]) for c, s in zip(carry0, states))
+    return tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
+
+
+def _finite_steps(carry0, states):
+    """(T, B): True where every state part at step t, and the start state, is finite."""
+    finite = jnp.all(jnp.stack([jnp.isfinite(s).all(axis=-1) for s in states]), axis=0)
+    return finite & jnp.all(jnp.stack([jnp.isfinite(c).all(axis=-1) for c in carry0]), axis=0)
+
+
 def _trajectory(cell, params, xs, h0):
-    """The forward pass, as the analyses need it.
+    """The forward pass of one layer, as the analyses need it.
 
     Returns:
       carry0; prev, the state entering each step (tuple of (T, B, H) per state part); and
       ok (T, B), True while every state up to and including step t is finite. Past an
       overflow the Jacobians are meaningless (inf·0 = NaN), so results there become NaN.
     """
-    carry0 = _carry0(cell, params, xs, h0)
-    outs = _scan(cell, params, xs, carry0)
-    states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
-    prev = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
-    finite = jnp.all(jnp.stack([jnp.isfinite(s).all(axis=-1) for s in states]), axis=0)
-    finite = finite & jnp.all(jnp.stack([jnp.isfinite(c).all(axis=-1) for c in carry0]), axis=0)
-    ok = jax.lax.cummin(finite.astype(jnp.int32), axis=0).astype(bool)
-    return carry0, prev, ok
+    carry0, inputs, prev, ok = _network_trajectory(cell, as_network(params), xs, h0)
+    return carry0[0][0], prev[0][0], ok
+
+
+def _network_trajectory(cell, net: Network, xs, h0, length=None):
+    """The forward pass of every layer and direction, as the analyses need it.
+
+    Returns:
+      (carries0, inputs, prev, ok): carries0[k][d] the start carries; inputs[k] (T, B, ·)
+      what layer k reads; prev[k][d] the state entering each step in that direction's own
+      order (tuple per state part); ok (T, B), True where every state that output step t
+      depends on is finite: all steps ≤ t of every layer for a unidirectional network,
+      every real step (< length) once a backward direction reads the whole sequence.
+    """
+    carries0 = _carries0(cell, net, xs, h0)
+    outs, _ = _network_scan(cell, net, xs, carries0, length=length)
+    inputs = (xs,) + tuple(_join_directions([o["h"] for o in row]) for row in outs[:-1])
+    prev = tuple(tuple(_prev_states(carries0[k][d], _states(cell, o), reverse=d == 1)
+                       for d, o in enumerate(row)) for k, row in enumerate(outs))
+    finite = [_finite_steps(carries0[k][d], _states(cell, o))
+              for k, row in enumerate(outs) for d, o in enumerate(row)]
+    finite = finite[0] if len(finite) == 1 else jnp.all(jnp.stack(finite), axis=0)
+    if net.num_directions == 1:
+        ok = jax.lax.cummin(finite.astype(jnp.int32), axis=0).astype(bool)
+    else:
+        t = jnp.arange(xs.shape[0])[:, None]
+        real = t < (xs.shape[0] if length is None else length)
+        ok = jnp.broadcast_to(jnp.all(finite | ~real, axis=0), finite.shape)
+    return carries0, inputs, prev, ok
 
 
 def sampled_steps(T: int, stride: int = 1) -> np.ndarray:
@@ -300,44 +347,145 @@ def _log10_fro(a, axes):
     return jnp.where(m > 0, jnp.log10(safe) + jnp.log10(n), -jnp.inf)
 
 
-def _connectivity_forward(cell, params, xs, h0, stride):
-    """Forward mode: carry Q_s = ∂s_k/∂x_s for every source s at once (cost ∝ T²·B·S·H·I).
+def _live_scale(parts, log_scale, axes):
+    """log_scale where the tangents `parts` are nonzero over `axes`, -inf where all zero, so
+    that an exact zero never sets the scale of a sum."""
+    m = jnp.max(jnp.stack([jnp.max(jnp.abs(a), axis=axes) for a in parts]), axis=0)
+    return jnp.where(m > 0, log_scale, -jnp.inf)
 
-    Q is (n, I, B, ·) per state part for the n sources s = 0, stride, 2·stride, …. At step
-    k: Q ← J_k Q (one jvp vmapped over the n·I tangents), then Q_s ← ∂s_k/∂x_k if k is a
-    source; each source is renormalised every step and its scale carried as a log.
-    Output row k is log10 ‖∂h_k/∂x_s‖ for every source, (n, B); rows are kept at the
-    source steps only.
+
+def _common_scale(scales):
+    """The larger of the live log10 scales, 0 where all are -inf (everything zero), and the
+    factor 10^(scale − common) for each (0 for an all-zero term)."""
+    m = functools.reduce(jnp.maximum, scales)
+    m = jnp.where(jnp.isneginf(m), 0.0, m)
+    return m, [jnp.power(10.0, a - m) for a in scales]
+
+
+def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=None, norms=True):
+    """Forward mode through one layer and direction: carry Q_s = ∂s_k/∂x_s for every source s.
+
+    Q is (n, I, B, ·) per state part for the n sources `src` (I: the network's input size,
+    cost ∝ T·n·B·S·H·I). At step k: Q ← J_k Q + (∂s_k/∂u_k) du_k, one jvp vmapped over the
+    n·I tangents, where u is what the layer reads. Layer 0 (du None) reads x, whose tangent
+    e_i enters at the source step alone: Q_s ← ∂s_k/∂x_k if k = s. A layer above reads
+    du_k = ∂u_k/∂x_s, the layer below's output tangents as (values (T, n, I, B, ·), log10
+    scales (T, n, B)); the two terms are added at the larger of their scales. Each source
+    is renormalised every step and its scale carried as a log, so 1e-300 stays exact.
+
+    Args:
+      xs: (T, B, ·) the layer's inputs. prev: the state entering each step (see
+        `_network_trajectory`). reverse: the backward direction, run from the end.
+      length: with `reverse`, steps ≥ length are padding: the state there is the start
+        state, which no input moves, so Q is zero there.
+      norms: return only log10 ‖∂h_k/∂x_s‖_F (T, n, B); else the tangents of h,
+        (q (T, n, I, B, H), log10 scale (T, n, B)) with ∂h_k/∂x_s = q·10^scale.
     """
-    step = STEPS[cell]
-    T, B, I = xs.shape
-    carry0, prev, ok = _trajectory(cell, params, xs, h0)
-    src = jnp.arange(0, T, stride)
+    B = xs.shape[1]
     n = src.shape[0]
-    q0 = tuple(jnp.zeros((n, I, B, c.shape[-1]), xs.dtype) for c in carry0)
+    I = xs.shape[2] if du is None else du[0].shape[2]
+    q0 = tuple(jnp.zeros((n, I, B, a.shape[-1]), xs.dtype) for a in prev)
     eye = jnp.broadcast_to(jnp.eye(I, dtype=xs.dtype)[:, None, :], (I, B, I))
 
     def body(carry, inputs):
         q, log_scale = carry
-        k, x, prev_k = inputs
+        k, x, prev_k, du_k = inputs
+        if du is None:
+            def push(tangent):  # J_k · tangent, with x_k held
+                return jax.jvp(lambda s: step(params, s, x)[0], (prev_k,), (tangent,))[1]
 
-        def push(tangent):  # J_k · tangent, with x_k held
-            return jax.jvp(lambda s: step(params, s, x)[0], (prev_k,), (tangent,))[1]
+            def inject(e):  # ∂s_k/∂x_k · e
+                return jax.jvp(lambda u: step(params, prev_k, u)[0], (x,), (e,))[1]
 
-        def inject(e):  # ∂s_k/∂x_k · e
-            return jax.jvp(lambda u: step(params, prev_k, u)[0], (x,), (e,))[1]
+            flat = tuple(a.reshape(n * I, B, -1) for a in q)
+            q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat))
+            d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
+            is_k = (src == k)[:, None, None, None]
+            q = tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
+        else:
+            u, log_u = du_k
+            log_scale, (f_q, f_u) = _common_scale(
+                [_live_scale(q, log_scale, (1, 3)), _live_scale((u,), log_u, (1, 3))])
+            flat = tuple((a * f_q[:, None, :, None]).reshape(n * I, B, -1) for a in q)
+            u = (u * f_u[:, None, :, None]).reshape(n * I, B, -1)
 
-        flat = tuple(a.reshape(n * I, B, -1) for a in q)
-        q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat))
-        d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
-        is_k = (src == k)[:, None, None, None]
-        q = tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
+            def push(tangent, tangent_u):  # J_k · tangent + ∂s_k/∂u_k · tangent_u
+                return jax.jvp(lambda s, v: step(params, s, v)[0], (prev_k, x),
+                               (tangent, tangent_u))[1]
+
+            q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat, u))
+        if length is not None:
+            q = tuple(jnp.where(k < length, a, 0.0) for a in q)
         q, log_m = _renorm(q, (1, 3))  # (n, B)
         log_scale = log_scale + log_m
-        return (q, log_scale), log_scale + _log10_fro(q[0], (1, 3))
+        out = log_scale + _log10_fro(q[0], (1, 3)) if norms else (q[0], log_scale)
+        return (q, log_scale), out
 
     init = (q0, jnp.zeros((n, B), xs.dtype))
-    _, rows = jax.lax.scan(body, init, (jnp.arange(T), xs, prev))
+    steps = (jnp.arange(xs.shape[0]), xs, prev, du)
+    _, outs = jax.lax.scan(body, init, steps, reverse=reverse)
+    return outs
+
+
+def _join_tangents(parts):
+    """Layer k's output tangents [forward, backward] along the units, at a common scale:
+    what layer k + 1 reads, (values (T, n, I, B, D·H), log10 scales (T, n, B))."""
+    if len(parts) == 1:
+        return parts[0]
+    scale, factors = _common_scale([_live_scale((q,), log, (2, 4)) for q, log in parts])
+    values = [q * f[:, :, None, :, None] for (q, _), f in zip(parts, factors)]
+    return jnp.concatenate(values, axis=-1), scale
+
+
+def _log10_hypot(logs):
+    """log10 √(Σ 10^(2·a)) of log10 norms: the norm of the [forward, backward] Jacobian."""
+    if len(logs) == 1:
+        return logs[0]
+    ln10 = np.log(10.0)
+    return 0.5 * functools.reduce(jnp.logaddexp, [2.0 * ln10 * a for a in logs]) / ln10
+
+
+# The tangents a layer hands to the next are (T, n, I, B, D·H): cap their bytes per chunk
+# of sources (stacks only; a single layer keeps nothing but the carry).
+CONNECTIVITY_CHUNK_BYTES = 32 * 2**20
+
+
+def _connectivity_forward(cell, params, xs, h0, stride, length=None):
+    """Forward mode through every layer and direction of a network (or one layer).
+
+    The sources s = 0, stride, 2·stride, … are carried at once (`_tangent_scan`) through
+    layer 0; each layer's output tangents ∂u_t/∂x_s at every t feed the next layer, and the
+    top layer's give log10 ‖∂y_t/∂x_s‖ for y_t = [h_fwd_t, h_bwd_t]. A stack runs its
+    sources in chunks of at most `CONNECTIVITY_CHUNK_BYTES` of tangents.
+    Returns (n_out, n_src, B), rows at the source steps only.
+    """
+    net = as_network(params)
+    step = STEPS[cell]
+    T, B, I = xs.shape
+    _, inputs, prev, ok = _network_trajectory(cell, net, xs, h0, length)
+
+    def rows_for(src):  # (T, n, B) for the sources `src`
+        du = None
+        for k, layer in enumerate(net.layers):
+            top = k == net.num_layers - 1
+            outs = [_tangent_scan(step, p, inputs[k], prev[k][d], src, du, reverse=d == 1,
+                                  length=length if d == 1 else None, norms=top)
+                    for d, p in enumerate(layer)]
+            if top:
+                return _log10_hypot(outs)
+            du = _join_tangents(outs)
+
+    src = jnp.arange(0, T, stride)
+    n = src.shape[0]
+    if net.num_layers == 1:
+        rows = rows_for(src)
+    else:
+        per_source = T * I * B * net.num_directions * net.hidden_size * xs.dtype.itemsize
+        m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
+        chunks = -(-n // m)
+        padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])  # never injected
+        rows = jax.lax.map(rows_for, padded.reshape(chunks, m))  # (chunks, T, m, B)
+        rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
     return jnp.where(ok[::stride, None, :], rows[::stride], jnp.nan)  # (n_out, n_src, B)
 
 
@@ -378,9 +526,9 @@ def _connectivity_reverse(cell, params, xs, h0, stride):
 
 
 @programs.jit(static_argnames=("cell", "mode", "stride"))
-def _connectivity_log10(cell, params, xs, h0, mode, stride):
+def _connectivity_log10(cell, params, xs, h0, mode, stride, length=None):
     if mode == "forward":
-        return _connectivity_forward(cell, params, xs, h0, stride)
+        return _connectivity_forward(cell, params, xs, h0, stride, length)
     return _connectivity_reverse(cell, params, xs, h0, stride)
 
 
@@ -399,44 +547,54 @@ def _rms_log10(logs, axis):
 
 def connectivity(
     cell: str,
-    params: CellParams,
+    params: CellParams | Network,
     xs,
     h0=None,
     length: int | None = None,
     stride: int = 1,
     mode: str = "auto",
 ) -> np.ndarray:
-    """log10 of the connectivity map ‖∂h_t/∂x_s‖ for output step t and input step s.
+    """log10 of the connectivity map ‖∂y_t/∂x_s‖ for output step t and input step s.
 
-    As in Madsen 2019, "Visualizing memorization in RNNs" (Distill), with the output y_t = h_t
-    (the hidden state; no readout): entry [t, s] is the Frobenius norm of the H×I Jacobian
-    ∂h_t/∂x_s, root-mean-square over the batch. Causality makes it zero for s > t; those
-    entries are NaN (not computed). An exact zero (e.g. a dead relu path) is -inf. Once the
-    forward pass overflows (a state is inf/NaN in any sequence at step k), rows t ≥ k are NaN
-    too: `flow.first_nonfinite(hs)` gives k for the page to explain.
+    As in Madsen 2019, "Visualizing memorization in RNNs" (Distill), with the output y_t the
+    hidden state (no readout): h_t of one layer, or a network's top output [h_fwd_t,
+    h_bwd_t] (D·H, torch's ``output``). Entry [t, s] is the Frobenius norm of the Jacobian
+    ∂y_t/∂x_s, root-mean-square over the batch. For one layer or a unidirectional stack,
+    causality makes it zero for s > t; those entries are NaN (not computed). A
+    bidirectional network's backward direction reads the sequence from the end, so its map
+    fills both triangles. An exact zero (e.g. a dead relu path) is -inf. Once the forward
+    pass overflows (a state is inf/NaN in any sequence at step k), rows t ≥ k are NaN too
+    (every row, for a bidirectional network): `flow.first_nonfinite(hs)` gives k for the
+    page to explain.
 
     Returned in log10 because the values span hundreds of decades: every Jacobian is carried
     renormalised with its scale as a log (see `flow.jacobian_log10_norms`), so 1e-200 comes
     out as -200, never as 0. Use `display_log10` to clip for a heatmap.
 
-    Algorithm: one scan, no T separate backward passes. Forward mode carries ∂s_k/∂x_s
-    (S×I) for all sources s at once and multiplies by J_k each step: T²/2·S²·I per sequence,
-    memory O(T·B·S·I). Reverse mode carries ∂h_t/∂s_k (H×S) for all outputs t and pays
-    also for ∂h_t/∂x_k: T²/2·H·S·(S + I), memory O(T·B·H·S). S = H, or 2H for the LSTM.
-    "auto" takes the cheaper, forward unless H·(S + I) < S·I (only an LSTM with I > 2H).
+    Algorithm: one scan per layer and direction, no T separate backward passes. Forward
+    mode carries ∂s_k/∂x_s (S×I) for all sources s at once and multiplies by J_k each
+    step: T²/2·S²·I per sequence, memory O(T·B·S·I) (a stack: T²·S·(S + D·H)·I per layer
+    and direction, and the tangents that one layer hands the next, in chunks of sources of
+    at most `CONNECTIVITY_CHUNK_BYTES`). Reverse mode (one layer only) carries ∂h_t/∂s_k
+    (H×S) for all outputs t and pays also for ∂h_t/∂x_k: T²/2·H·S·(S + I), memory
+    O(T·B·H·S). S = H, or 2H for the LSTM. "auto" takes the cheaper, forward unless
+    H·(S + I) < S·I (only an LSTM with I > 2H), and forward for every stack.
     Measured on 2 shared CPU cores (float32, H=64, B=4, I=2, after a compile of ~1-2 s):
     T=200 0.04-0.25 s, T=500 0.2-0.9 s (LSTM slowest); `stride` divides these.
 
     Args:
-      xs: (T, B, I); pad to a length bucket and pass `length` to avoid recompiling (the map
-        is causal, so padding after `length` changes nothing before it).
-      h0: (B, H) or None for zeros.
+      params: CellParams (one layer) or a cells.Network.
+      xs: (T, B, I); pad to a length bucket and pass `length` to avoid recompiling
+        (padding after `length` changes nothing before it: a unidirectional map is causal,
+        and a backward direction starts at step length − 1).
+      h0: (B, H) for one layer, (L·D, B, H) for a network, or None for zeros.
       length: if given, keep only the steps t, s < length.
       stride: sample both axes at t, s ∈ `sampled_steps(T, stride)`; the values are
         exact, the cost falls by the factor `stride` (a screen shows a few hundred pixels).
-      mode: "auto", "forward" or "reverse" (same numbers, different cost).
+      mode: "auto", "forward" or "reverse" (same numbers, different cost; "reverse" for
+        one layer only).
     Returns:
-      (n, n) float64 numpy array of log10 ‖∂h_t/∂x_s‖_F, rows t, columns s, with
+      (n, n) float64 numpy array of log10 ‖∂y_t/∂x_s‖_F, rows t, columns s, with
       n = len(sampled_steps(T or length, stride)).
     """
     check_cell(cell)
@@ -444,12 +602,23 @@ def connectivity(
         raise ValueError(f"mode must be one of {CONNECTIVITY_MODES}, got {mode!r}")
     stride = _check_stride(stride)
     xs = as_array(xs)
+    net = check_network(cell, params)
+    if net.num_layers == 1 and net.num_directions == 1:
+        params = net.layers[0][0]  # one layer: the one-layer program, either mode
+    elif mode == "reverse":
+        raise ValueError("reverse-mode connectivity is implemented for one unidirectional "
+                         "layer; use mode='forward' (or 'auto') for a network")
+    else:
+        mode = "forward"
     I = xs.shape[2]
     if mode == "auto":
         H, S = params.w_hh.shape[1], state_size(cell, params)
         mode = "reverse" if H * (S + I) < S * I else "forward"
-    logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, stride), axis=2)
-    logs[np.triu_indices(logs.shape[0], k=1)] = np.nan
+    both_ways = net.num_directions == 2
+    logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, stride,
+                                          length if both_ways else None), axis=2)
+    if not both_ways:
+        logs[np.triu_indices(logs.shape[0], k=1)] = np.nan
     if length is not None:
         n = len(sampled_steps(length, stride))
         logs = logs[:n, :n]

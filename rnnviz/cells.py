@@ -33,6 +33,85 @@ class CellParams(NamedTuple):
     b_hh: jax.Array  # (G*H,)
 
 
+MAX_LAYERS = 4  # the deepest stack rnnviz builds or loads (page bounds: layers × T × H)
+DIRECTIONS = ("forward", "backward")  # index d of a Network's layers[k][d]
+
+
+class Network(NamedTuple):
+    """Weights of a stack of L layers of one cell, each with D directions (1 or 2).
+
+    ``layers[k][d]`` is the CellParams of layer k, direction d (0 forward, 1 backward), in
+    PyTorch's layout: layer 0 reads the inputs (``w_ih (G*H, I)``), layer k > 0 reads the
+    [forward, backward] outputs of layer k − 1 concatenated (``w_ih (G*H, D*H)``), as
+    ``torch.nn.LSTM(num_layers=L, bidirectional=True)`` and Keras ``Bidirectional`` do.
+    L and D live in the pytree structure, so they are static under jit without a static
+    argument. A single unidirectional layer is ``Network(((params,),))``, the same as
+    passing its CellParams.
+    """
+
+    layers: tuple  # L tuples of D CellParams
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def num_directions(self) -> int:
+        return len(self.layers[0])
+
+    @property
+    def hidden_size(self) -> int:
+        return self.layers[0][0].w_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0][0].w_ih.shape[1]
+
+
+def as_network(params) -> Network:
+    """A Network for CellParams (one unidirectional layer) or a Network (as it is)."""
+    if isinstance(params, Network):
+        return params
+    if isinstance(params, CellParams):
+        return Network(((params,),))
+    raise TypeError(f"expected CellParams or Network, got {type(params).__name__}")
+
+
+def is_single_layer(params) -> bool:
+    """True for one unidirectional layer, whose results keep the one-layer shapes (T, B, H)."""
+    net = as_network(params)
+    return net.num_layers == 1 and net.num_directions == 1
+
+
+def check_network(cell: str, params) -> Network:
+    """`params` as a Network, after checking that its layers fit together (ValueError if not)."""
+    net = as_network(params)
+    G = GATE_BLOCKS[check_cell(cell)]
+    L = len(net.layers)
+    D = len(net.layers[0]) if L else 0
+    if not 1 <= L <= MAX_LAYERS or D not in (1, 2):
+        raise ValueError(f"a network has 1 to {MAX_LAYERS} layers of 1 or 2 directions, "
+                         f"got {L} layers of {D}")
+    H = net.hidden_size
+    for k, layer in enumerate(net.layers):
+        if len(layer) != D:
+            raise ValueError(f"layer {k} has {len(layer)} directions, layer 0 has {D}")
+        for d, p in enumerate(layer):
+            where = f"layer {k}, {DIRECTIONS[d]}"
+            if tuple(p.w_hh.shape) != (G * H, H):
+                raise ValueError(f"{where}: w_hh has shape {tuple(p.w_hh.shape)}; a {cell} "
+                                 f"of hidden size {H} needs ({G * H}, {H})")
+            inputs = net.input_size if k == 0 else D * H
+            if tuple(p.w_ih.shape) != (G * H, inputs):
+                raise ValueError(f"{where}: w_ih has shape {tuple(p.w_ih.shape)}; expected "
+                                 f"({G * H}, {inputs})")
+            for name in ("b_ih", "b_hh"):
+                if tuple(getattr(p, name).shape) != (G * H,):
+                    raise ValueError(f"{where}: {name} has shape "
+                                     f"{tuple(getattr(p, name).shape)}; expected ({G * H},)")
+    return net
+
+
 def check_cell(cell: str) -> str:
     """Return `cell` if it names a known cell, else raise a ValueError that lists them."""
     if cell not in CELLS:

@@ -155,14 +155,20 @@ def _concentration(ts, logs) -> tuple | None:
 
 
 def profile_headline(facts: ProfileFacts, quantity: str = "the gradient",
-                     lead: str = "Going back in time, ") -> str:
+                     lead: str = "Going back in time, ", step_of=None) -> str:
     """One sentence about a profile, true of it (tests/test_claims.py checks the rules).
 
     Args:
       quantity: what the curve is, as the sentence's subject.
       lead: words before the subject; "" starts the sentence with the quantity.
+      step_of: maps an index of the profile to the step number to print (for a profile
+        taken in reverse, e.g. a backward direction's); the identity by default.
     """
     f, T = facts, facts.T
+    step_of = step_of or (lambda i: i)
+    f = f._replace(**{name: None if getattr(f, name) is None else step_of(getattr(f, name))
+                      for name in ("nonfinite_from", "below_floor_from", "largest_step",
+                                   "smallest_step")})
     if f.nonfinite_from is not None:
         body = f"{quantity} left float32's range (inf/NaN) at step {f.nonfinite_from}"
     elif f.direction is None:
@@ -200,8 +206,8 @@ def _profile_body(f: ProfileFacts, T: int, quantity: str) -> str:
     head = f"{quantity} {verb} {factor}× over {covered} steps"
     if f.concentrated is not None:
         k, part, end = f.concentrated
-        where = (f"in the last {k} steps (t ≥ {T - 1 - k})" if end == "late"
-                 else f"in the first {k} steps (t ≤ {f.first_resolved + k})")
+        where = (f"in the last {k} steps" if end == "late"
+                 else f"in the first {k} steps of the sequence")
         return f"{head}; {format_factor(part)}× of that {where}"
     return f"{head}, at an uneven rate (not 10× per fixed number of steps)"
 

@@ -1,6 +1,10 @@
-"""Unrolling with ``lax.scan`` and exact gradient-flow analytics.
+"""Unrolling with ``lax.scan`` and exact gradient-flow analytics, for one layer or a network.
 
-Time-major shapes throughout: ``xs (T, B, I)``, ``hs (T, B, H)``.
+Time-major shapes throughout: ``xs (T, B, I)``, ``hs (T, B, H)``. A network (cells.Network:
+L layers, D directions) runs the same scan once per layer and direction; its top output is
+``(T, B, D·H)`` and its per-layer arrays are ``(L, D, T, B, H)``, the backward direction
+indexed by input position t as in PyTorch's ``output``. One unidirectional layer keeps the
+one-layer shapes ``(T, B, H)``.
 """
 
 import jax
@@ -8,7 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import programs
-from rnnviz.cells import STEPS, CellParams, check_cell, init_carry
+from rnnviz.cells import (
+    STEPS,
+    CellParams,
+    Network,
+    as_network,
+    check_cell,
+    check_network,
+    init_carry,
+    is_single_layer,
+)
 
 # Smallest magnitude the analytics vouch for; anything smaller is reported as "below".
 FLOOR = 1e-30
@@ -29,44 +42,129 @@ def _carry0(cell, params, xs, h0=None, c0=None):
     return carry if c0 is None else (carry[0], c0)
 
 
-def _scan(cell, params, xs, carry0, eps=None, reverse=False):
+def _scan(cell, params, xs, carry0, eps=None, reverse=False, length=None):
     """Run `cell` over xs from carry0; eps, if given, perturbs each new state (see cells.py).
 
-    Returns the stacked step outputs: dict of (T, B, H) arrays, "h" and the gates.
-    ``reverse`` runs the sequence backwards (for a future bidirectional layer); stacked
-    layers feed one layer's ``hs`` to the next as its ``xs``.
+    Returns the stacked step outputs: dict of (T, B, H) arrays, "h" and the gates, at the
+    input positions t (also with ``reverse``, which runs the sequence backwards, for the
+    backward direction of a bidirectional layer).
+
+    length: with ``reverse``, the steps t ≥ length are padding: the state stays carry0
+      through them (and they output it), so step length − 1 starts from carry0 as if the
+      sequence ended there. Running forward, padding after `length` changes nothing before.
     """
     step = STEPS[cell]
+    if length is None:
 
-    def body(carry, inputs):
-        x, e = inputs
-        return step(params, carry, x, e)
+        def body(carry, inputs):
+            x, e = inputs
+            return step(params, carry, x, e)
 
-    _, outs = jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
+        _, outs = jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
+        return outs
+
+    def masked_body(carry, inputs):
+        x, e, t = inputs
+        new, out = step(params, carry, x, e)
+        new = tuple(jnp.where(t < length, a, a0) for a, a0 in zip(new, carry0))
+        return new, {**out, "h": new[0], **({"c": new[1]} if len(new) > 1 else {})}
+
+    _, outs = jax.lax.scan(masked_body, carry0, (xs, eps, jnp.arange(xs.shape[0])),
+                           reverse=reverse)
     return outs
 
 
+def _start_state(net: Network, h0, k: int, d: int):
+    """Layer k, direction d's slice of a start state: (B, H) for one layer, else h0[k·D + d]
+    of an (L·D, B, H) array, PyTorch's h_0 order (layer 0 forward, layer 0 backward, ...)."""
+    if h0 is None or is_single_layer(net):
+        return h0
+    return h0[k * net.num_directions + d]
+
+
+def _carries0(cell, net: Network, xs, h0=None, c0=None) -> tuple:
+    """The start carry of every layer and direction: carries[k][d], as `_carry0` makes them."""
+    return tuple(
+        tuple(_carry0(cell, p, xs, _start_state(net, h0, k, d), _start_state(net, c0, k, d))
+              for d, p in enumerate(layer))
+        for k, layer in enumerate(net.layers))
+
+
+def _join_directions(parts):
+    """[forward, backward] along the feature axis, as layer k + 1 and the user read them."""
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+
+
+def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None):
+    """Run every layer and direction of `net` over xs (T, B, I), bottom layer first.
+
+    Each is one `_scan` of its cell; layer k > 0 reads the [forward, backward] outputs of
+    layer k − 1. The backward direction runs reversed (respecting `length`, see `_scan`).
+
+    Returns:
+      (outs, ys): outs[k][d] the step outputs of layer k, direction d (dict of (T, B, H));
+      ys (T, B, D·H) the top layer's output.
+    """
+    inputs, outs = xs, []
+    for k, layer in enumerate(net.layers):
+        row = tuple(
+            _scan(cell, p, inputs, carries0[k][d], None if eps is None else eps[k][d],
+                  reverse=d == 1, length=length if d == 1 else None)
+            for d, p in enumerate(layer))
+        outs.append(row)
+        inputs = _join_directions([o["h"] for o in row])
+    return tuple(outs), inputs
+
+
+def _per_layer(net: Network, parts):
+    """Nested per-layer, per-direction arrays parts[k][d] (T, B, H) as one (L, D, T, B, H)
+    array, or the (T, B, H) array itself for one unidirectional layer."""
+    if is_single_layer(net):
+        return parts[0][0]
+    return jnp.stack([jnp.stack(list(row)) for row in parts])
+
+
+def _gates(net: Network, outs) -> dict:
+    names = [name for name in outs[0][0] if name != "h"]
+    return {name: _per_layer(net, [[o[name] for o in row] for row in outs]) for name in names}
+
+
 @programs.jit(static_argnames=("cell",))
-def _unroll(cell, params, xs, h0, c0):
-    outs = _scan(cell, params, xs, _carry0(cell, params, xs, h0, c0))
-    hs = outs.pop("h")
-    return hs, outs
+def _unroll(cell, params, xs, h0, c0, length=None):
+    net = as_network(params)
+    outs, ys = _network_scan(cell, net, xs, _carries0(cell, net, xs, h0, c0), length=length)
+    return ys, _gates(net, outs)
 
 
-def unroll(cell: str, params: CellParams, xs, h0=None, c0=None):
-    """Run a cell over a sequence.
+def _length_if_needed(params, length):
+    """`length` where it changes results (a backward direction reads from the end), else None,
+    so that one-layer and unidirectional programs stay the same and need no length."""
+    return length if as_network(params).num_directions == 2 else None
+
+
+def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
+    """Run a cell, or a network of them, over a sequence.
 
     Args:
       cell: one of `CELLS`.
-      params: CellParams (PyTorch layout).
+      params: CellParams (one layer, PyTorch layout) or a cells.Network (L layers × D
+        directions, from `init_params(..., layers=, bidirectional=)`, `from_torch`,
+        `from_keras`).
       xs: (T, B, I) inputs.
-      h0: (B, H) start state, or None for zeros. c0: the LSTM's start cell state (zeros).
+      h0: start state, or None for zeros: (B, H) for one layer, (L·D, B, H) for a network
+        (PyTorch's h_0). c0: the LSTM's start cell state, same shapes (zeros).
+      length: number of real steps when xs is padded; only a backward direction needs it
+        (it starts at step length − 1). Outputs from `length` on are padding.
     Returns:
-      hs (T, B, H) and a dict of gate activations, each (T, B, H): LSTM i, f, g, o and the
-      cell state c; GRU r, z, n; nothing for the vanilla cells.
+      hs and a dict of gate activations: LSTM i, f, g, o and the cell state c; GRU r, z, n;
+      nothing for the vanilla cells. One layer: hs and each gate (T, B, H). A network: hs
+      (T, B, D·H), the top layer's [forward, backward] output (= torch's ``output``), and
+      each gate (L, D, T, B, H): layer, direction (0 forward, 1 backward), input step.
     """
     check_cell(cell)
-    return _unroll(cell, params, as_array(xs), h0, c0)
+    if not isinstance(params, CellParams):
+        check_network(cell, params)
+    return _unroll(cell, params, as_array(xs), h0, c0, _length_if_needed(params, length))
 
 
 def readout_loss(hs, length, placement="last"):
@@ -76,7 +174,7 @@ def readout_loss(hs, length, placement="last"):
     the norm at earlier steps *is* the factor by which the gradient shrank or grew.
 
     Args:
-      hs: (T, B, H), possibly padded past `length`.
+      hs: (T, B, H), or a network's (T, B, D·H) output; possibly padded past `length`.
       length: number of real steps; steps from `length` on are padding and ignored.
       placement: "last" reads h at step length−1 only, "all" sums over every real step.
     """
@@ -88,49 +186,66 @@ def readout_loss(hs, length, placement="last"):
     return jnp.sum(jnp.where(mask, readout, 0.0))
 
 
-def flow(cell, params, xs, loss_fn, h0=None):
+def flow(cell, params, xs, loss_fn, h0=None, length=None):
     """Forward pass and ∂L/∂(state_t) for every t in one reverse pass (traceable, not jitted).
 
-    A zero perturbation eps_t is added to every new state inside the scan; since
-    L(eps) = L(states + eps), jax.grad at eps = 0 is the total derivative ∂L/∂h_t (and
-    ∂L/∂c_t for the LSTM) at every step, for the cost of one backward pass.
+    A zero perturbation eps_t is added to every new state inside the scan of every layer
+    and direction; since L(eps) = L(states + eps), jax.grad at eps = 0 is the total
+    derivative ∂L/∂h_t (and ∂L/∂c_t for the LSTM) at every step of every layer, for the
+    cost of one backward pass.
 
+    Args:
+      params: CellParams or a cells.Network. loss_fn(hs): hs as `unroll` returns it.
+      length: as in `unroll` (only a backward direction needs it).
     Returns:
-      (loss, hs, gates, grads) with grads {"h": (T, B, H)} and "c" for the LSTM.
+      (loss, hs, gates, grads) with hs and gates as `unroll` returns them and grads
+      {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
+      network.
     """
-    carry0 = _carry0(cell, params, xs, h0)
-    eps = tuple(jnp.zeros((xs.shape[0],) + c.shape, c.dtype) for c in carry0)
+    net = as_network(params)
+    length = _length_if_needed(net, length)
+    carries0 = _carries0(cell, net, xs, h0)
+    eps = jax.tree.map(lambda c: jnp.zeros((xs.shape[0],) + c.shape, c.dtype), carries0)
 
     def loss_of_eps(eps):
-        outs = _scan(cell, params, xs, carry0, eps)
-        return loss_fn(outs["h"]), outs
+        outs, ys = _network_scan(cell, net, xs, carries0, eps, length)
+        return loss_fn(ys), (outs, ys)
 
-    (loss, outs), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
+    (loss, (outs, ys)), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
     # An infinite loss has no derivative; JAX would report relu'(NaN) = 0, i.e. a silent
     # "vanished" gradient where the network in fact blew up. Say NaN instead.
-    g = tuple(jnp.where(jnp.isfinite(loss), a, jnp.nan) for a in g)
-    grads = {"h": g[0]} if cell != "lstm" else {"h": g[0], "c": g[1]}
-    hs = outs.pop("h")
-    return loss, hs, outs, grads
+    g = jax.tree.map(lambda a: jnp.where(jnp.isfinite(loss), a, jnp.nan), g)
+    grads = {"h": _per_layer(net, [[parts[0] for parts in row] for row in g])}
+    if cell == "lstm":
+        grads["c"] = _per_layer(net, [[parts[1] for parts in row] for row in g])
+    return loss, ys, _gates(net, outs), grads
 
 
 @programs.jit(static_argnames=("cell", "loss_fn"))
-def _hidden_grads(cell, params, xs, h0, loss_fn):
-    return flow(cell, params, xs, loss_fn, h0)[3]
+def _hidden_grads(cell, params, xs, h0, loss_fn, length=None):
+    return flow(cell, params, xs, loss_fn, h0, length)[3]
 
 
-def hidden_grads(cell: str, params: CellParams, xs, loss_fn, h0=None):
+def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
     """∂L/∂h_t for every t (total derivative, through all later steps), in one reverse pass.
 
     Args:
-      loss_fn: ``loss_fn(hs) -> scalar`` with hs (T, B, H); e.g.
+      params: CellParams (one layer) or a cells.Network.
+      loss_fn: ``loss_fn(hs) -> scalar`` with hs as `unroll` returns it, (T, B, H) for one
+        layer, (T, B, D·H) for a network; e.g.
         ``functools.partial(rnnviz.readout_loss, length=T, placement="last")``.
+      h0, length: as in `unroll`.
     Returns:
-      {"h": (T, B, H)}, and for the LSTM also "c": ∂L/∂c_t including the path through
-      ``h_t = o_t * tanh(c_t)``. Overflow shows up as inf/NaN entries, never an exception.
+      {"h"}, and for the LSTM also "c": ∂L/∂c_t including the path through
+      ``h_t = o_t * tanh(c_t)``; each (T, B, H) for one layer and (L, D, T, B, H) for a
+      network (layer, direction, input step t, batch, unit). Overflow shows up as inf/NaN
+      entries, never an exception.
     """
     check_cell(cell)
-    return _hidden_grads(cell, params, as_array(xs), h0, loss_fn)
+    if not isinstance(params, CellParams):
+        check_network(cell, params)
+    return _hidden_grads(cell, params, as_array(xs), h0, loss_fn,
+                         _length_if_needed(params, length))
 
 
 def _scaled(tree):
@@ -223,6 +338,9 @@ def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.
       ord: "fro" (Frobenius) or 2 (spectral norm, the largest singular value).
     """
     check_cell(cell)
+    if not isinstance(params, CellParams):
+        raise ValueError("jacobian_norms is defined for one unidirectional layer (CellParams); "
+                         "for a network use hidden_grads and layer_norms")
     if ord not in ("fro", 2):
         raise ValueError('ord must be "fro" or 2')
     xs = as_array(xs)
@@ -231,12 +349,50 @@ def jacobian_norms(cell: str, params: CellParams, xs, h0=None, ord="fro") -> np.
 
 
 def per_step_norms(grads) -> np.ndarray:
-    """‖∂L/∂h_t‖ per sequence, root-mean-square over the batch: (T, B, H) -> (T,) float64.
+    """‖∂L/∂h_t‖ per sequence, root-mean-square over the batch: (..., T, B, H) -> (..., T)
+    float64; e.g. (T, B, H) -> (T,), a network's (L, D, T, B, H) -> (L, D, T).
 
     Float64 on the host, so squares of 1e-30 do not flush to zero as float32 does on CPU.
     """
     g = np.asarray(grads, np.float64)
-    return np.sqrt(np.mean(np.sum(g * g, axis=2), axis=1))
+    return np.sqrt(np.mean(np.sum(g * g, axis=-1), axis=-1))
+
+
+def layer_norms(grads) -> np.ndarray:
+    """‖∂L/∂h_t‖ per layer, direction and step, RMS over the batch: (L, D, T) float64.
+
+    Args:
+      grads: ``hidden_grads(...)["h"]`` (or "c"): (L, D, T, B, H) for a network, or
+        (T, B, H) for one layer (returned as (1, 1, T)).
+    """
+    g = np.asarray(grads)
+    return per_step_norms(g[None, None] if g.ndim == 3 else g)
+
+
+def layer_steps_per_decade(norms, floor=FLOOR):
+    """`steps_per_decade` of every layer and direction, each "going back" its own way.
+
+    The forward direction's gradient goes back toward earlier steps; the backward
+    direction reads the sequence from the end, so its "back" is toward later steps and its
+    profile is fitted with time reversed.
+
+    Args:
+      norms: (L, D, T) as from `layer_norms`, cut to the real steps.
+    Returns:
+      (steps, directions): steps (L, D) float64, NaN where there is no rate; directions
+      an L-tuple of D-tuples of "falls", "grows", "flat" or None (see `steps_per_decade`).
+    """
+    norms = np.asarray(norms, np.float64)
+    steps = np.full(norms.shape[:2], np.nan)
+    directions = []
+    for k in range(norms.shape[0]):
+        row = []
+        for d in range(norms.shape[1]):
+            rate, direction = steps_per_decade(norms[k, d] if d == 0 else norms[k, d, ::-1], floor)
+            steps[k, d] = np.nan if rate is None else rate
+            row.append(direction)
+        directions.append(tuple(row))
+    return steps, tuple(directions)
 
 
 def per_unit_magnitudes(grads) -> np.ndarray:

@@ -1,12 +1,14 @@
-"""Initialisation schemes for the recurrent weights, and `from_torch` for bringing weights in."""
+"""Initialisation schemes for the recurrent weights, and `from_torch` / `from_keras` for
+bringing trained weights in (one layer, or a stacked and bidirectional network)."""
 import math
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import programs
-from rnnviz.cells import GATE_BLOCKS, CellParams, check_cell
+from rnnviz.cells import DIRECTIONS, GATE_BLOCKS, MAX_LAYERS, CellParams, Network, check_cell
 
 SCHEMES = ("pytorch", "glorot", "he", "orthogonal", "identity")
 SCHEME_LABELS = {
@@ -77,12 +79,15 @@ def init_params(
     chrono_tmax: float | None = None,
     update_bias: float | None = None,
     dtype=jnp.float32,
-) -> CellParams:
-    """Draw a cell's weights.
+    layers: int = 1,
+    bidirectional: bool = False,
+) -> CellParams | Network:
+    """Draw a cell's weights, or a network's: `layers` stacked layers of 1 or 2 directions.
 
     Args:
       key: a PRNG key.
       cell: one of `CELLS`.
+      input_size: I, what layer 0 reads; layer k > 0 reads D·H (D = 2 if bidirectional).
       scheme: family of every weight block (each gate's H×H or H×I block separately).
         Non-PyTorch schemes set biases to zero; "orthogonal" and "identity" apply to W_hh,
         with Glorot-uniform input weights (Keras's defaults for the recurrent and input kernel).
@@ -96,14 +101,38 @@ def init_params(
       chrono_tmax: LSTM chrono initialisation (Tallec & Ollivier 2018):
         b_f ~ log U[1, T_max − 1], b_i = −b_f; overrides forget_bias.
       update_bias: GRU update-gate (z) bias; large values make z ≈ 1, i.e. copy h forward.
+      layers: L, 1 to `MAX_LAYERS`. bidirectional: D = 2 directions per layer.
+        Every layer and direction is drawn with the options above; layer 0's forward
+        direction from `key` itself (the same weights as the single layer), the others
+        from ``fold_in(key, k·D + d)``.
     Returns:
-      CellParams in PyTorch's layout.
+      CellParams in PyTorch's layout for one unidirectional layer (the default), else a
+      cells.Network of them.
     """
     check_cell(cell)
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if cell == "lstm" and chrono_tmax is not None and chrono_tmax <= 2:
         raise ValueError("chrono initialisation needs T_max > 2")
+    if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or not (
+            1 <= layers <= MAX_LAYERS):
+        raise ValueError(f"layers must be an integer from 1 to {MAX_LAYERS}, got {layers!r}")
+    options = dict(scheme=scheme, gain=gain, spectral_radius=spectral_radius,
+                   radius_kind=radius_kind, forget_bias=forget_bias, chrono_tmax=chrono_tmax,
+                   update_bias=update_bias, dtype=dtype)
+    D = 2 if bidirectional else 1
+    if layers == 1 and D == 1:
+        return _init_layer(key, cell, input_size, hidden_size, **options)
+    return Network(tuple(
+        tuple(_init_layer(key if k == d == 0 else jax.random.fold_in(key, k * D + d), cell,
+                          input_size if k == 0 else D * hidden_size, hidden_size, **options)
+              for d in range(D))
+        for k in range(layers)))
+
+
+def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_radius,
+                radius_kind, forget_bias, chrono_tmax, update_bias, dtype) -> CellParams:
+    """One layer's (one direction's) CellParams, as `init_params` documents them."""
     G, H = GATE_BLOCKS[cell], hidden_size
     # The random draws are one compiled program per (scheme, G, H); the arithmetic on them
     # runs in NumPy, which compiles nothing (eagerly in jax, each small operation would
@@ -156,33 +185,215 @@ def _chrono_uniform(key, high, *, shape, dtype):
     return jax.random.uniform(jax.random.split(key, 5)[4], shape, dtype, 1.0, high)
 
 
-def from_torch(cell: str, state_dict) -> CellParams:
+_TORCH_NAME = re.compile(r"(weight|bias)_(ih|hh)_l(\d+)(_reverse)?")
+_SUFFIXES = ("", "_reverse")  # direction d's suffix in a PyTorch state_dict
+
+
+def _float32_array(name: str, a) -> np.ndarray:
+    """`a` as a float32 numpy array; a ValueError naming it if it is not finite numbers."""
+    try:
+        a = np.asarray(a, np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} is not an array of numbers ({e})") from None
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds inf or NaN values; expected finite weights")
+    return a
+
+
+def _network_of(layers: list) -> CellParams | Network:
+    """CellParams for one unidirectional layer, else a Network (layers[k][d] CellParams)."""
+    if len(layers) == 1 and len(layers[0]) == 1:
+        return layers[0][0]
+    return Network(tuple(tuple(layer) for layer in layers))
+
+
+def _check_depth(L: int, source: str) -> None:
+    if not 1 <= L <= MAX_LAYERS:
+        raise ValueError(f"{source} has {L} recurrent layers; rnnviz shows 1 to {MAX_LAYERS}")
+
+
+def from_torch(cell: str, state_dict) -> CellParams | Network:
     """Weights from a ``torch.nn.RNN / LSTM / GRU(...).state_dict()`` given as numpy arrays.
 
-    Takes the keys ``weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0`` (single layer,
-    unidirectional; ``"rnn_relu"`` is ``nonlinearity="relu"``). torch is not needed: pass
-    ``{k: v.numpy() for k, v in module.state_dict().items()}``. Missing biases
-    (``bias=False``) are zeros.
+    Any ``num_layers`` (1 to `MAX_LAYERS`) and ``bidirectional``: the keys are
+    ``weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}``, and the same with the
+    suffix ``_reverse`` for the backward direction; ``weight_ih_l0`` is (G·H, I), and for
+    k ≥ 1 ``weight_ih_l{k}`` is (G·H, D·H). ``"rnn_relu"`` is ``nonlinearity="relu"``.
+    torch is not needed: pass ``{k: v.numpy() for k, v in module.state_dict().items()}``.
+    Missing biases (``bias=False``) are zeros.
+
+    Returns:
+      CellParams (float32 numpy arrays) for one unidirectional layer, else a cells.Network.
+    Raises:
+      ValueError: naming the key, for an unknown cell, a missing or unexpected name (e.g. a
+        prefix such as ``rnn.``, or ``weight_hr`` of ``proj_size``), a shape that does not
+        fit the cell, or values that are not finite.
     """
     check_cell(cell)
-    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-    if "weight_ih_l0" not in state_dict or "weight_hh_l0" not in state_dict:
-        raise ValueError(f"state_dict needs the keys {names[0]} and {names[1]}")
-    w_ih = np.asarray(state_dict["weight_ih_l0"], np.float32)
-    w_hh = np.asarray(state_dict["weight_hh_l0"], np.float32)
     G = GATE_BLOCKS[cell]
-    if w_hh.ndim != 2 or w_hh.shape[0] != G * w_hh.shape[1]:
+    unexpected = sorted(name for name in state_dict if not _TORCH_NAME.fullmatch(str(name)))
+    if unexpected:
         raise ValueError(
-            f"weight_hh_l0 has shape {w_hh.shape}; a {cell} needs ({G}*H, H), "
+            f"unexpected names in the state_dict: {', '.join(map(str, unexpected))}; expected "
+            "only weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and _reverse)")
+    parsed = [_TORCH_NAME.fullmatch(name).groups() for name in state_dict]
+    L = 1 + max((int(k) for *_, k, _ in parsed), default=0)
+    D = 2 if any(rev for *_, rev in parsed) else 1
+    _check_depth(L, "the state_dict")
+    expected = {f"{kind}_{m}_l{k}{_SUFFIXES[d]}" for k in range(L) for d in range(D)
+                for kind in ("weight", "bias") for m in ("ih", "hh")}
+    extra = sorted(set(state_dict) - expected)  # e.g. bias_ih_l0_reverse without weights
+    if extra:
+        raise ValueError(f"unexpected names in the state_dict: {', '.join(extra)}")
+    for k in range(L):
+        for d in range(D):
+            for name in (f"weight_ih_l{k}{_SUFFIXES[d]}", f"weight_hh_l{k}{_SUFFIXES[d]}"):
+                if name not in state_dict:
+                    raise ValueError(
+                        f"state_dict needs the key {name}: a {L}-layer"
+                        f"{' bidirectional' if D == 2 else ''} network has weight_ih_l{{k}} "
+                        f"and weight_hh_l{{k}}{' (and _reverse)' if D == 2 else ''} for k = 0"
+                        f" to {L - 1}")
+    w_hh0 = _float32_array("weight_hh_l0", state_dict["weight_hh_l0"])
+    if w_hh0.ndim != 2 or w_hh0.shape[0] != G * w_hh0.shape[1] or w_hh0.shape[1] == 0:
+        raise ValueError(
+            f"weight_hh_l0 has shape {w_hh0.shape}; a {cell} needs ({G}*H, H), "
             "is this the right cell?"
         )
-    H = w_hh.shape[1]
-    if w_ih.ndim != 2 or w_ih.shape[0] != G * H:
-        raise ValueError(f"weight_ih_l0 has shape {w_ih.shape}; a {cell} needs ({G * H}, I)")
-    biases = []
-    for name in names[2:]:
-        b = np.asarray(state_dict.get(name, np.zeros(G * H)), np.float32)
-        if b.shape != (G * H,):
-            raise ValueError(f"{name} has shape {b.shape}; expected ({G * H},)")
-        biases.append(b)
-    return CellParams(w_ih, w_hh, *biases)
+    H = w_hh0.shape[1]
+    w_ih0 = np.asarray(state_dict["weight_ih_l0"])
+    if w_ih0.ndim != 2 or w_ih0.shape[0] != G * H or w_ih0.shape[1] == 0:
+        raise ValueError(f"weight_ih_l0 has shape {w_ih0.shape}; a {cell} needs ({G * H}, I)")
+    layers = []
+    for k in range(L):
+        layer = []
+        for d in range(D):
+            sfx = f"_l{k}{_SUFFIXES[d]}"
+            shapes = {f"weight_ih{sfx}": (G * H, w_ih0.shape[1] if k == 0 else D * H),
+                      f"weight_hh{sfx}": (G * H, H), f"bias_ih{sfx}": (G * H,),
+                      f"bias_hh{sfx}": (G * H,)}
+            arrays = []
+            for name, shape in shapes.items():
+                a = _float32_array(name, state_dict.get(name, np.zeros(shape)))
+                if a.shape != shape:
+                    raise ValueError(f"{name} has shape {a.shape}; expected {shape} (a {cell} of "
+                                     f"hidden size {H}" + (f" reading layer {k - 1}'s "
+                                     f"{D}·H outputs)" if name.startswith("weight_ih") and k
+                                     else ")"))
+                arrays.append(a)
+            layer.append(CellParams(*arrays))
+        layers.append(layer)
+    return _network_of(layers)
+
+
+# Keras's fused gate order -> PyTorch's: LSTM i, f, c, o is already i, f, g, o; the GRU's
+# z, r, h becomes r, z, n.
+_KERAS_TO_TORCH_BLOCKS = {"rnn": (0,), "rnn_relu": (0,), "lstm": (0, 1, 2, 3), "gru": (1, 0, 2)}
+
+
+def _reorder_blocks(a: np.ndarray, order: tuple) -> np.ndarray:
+    """Reorder the gate blocks of a fused array along axis 0 (G·H rows)."""
+    blocks = np.split(a, len(order), axis=0)
+    return np.concatenate([blocks[g] for g in order], axis=0)
+
+
+def _keras_direction(cell: str, arrays, where: str, input_size: int | None,
+                     hidden_size: int | None) -> CellParams:
+    """One Keras recurrent layer's ``[kernel, recurrent_kernel(, bias)]`` as CellParams;
+    input_size and hidden_size are what it must have (None: whatever the arrays say)."""
+    G = GATE_BLOCKS[cell]
+    kernel = _float32_array(f"{where} kernel", arrays[0])
+    recurrent = _float32_array(f"{where} recurrent_kernel", arrays[1])
+    if recurrent.ndim != 2 or recurrent.shape[1] != G * recurrent.shape[0] or not recurrent.size:
+        raise ValueError(f"{where}: recurrent_kernel has shape {recurrent.shape}; a {cell} needs "
+                         f"(H, {G}*H), is this the right cell?")
+    H = recurrent.shape[0]
+    if hidden_size is not None and H != hidden_size:
+        raise ValueError(f"{where}: recurrent_kernel has shape {recurrent.shape}, hidden size "
+                         f"{H}; layer 0 has {hidden_size}, and every layer of a network has the "
+                         "same hidden size")
+    want_in = "I" if input_size is None else input_size
+    if (kernel.ndim != 2 or kernel.shape[1] != G * H or not kernel.shape[0]
+            or (input_size is not None and kernel.shape[0] != input_size)):
+        raise ValueError(f"{where}: kernel has shape {kernel.shape}; expected ({want_in}, {G * H})"
+                         " (Keras kernels are (inputs, G·H), the transpose of PyTorch's)")
+    if len(arrays) == 3:
+        bias = _float32_array(f"{where} bias", arrays[2])
+    else:  # use_bias=False
+        bias = np.zeros((2, G * H) if cell == "gru" else (G * H,), np.float32)
+    if cell == "gru" and bias.shape == (G * H,):
+        raise ValueError(f"{where}: a GRU bias of shape {bias.shape} is Keras's "
+                         "reset_after=False, another model (the reset gate applied to h before "
+                         "the matrix product, Cho et al. 2014); rnnviz computes PyTorch's GRU, "
+                         "Keras's reset_after=True (bias (2, 3H))")
+    want_bias = (2, G * H) if cell == "gru" else (G * H,)
+    if bias.shape != want_bias:
+        raise ValueError(f"{where}: bias has shape {bias.shape}; a {cell} needs {want_bias}")
+    order = _KERAS_TO_TORCH_BLOCKS[cell]
+    w_ih = _reorder_blocks(kernel.T, order)
+    w_hh = _reorder_blocks(recurrent.T, order)
+    if cell == "gru":  # row 0 for the input, row 1 for the recurrence (reset_after=True)
+        b_ih, b_hh = _reorder_blocks(bias[0], order), _reorder_blocks(bias[1], order)
+    else:  # Keras has one bias; PyTorch's two add up, so the second is zero
+        b_ih, b_hh = _reorder_blocks(bias, order), np.zeros(G * H, np.float32)
+    return CellParams(*(np.ascontiguousarray(a) for a in (w_ih, w_hh, b_ih, b_hh)))
+
+
+def from_keras(cell: str, weights) -> CellParams | Network:
+    """Weights from Keras 3 ``SimpleRNN / LSTM / GRU`` layers' ``get_weights()``.
+
+    Args:
+      cell: ``"rnn"`` for SimpleRNN(activation="tanh"), ``"rnn_relu"`` for
+        activation="relu", ``"lstm"``, or ``"gru"`` (``reset_after=True``, the Keras
+        default; its bias is (2, 3H)).
+      weights: one layer's ``get_weights()`` list, ``[kernel (I, G·H), recurrent_kernel
+        (H, G·H), bias]``, or a list of them, one per stacked layer (bottom first). A
+        ``Bidirectional`` layer's list has 6 arrays: the forward layer's 3, then the
+        backward layer's. Every layer is bidirectional or none is (as in PyTorch); layer
+        k > 0 reads D·H inputs. Lists of 2 (or 4) arrays are layers with use_bias=False.
+    Returns:
+      CellParams (float32 numpy arrays, PyTorch layout and gate order) for one
+      unidirectional layer, else a cells.Network. Keras's gate orders are converted: LSTM
+      i, f, c, o is PyTorch's i, f, g, o; GRU z, r, h becomes r, z, n; SimpleRNN's single
+      bias goes into b_ih (b_hh = 0).
+
+    Keras is batch-major, rnnviz time-major: a Keras model reads ``x (B, T, I)``; give
+    rnnviz ``xs = x.transpose(1, 0, 2)`` (T, B, I) and transpose its outputs back.
+    Keras's ``Bidirectional`` re-reverses the backward output to input order, so index t of
+    both matches rnnviz's. Activations other than Keras's defaults (tanh, and sigmoid for
+    the gates), ``reset_after=False`` GRUs and other layers are other models: check the
+    layer config before calling this.
+
+    Raises:
+      ValueError: for an unknown cell, a wrong number of arrays, a shape that does not
+        fit (naming the layer, direction and array), or a GRU with reset_after=False.
+    """
+    check_cell(cell)
+    if not isinstance(weights, (list, tuple)) or not weights:
+        raise ValueError("expected a layer's get_weights() list, or a list of them")
+    stacked = isinstance(weights[0], (list, tuple))
+    layer_lists = list(weights) if stacked else [weights]
+    _check_depth(len(layer_lists), "the weights list")
+    counts = []
+    for k, arrays in enumerate(layer_lists):
+        if not isinstance(arrays, (list, tuple)) or len(arrays) not in (2, 3, 4, 6):
+            n = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+            raise ValueError(f"layer {k}: expected 3 arrays (kernel, recurrent_kernel, bias) "
+                             f"or 6 for a Bidirectional layer, got {n}")
+        counts.append(len(arrays))
+    D = 2 if counts[0] in (4, 6) else 1
+    if any((c in (4, 6)) != (D == 2) for c in counts):
+        raise ValueError("every layer must be Bidirectional or none: rnnviz (like PyTorch) "
+                         f"stacks layers of one kind; got {counts} arrays per layer")
+    layers, I, H = [], None, None  # inferred from layer 0's forward direction
+    for k, arrays in enumerate(layer_lists):
+        n = len(arrays) // D
+        layer = []
+        for d in range(D):
+            where = f"layer {k}" + (f" ({DIRECTIONS[d]})" if D == 2 else "")
+            p = _keras_direction(cell, arrays[d * n:(d + 1) * n], where,
+                                 I if k == 0 else D * H, H)
+            I, H = p.w_ih.shape[1] if I is None else I, p.w_hh.shape[1]
+            layer.append(p)
+        layers.append(layer)
+    return _network_of(layers)

@@ -65,19 +65,21 @@ _AXIS = dict(
     exponentformat="power", showexponent="all",
 )
 _COLORBAR = dict(
-    orientation="h", thickness=16, len=0.55, lenmode="fraction",
+    orientation="h", thickness=16, len=0.6, lenmode="fraction",
     x=0.0, xanchor="left", y=0.0, yref="container", yanchor="bottom", ypad=6,
     tickfont=dict(size=TICK_SIZE, color=INK), outlinewidth=0,
-    title=dict(font=dict(size=AXIS_TITLE_SIZE, color=INK), side="right"),
+    # A horizontal title on top: rotated one-letter titles rendered as "·—".
+    title=dict(font=dict(size=AXIS_TITLE_SIZE, color=INK), side="top"),
 )
-COLORBAR_SPACE = 70  # px under the x axis title that a colour bar takes
+COLORBAR_SPACE = 95  # px under the x axis title that a colour bar and its title take
 _TITLE = dict(
     font=dict(size=TITLE_SIZE, color=INK), x=0, xref="container", xanchor="left",
     # Plotly's toolbar appears in the top 30 px of a figure, at the right: the title
     # starts below that band, so a long title never runs under it.
-    y=1, yref="container", yanchor="top", pad=dict(t=34, l=6),
+    y=1, yref="container", yanchor="top", pad=dict(t=30, l=6),
 )
-TOP_MARGIN = 78  # room for the title under the toolbar band
+TOP_MARGIN = 72  # room for the title under the toolbar band
+UNTITLED_TOP_MARGIN = 40  # a figure without a title: room for subplot titles only
 _LAYOUT = dict(
     font=dict(size=FONT_SIZE, color=INK),
     title=_TITLE,
@@ -103,8 +105,9 @@ def _layout(fig: go.Figure, title: str, height: int = 460, margin: dict | None =
     are also written onto the figure and every axis of it.
     """
     fig.update_layout(template=TEMPLATE, **{**_LAYOUT, "showlegend": legend}, height=height)
+    top = TOP_MARGIN if title else UNTITLED_TOP_MARGIN
     fig.update_layout(title_text=title,
-                      margin=dict(dict(l=80, r=30, t=TOP_MARGIN, b=70), **(margin or {})))
+                      margin=dict(dict(l=80, r=30, t=top, b=70), **(margin or {})))
     fig.update_xaxes(**_AXIS)
     fig.update_yaxes(**_AXIS)
     for name in fig.layout:  # every shared colour axis
@@ -202,7 +205,8 @@ def decade_range(values, floor: float | None = None) -> tuple[float, float] | No
         v = np.append(v, floor)
     if v.size == 0:
         return None
-    lo, hi = math.floor(np.log10(v.min()) + 1e-9), math.ceil(np.log10(v.max()) - 1e-9)
+    # A line that touches 1.02 should not open a whole empty decade above it.
+    lo, hi = math.floor(np.log10(v.min()) + 0.05), math.ceil(np.log10(v.max()) - 0.05)
     return float(lo), float(max(hi, lo + 1))
 
 
@@ -236,10 +240,13 @@ def power_text(exponent: int) -> str:
     return f"10<sup>{'−' if exponent < 0 else ''}{abs(exponent)}</sup>"
 
 
+COLORBAR_TICKS = 6  # powers of ten fit side by side on a 300-pixel bar
+
+
 def _decade_colorbar(lo: float, hi: float) -> dict:
     """Colour-bar ticks for log10 values, labelled as powers of ten at whole decades."""
     a, b = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
-    step = decade_dtick(max(b - a, 1))
+    step = next((k for k in (1, 2, 5, 10, 20, 50) if (b - a) / k < COLORBAR_TICKS), 100)
     vals = [e for e in range(a, b + 1) if e % step == 0] or [a]
     return dict(tickmode="array", tickvals=vals, ticktext=[power_text(e) for e in vals])
 
@@ -289,14 +296,21 @@ def _display_range(fig, axis_name: str, values: np.ndarray, log: bool) -> tuple[
 
 
 LABEL_PX = FONT_SIZE * 1.3  # the height of one line of label text
+PLOT_PX = 600  # a plot's width on a 1024–1280 screen, to estimate how far a label reaches
+MAX_ROOM = 0.3  # how much an axis may grow (of its span) to give labels room
 
 
 def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
     """Write the name of each line (traces with meta["label"]) where it ends, in its
     colour: at the last drawn point (side="right") or the first (side="left", where a
-    gradient profile arrives going back in time). A label sits above its line where the
-    line runs down or level away from it and below where it runs up, so the line never
-    crosses its own label; labels that would overlap are moved apart vertically."""
+    gradient profile arrives going back in time).
+
+    Over the stretch of line that its text spans, a label sits above the line where the
+    line runs down from its end and below where it runs up, clear of the whole stretch
+    (noisy loss curves included), so a line never crosses its own label. The y axis
+    grows where a label needs room at the top or bottom; labels that would overlap each
+    other are moved apart vertically, each away from its own line.
+    """
     height = height or fig.layout.height or 460
     m = fig.layout.margin
     labels = []
@@ -308,33 +322,59 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
         y = np.asarray(trace.y, np.float64)
         xname, yname = _axis_name(trace.xaxis, "x"), _axis_name(trace.yaxis, "y")
         log = fig.layout[yname].type == "log"
-        ok = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log else True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ok = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log else True)
         if not ok.any():
             continue
         idx = np.flatnonzero(ok)
         i = idx[0] if side == "left" else idx[-1]
-        yd = np.log10(np.where(ok, y, np.nan)) if log else np.where(ok, y, np.nan)
-        lo, hi = _display_range(fig, yname, y[ok], log)
-        xlo, xhi = _display_range(fig, xname, x[ok], False)
-        frac = (yd[i] - lo) / (hi - lo)
-        # Where the line goes, a tenth of the axis inward from its end.
-        reach = 0.1 * (xhi - xlo)
-        inward = idx[(x[idx] >= x[i] + reach)] if side == "left" else idx[x[idx] <= x[i] - reach]
-        j = (inward[0] if side == "left" else inward[-1]) if inward.size else i
-        above = yd[j] <= yd[i] + 0.02 * (hi - lo)
+        yd = np.log10(y[ok]) if log else y[ok]
+        xs = x[ok]
+        xlo, xhi = _display_range(fig, xname, xs, False)
+        text = meta["label"]
+        reach = float(np.clip(len(text) * FONT_SIZE * 0.55 / PLOT_PX, 0.05, 0.45)) * (xhi - xlo)
+        near = (xs - x[i] <= reach) if side == "left" else (x[i] - xs <= reach)
+        end = yd[0] if side == "left" else yd[-1]
+        band_lo, band_hi = float(yd[near].min()), float(yd[near].max())
+        labels.append(dict(
+            x=float(x[i]), xref=trace.xaxis or "x", yref=trace.yaxis or "y", yname=yname,
+            fx=(x[i] - xlo) / max(xhi - xlo, 1e-12), text=text, chars=len(text),
+            above=band_hi - end <= end - band_lo + 1e-9, band=(band_lo, band_hi),
+            colour=meta.get("label_colour") or trace.line.color, log=log, data=yd))
+    for yname in {lab["yname"] for lab in labels}:
+        group = [lab for lab in labels if lab["yname"] == yname]
         domain = fig.layout[yname].domain or (0, 1)
         plot_px = max((height - (m.t or 0) - (m.b or 0)) * (domain[1] - domain[0]), 50)
-        if frac * plot_px < LABEL_PX + 4:
-            above = True
-        elif (1 - frac) * plot_px < LABEL_PX + 4:
-            above = False
-        py = frac * plot_px
-        box = [py + 3, py + 3 + LABEL_PX] if above else [py - 3 - LABEL_PX, py - 3]
-        labels.append(dict(
-            x=x[i], y=yd[i], xref=trace.xaxis or "x", yref=trace.yaxis or "y",
-            fx=(x[i] - xlo) / max(xhi - xlo, 1e-12), box=box, above=above,
-            text=meta["label"], colour=meta.get("label_colour") or trace.line.color,
-            chars=len(meta["label"]), start=box[0]))
+        lo, hi = _display_range(fig, yname, np.concatenate([lab["data"] for lab in group]),
+                                False)
+        need = (LABEL_PX + 8) / plot_px  # of the span, above or below a band
+        span = hi - lo
+        top = max([(lab["band"][1] - lo) / span + need - 1 for lab in group if lab["above"]]
+                  + [0.0])
+        bottom = max([need - (lab["band"][0] - lo) / span for lab in group
+                      if not lab["above"]] + [0.0])
+        if top > MAX_ROOM:  # no room to grow: those labels go under their lines
+            for lab in group:
+                if lab["above"] and (lab["band"][1] - lo) / span + need - 1 > 0:
+                    lab["above"] = False
+            top = 0.0
+        if bottom > MAX_ROOM:
+            for lab in group:
+                if not lab["above"] and need - (lab["band"][0] - lo) / span > 0:
+                    lab["above"] = True
+            bottom = 0.0
+        if top or bottom:
+            lo, hi = lo - bottom * span, hi + top * span
+            fig.layout[yname].range = [lo, hi]
+        for lab in group:
+            to_px = lambda v: (v - lo) / (hi - lo) * plot_px  # noqa: E731
+            if lab["above"]:
+                b0 = to_px(lab["band"][1]) + 3
+                lab["box"] = [b0, b0 + LABEL_PX]
+            else:
+                b1 = to_px(lab["band"][0]) - 3
+                lab["box"] = [b1 - LABEL_PX, b1]
+            lab["start"] = lab["box"][0]
     # Move apart labels that would overlap (same plot, close in x): a label above its
     # line moves up, one below moves down, so none moves onto its own line.
     placed = []
@@ -353,12 +393,13 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
         placed.append(lab)
     for lab in placed:
         fig.add_annotation(
-            x=float(lab["x"]), y=float(lab["y"]), xref=lab["xref"], yref=lab["yref"], text=lab["text"],
+            x=lab["x"], y=lab["band"][1] if lab["above"] else lab["band"][0],
+            xref=lab["xref"], yref=lab["yref"], text=lab["text"],
             showarrow=False, xanchor="left" if side == "left" else "right",
             yanchor="bottom" if lab["above"] else "top", xshift=4 if side == "left" else -4,
             yshift=float((3 if lab["above"] else -3) + lab["box"][0] - lab["start"]),
             font=dict(size=FONT_SIZE, color=lab["colour"]), name="line label",
-            bgcolor="rgba(255,255,255,0.6)",
+            bgcolor="rgba(255,255,255,0.7)",
         )
 
 
@@ -389,7 +430,7 @@ def _reference_line(fig, y: float, text: str, log: bool, at: str = "right",
         x=0.99 if at == "right" else 0.01, xref=f"{xref} domain", y=yd, yref=yref, text=text,
         showarrow=False, xanchor="right" if at == "right" else "left",
         yanchor="top" if below else "bottom", yshift=-3 if below else 3,
-        font=dict(size=FONT_SIZE, color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.7)",
+        font=dict(size=FONT_SIZE, color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.85)",
         name="reference label",
     )
 
@@ -491,7 +532,7 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
     fig = make_subplots(
         rows=rows, cols=columns, shared_yaxes=True,
         subplot_titles=None if single else [p.title for p in panels],
-        horizontal_spacing=0.04 if columns > 1 else 0.0, vertical_spacing=0.16,
+        horizontal_spacing=0.04 if columns > 1 else 0.0, vertical_spacing=0.12,
     )
     for k, p in enumerate(panels):
         r, c = k // columns + 1, k % columns + 1
@@ -511,19 +552,26 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
             if y_integer and len(p.y):
                 _integer_ticks(fig, "y", float(np.min(p.y)), float(np.max(p.y)), 6,
                                row=r, col=c)
-        fig.update_xaxes(title_text=x_title, row=r, col=c, showgrid=False)
+        # One x title per column, under the last row.
+        fig.update_xaxes(title_text=x_title if k + columns >= n else None, row=r, col=c,
+                         showgrid=False)
         fig.update_yaxes(showgrid=False, row=r, col=c,
                          autorange="reversed" if y_reversed else True)
         if c == 1:
             fig.update_yaxes(title_text=y_title, row=r, col=c)
     bars = len(axes)
     for k, (name, a) in enumerate(axes.items()):
-        bar = dict(title=dict(text=a.title), x=k / bars, len=0.55 if bars == 1 else 0.42)
+        bar = dict(title=dict(text=a.title), x=k / bars, len=0.6 if bars == 1 else 0.45)
         if a.log10:
             bar.update(_decade_colorbar(a.zmin, a.zmax))
         fig.update_layout({name: dict(colorscale=a.scale, cmin=a.zmin, cmax=a.zmax,
                                       colorbar=_merge(_COLORBAR, go.layout.coloraxis.ColorBar(bar)))})
-    fig = _layout(fig, title, height=height, margin=dict(b=70 + COLORBAR_SPACE))
+    if all(not np.isfinite(np.asarray(p.z, np.float64)).any() for p in panels):
+        height, axes = 220, {}  # only words to show: no empty frame, no colour bar
+        for name in list(fig.layout):
+            if name.startswith("coloraxis"):
+                fig.layout[name].showscale = False
+    fig = _layout(fig, title, height=height, margin=dict(b=70 + (COLORBAR_SPACE if axes else 0)))
     for a in fig.layout.annotations:  # subplot titles: left, readable
         if a.name is None and a.text in [p.title for p in panels]:
             a.update(font=dict(size=FONT_SIZE, color=INK))
@@ -726,7 +774,7 @@ def gradient_profile(
         elif below.any():
             missing.append(f"{name} is below 1e-30 at every step (crosses on the floor)")
         else:
-            missing.append(f"{name} is inf or NaN at every step: the values overflowed "
+            missing.append(f"{name} is inf or NaN at every step:<br>the values overflowed "
                            "float32 and cannot be drawn")
     if bound is not None:
         b = np.asarray(bound, np.float64)
@@ -1012,8 +1060,12 @@ def forward_panel(state_norms: np.ndarray, per_step: dict, per_step_title: str,
         for row in (1, 2):
             fig.add_vline(x=step, line=dict(color=REFERENCE_INK, dash="dash", width=2),
                           row=row, col=1)
-        fig.add_annotation(x=step, y=1.0, xref="x", yref="y domain", text=label,
-                           showarrow=False, xanchor="right", yanchor="top", xshift=-5,
+        # At the foot of the upper panel, beside the line on the side with room: the
+        # curve there is far from its end, which is where the state overflows.
+        left_half = step < 0.45 * max(t.size - 1, 1)
+        fig.add_annotation(x=step, y=0.03, xref="x", yref="y domain", text=label,
+                           showarrow=False, xanchor="left" if left_half else "right",
+                           yanchor="bottom", xshift=5 if left_half else -5,
                            font=dict(color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.8)",
                            name="reference label")
     fig.update_yaxes(title_text="‖h_t‖", row=1, col=1)
@@ -1025,3 +1077,53 @@ def forward_panel(state_norms: np.ndarray, per_step: dict, per_step_title: str,
     fig = _layout(fig, title, height=560)
     _label_lines(fig, "right")
     return fig
+
+
+def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps: list,
+                   title: str) -> go.Figure:
+    """‖∂L/∂h_t‖ of every layer and direction (rows, top layer on top) × time step, log
+    colour; the steps where the loss reads are marked with dashed lines.
+
+    Args:
+      labels: row names, layer 1 first (as `depth_map`'s rows).
+      depth_map: (rows, T) norms.
+    """
+    t, z = downsample_time(log10_clipped(np.asarray(depth_map).T, floor))
+    z = z.T[::-1]  # top layer on top, as a network is drawn
+    lo, hi = log10_range(z)
+    panel = Panel(title, z, t, np.arange(len(labels)),
+                  missing="‖∂L/∂h_t‖ is inf or NaN everywhere (the forward pass overflowed)")
+    fig = _heatmaps([panel], {"coloraxis": ColourAxis("‖∂L/∂h_t‖", lo, hi, log10=True)}, title,
+                    "time step t", "layer and direction",
+                    "%{y}<br>time step t=%{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
+                    height=200 + 45 * len(labels), y_integer=False)
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))),
+                     ticktext=list(labels[::-1]))
+    fig.data[0].y = list(labels[::-1])
+    fig.update_yaxes(tickmode="auto")
+    for step in read_steps:
+        fig.add_vline(x=step, line=dict(color="#FFFFFF", dash="dash", width=2))
+    return fig
+
+
+def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
+    """Connectivity maps ‖∂y_t/∂x_s‖ side by side with one colour bar.
+
+    Args:
+      maps: panel title -> (n, n) log10 map (NaN where not defined, e.g. s > t one-way).
+    """
+    zs = {}
+    for name, m in maps.items():
+        v = np.asarray(m, np.float64)
+        with np.errstate(invalid="ignore"):
+            zs[name] = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
+    lo, hi = log10_range(*zs.values())
+    panels = [Panel(name, z, np.asarray(steps), np.asarray(steps),
+                    missing="‖∂y_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
+              for name, z in zs.items()]
+    return _heatmaps(
+        panels, {"coloraxis": ColourAxis("‖∂y_t/∂x_s‖", lo, hi, log10=True)}, title,
+        "input step s", "output step t",
+        "output step t=%{y}<br>input step s=%{x}<br>log10 ‖∂y_t/∂x_s‖ = %{z:.2f}<extra></extra>",
+        height=520, y_reversed=True,
+    )

@@ -10,7 +10,7 @@ import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import gradflow, plots, presets, programs, train
+from rnnviz import deepflow, gradflow, model_files, plots, presets, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
@@ -42,6 +42,7 @@ PAGES = (
     ("pages/5_Connectivity.py", "Connectivity", ":material/grid_on:"),
     ("pages/6_Training_lab.py", "Training lab", ":material/model_training:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
+    ("pages/8_Deep_bidirectional.py", "Deep & bidirectional", ":material/stacks:"),
 )
 CACHE_ENTRIES = 96
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -85,8 +86,9 @@ def menu(container, query: dict[str, str] | None = None) -> None:
                              help=preset.intro)
 
 
+DEEP_PAGE = "pages/8_Deep_bidirectional.py"
 FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
-    presets.LAB, "pages/7_Theory.py"))
+    presets.LAB, "pages/7_Theory.py", DEEP_PAGE))
 GATED_PAGE = "pages/3_Gate_activations.py"
 PAGE_DEFAULTS = {GATED_PAGE: {"cell": "lstm"}}  # every page opens on something to see
 
@@ -98,6 +100,8 @@ def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
         fields = gradflow.FIELDS
     elif target == presets.LAB:
         fields = train.FIELDS + (COMPARE_FIELD,)
+    elif target == DEEP_PAGE:
+        fields = deepflow.FIELDS
     else:
         return {}
     keys = {f.key: f for f in fields}
@@ -500,3 +504,87 @@ def trained_gates(trained: dict) -> tuple[dict, dict]:
     if key not in st.session_state:
         st.session_state[key] = train.gates_before_after(trained["config"], trained["params"])
     return st.session_state[key]
+
+
+# ---------------------------------------------------------------------------------------
+# Deep & bidirectional networks, and models students bring
+
+
+def _deep_widgets(c: deepflow.DeepConfig) -> dict:
+    return asdict(c)
+
+
+def deep_controls(prefix: str = "dp") -> deepflow.DeepConfig:
+    """The Deep & bidirectional page's sidebar, bound to the URL."""
+    load_url_once(deepflow.DeepConfig.from_query, prefix, _deep_widgets)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    s, state = st.sidebar, st.session_state
+    s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    s.slider("Layers", 1, deepflow.MAX_LAYERS, key=k("layers"))
+    s.toggle("Bidirectional", key=k("bidirectional"),
+             help="Each layer also reads the sequence from the end; the next layer reads "
+                  "both directions' outputs side by side.")
+    s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get, key=k("read"),
+            horizontal=True)
+    s.slider("Sequence length T", 2, deepflow.MAX_T, key=k("T"))
+    s.select_slider("Hidden size H (per direction)", deepflow.HIDDEN_SIZES, key=k("H"))
+    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"))
+    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"))
+    if state[k("cell")] == "lstm":
+        s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"))
+    if state[k("cell")] == "gru":
+        s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"))
+    s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
+    s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
+    s.caption(f"Limits on this shared server: layers ≤ {deepflow.MAX_LAYERS}, T ≤ "
+              f"{deepflow.MAX_T}, H ≤ {deepflow.HIDDEN_SIZES[-1]} per direction.")
+    raw = {f.key: state.get(k(f.key)) for f in deepflow.FIELDS}
+    raw["radius"] = raw["chrono"] = None
+    config, notices = deepflow.DeepConfig.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return config
+
+
+def model_upload(key: str):
+    """Upload a trained network; returns its model_files.LoadedModel, or None.
+
+    The weights live in this session only; a bad file gets the loader's message and
+    nothing is kept.
+    """
+    box = st.sidebar.expander("Bring your own model", icon=":material/upload_file:",
+                              expanded=bool(st.session_state.get("uploaded_model")))
+    file = box.file_uploader(
+        "PyTorch state_dict (.safetensors, .npz) or Keras 3 (.keras)",
+        type=["safetensors", "npz", "keras"], key=key,
+        help=f"At most {model_files.MAX_BYTES // model_files.MB} MB. Read as data (no pickle); "
+             "kept in this session only.")
+    if file is None:
+        st.session_state.pop("uploaded_model", None)
+        return None
+    cached = st.session_state.get("uploaded_model")
+    if cached is not None and cached[0] == (file.name, file.size):
+        model = cached[1]
+    else:
+        try:
+            if file.size > model_files.MAX_BYTES:
+                raise ValueError(f"{file.name} is {file.size / model_files.MB:.1f} MB; files "
+                                 f"of at most {model_files.MAX_BYTES // model_files.MB} MB are read.")
+            model = model_files.load_model_file(file.name, file.getvalue())
+        except ValueError as e:
+            st.session_state.pop("uploaded_model", None)
+            box.error(str(e), icon=":material/error:")
+            return None
+        st.session_state["uploaded_model"] = ((file.name, file.size), model)
+    box.success(model.source, icon=":material/check_circle:")
+    return model
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
+def deep_flow(config: deepflow.DeepConfig) -> deepflow.DeepResult:
+    return deepflow.deep_flow(config)
+
+
+@st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
+def two_sided(config: deepflow.DeepConfig) -> deepflow.TwoSidedResult:
+    return deepflow.two_sided(config)

@@ -91,7 +91,7 @@ def check_headline(sentence: str, norms) -> None:
         earlier = logs[ts <= T - 1 - k]
         assert np.all(np.abs(earlier - logs[-1]) >= 0.8 * abs(logs[0] - logs[-1]) - 1e-9)
         return
-    if m := re.search(NUM + r"× of that in the first (\d+) steps", sentence):
+    if m := re.search(NUM + r"× of that in the first (\d+) steps of the sequence", sentence):
         k = int(m.group(2))
         j = ts[0] + k
         part = 10 ** abs(logs[0] - logs[ts == j][0])

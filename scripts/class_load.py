@@ -1,0 +1,446 @@
+"""A class of simulated students against one rnnviz server, through Streamlit's own
+websocket protocol (no browsers: the figures are the server's).
+
+Usage:
+  python scripts/class_load.py                              # free exploration, 30 students
+  python scripts/class_load.py --scenario teacher           # the app's presets
+  python scripts/class_load.py --students 5 --links 2       # a smoke run
+  python scripts/class_load.py --warm 120                   # after the app's own warm-up
+  python scripts/class_load.py --repeat 3                   # median and spread of 3 runs
+  python scripts/class_load.py --url http://127.0.0.1:8080  # an existing server (replicas)
+
+Each student is one asyncio task that speaks Streamlit 1.67's protocol over
+ws://HOST/_stcore/stream (BackMsg and ForwardMsg protobufs from `streamlit.proto`, as the
+frontend does): for each of `--links` deep links it opens a new session with
+`rerun_script{page_name, query_string}` (a page opened from a link with settings in its
+query string), waits for `script_finished`, thinks (`--think`, uniform), moves one widget of
+that page (a second `rerun_script` in the same session carrying the widget's new state, with
+the page's script hash and the query string the app last wrote), waits for
+`script_finished` again, thinks, and closes the session. Widget ids, kinds, options and
+bounds come from the element protos in the ForwardMsg deltas, as the frontend reads them.
+
+Scenarios:
+  free     every student picks pages and settings at random: a page with settings
+           (Gradient flow, Compare cells, Gate activations, Why it vanishes, Connectivity,
+           Training lab), cell, T from 20 to 600, H, initialisation, gain, inputs, loss, seed,
+           sometimes a spectral radius, a forget or update bias; then a random widget of the
+           page to a random value (T again within 20-600). The Train button is not pressed
+           (30 training runs at once are a different load; see scripts/bench_train.py).
+  teacher  the class follows the teacher through the presets (rnnviz/presets.py), in
+           order, from a start chosen by --seed; every student makes the same widget move
+           (the teacher's instruction) on each preset page.
+
+Measured: per request (open or move) the time from sending the BackMsg to receiving
+`script_finished`; errors (a failed connection, a script that did not finish
+successfully, an uncaught exception shown to the student, i.e. an Exception element in a
+delta), time-outs (--request-timeout); p50 / p95 / max; the server's peak resident memory
+(VmRSS sampled every 0.1 s and the kernel's VmHWM, from /proc); its CPU seconds; and, for
+its own server, every XLA compile (see app_server.COMPILE_LOG_WRAPPER): how many, how
+long, which programs.
+
+Its own server: `streamlit run app.py` on 127.0.0.1 at a free port, with an empty
+persistent XLA cache (JAX_COMPILATION_CACHE_DIR in a fresh temporary folder), stopped by
+PID at the end; `--warm S` waits S seconds after the server answers before the class
+arrives, with no visitor but one GET of /_stcore/script-health-check (the app's start-up
+hook, see README "Performance"). With `--url`, the server is someone else's (e.g.
+scripts/replicas.py); `--pids` names its processes for the memory figures.
+
+Bounded: at most --students x --links x 2 requests, each at most --request-timeout
+seconds, the whole run at most --max-seconds. Only 127.0.0.1.
+"""
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from app_server import AppServer, MemoryMonitor, cpu_seconds, percentile
+
+sys.path.insert(0, str(__import__("app_server").ROOT))
+from rnnviz import gradflow, presets, train  # noqa: E402  (no jax work at import)
+from rnnviz.cells import CELLS  # noqa: E402
+from rnnviz.flow import LOSS_PLACEMENTS  # noqa: E402
+from rnnviz.init import RADIUS_KINDS, SCHEMES  # noqa: E402
+from rnnviz.tasks import INPUT_KINDS, TASKS  # noqa: E402
+
+FLOW_PAGES = ("Gradient_flow", "Compare_cells", "Gate_activations", "Why_it_vanishes",
+              "Connectivity")
+LAB_PAGE = "Training_lab"
+FREE_PAGES = FLOW_PAGES + (LAB_PAGE,)
+FREE_T = (20, 600)
+FINISHED_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
+WIDGET_KINDS = ("slider", "selectbox", "radio", "checkbox", "number_input")
+TARGETS = {"free": {"cold": 3.0, "warm": 1.0}, "teacher": {"cold": 1.0, "warm": 1.0}}
+MEMORY_TARGET_MB = 600.0
+
+
+# --- what the students do ---------------------------------------------------------------
+
+def page_of(script_path: str) -> str:
+    """The URL path Streamlit gives a page script: pages/1_Gradient_flow.py -> Gradient_flow."""
+    name = script_path.rsplit("/", 1)[-1].removesuffix(".py")
+    return "" if script_path == "app.py" else name.split("_", 1)[1]
+
+
+def free_link(rng: random.Random) -> tuple[str, dict]:
+    """A random page with random settings in its query string."""
+    page = rng.choice(FREE_PAGES)
+    if page == LAB_PAGE:
+        q = {"compare": rng.choice(["true", "false"]), "task": rng.choice(list(TASKS)),
+             "T": rng.randint(10, train.T_MAX), "cell": rng.choice(CELLS),
+             "hidden_size": rng.choice([8, 16, 32, 64]), "scheme": rng.choice(SCHEMES),
+             "gain": round(rng.uniform(0.5, 1.5), 2), "seed": rng.randint(0, 99)}
+        return page, q
+    q = {"T": rng.randint(*FREE_T), "H": rng.choice(gradflow.HIDDEN_SIZES),
+         "init": rng.choice(SCHEMES), "gain": round(rng.uniform(0.5, 1.5), 2),
+         "inputs": rng.choice(INPUT_KINDS), "loss": rng.choice(LOSS_PLACEMENTS),
+         "seed": rng.randint(0, 99)}
+    if page != "Compare_cells":
+        q["cell"] = rng.choice(CELLS)
+    if rng.random() < 0.2:
+        q["radius"] = round(rng.uniform(0.5, 1.5), 2)
+        q["radius_kind"] = rng.choice(RADIUS_KINDS)
+    if q.get("cell") in ("lstm", None) and rng.random() < 0.3:
+        q["forget_bias"] = round(rng.uniform(-2.0, 5.0), 1)
+    if q.get("cell") in ("gru", None) and rng.random() < 0.3:
+        q["update_bias"] = round(rng.uniform(-2.0, 3.0), 1)
+    return page, q
+
+
+def teacher_links(start: int, n: int) -> list[tuple[str, dict]]:
+    return [(page_of(p.page), dict(p.query))
+            for p in (presets.PRESETS[(start + j) % len(presets.PRESETS)] for j in range(n))]
+
+
+def new_value(widget: dict, rng: random.Random):
+    """(WidgetState field, value) for a random new setting of a widget seen in a delta."""
+    kind, el = widget["kind"], widget["proto"]
+    if kind == "checkbox":
+        return "bool_value", not widget["value"]
+    if kind in ("selectbox", "radio"):
+        others = [o for i, o in enumerate(el.options) if i != widget["value"]] or list(el.options)
+        return "string_value", rng.choice(others)
+    if kind == "slider" and el.options:  # a select_slider: formatted options
+        return "string_array_value", [rng.choice(list(el.options))]
+    lo, hi, step = el.min, el.max, el.step or 1
+    if widget["label"].startswith("Sequence length T") and hi >= FREE_T[1]:
+        lo, hi = FREE_T
+    if widget["label"].startswith("Gain"):
+        lo, hi = 0.5, 1.5
+    if kind == "number_input":
+        lo = lo if el.has_min else 0.0
+        hi = min(hi if el.has_max else lo + 99 * step, lo + 99 * step)  # seeds: a few
+    value = lo + step * rng.randint(0, int(round((hi - lo) / step)))
+    is_int = el.data_type == type(el).DataType.Value("INT")
+    if kind == "slider":
+        return "double_array_value", [float(round(value) if is_int else round(value, 6))]
+    return ("int_value", int(round(value))) if is_int else ("double_value", round(value, 6))
+
+
+# --- one student ------------------------------------------------------------------------
+
+class Stats:
+    def __init__(self):
+        self.requests = []  # (kind "open"/"move", page, seconds)
+        self.errors = []  # (student, what)
+        self.exceptions = []  # (student, page, message)
+        self.timeouts = 0
+        self.started = time.time()
+
+
+class Session:
+    """One browser tab's worth of Streamlit session, over one websocket."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.page_hash = ""
+        self.query = ""
+        self.widgets = {}  # id -> {"kind", "label", "proto", "value"}
+
+    async def request(self, client_state_fill, timeout: float):
+        """Send a rerun_script; returns (seconds, finished status, exception messages)."""
+        msg = BackMsg()
+        client_state_fill(msg.rerun_script)
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        exceptions = []
+        self.widgets = {}
+        deadline = t0 + timeout
+        while True:
+            data = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.perf_counter()))
+            fwd = ForwardMsg()
+            fwd.ParseFromString(data)
+            kind = fwd.WhichOneof("type")
+            if kind == "navigation":  # the page this run resolved to (pages are navigated)
+                self.page_hash = fwd.navigation.page_script_hash
+            elif kind == "page_info_changed":
+                self.query = fwd.page_info_changed.query_string
+            elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                self._element(fwd.delta.new_element, exceptions)
+            elif kind == "script_finished":
+                return time.perf_counter() - t0, fwd.script_finished, exceptions
+
+    def _element(self, el, exceptions):
+        kind = el.WhichOneof("type")
+        if kind == "exception":
+            exceptions.append(f"{el.exception.type}: {el.exception.message}"[:200])
+        elif kind in WIDGET_KINDS:
+            w = getattr(el, kind)
+            if kind == "checkbox":
+                value = w.value if w.set_value else w.default
+            elif kind in ("selectbox", "radio"):
+                value = w.default if w.HasField("default") else None
+                if w.set_value and w.HasField("raw_value") and w.raw_value in w.options:
+                    value = list(w.options).index(w.raw_value)
+            else:
+                value = None
+            self.widgets[w.id] = {"kind": kind, "label": w.label, "proto": w, "value": value}
+
+
+async def student(i: int, args, links, stats: Stats, ws_url: str, t_end: float):
+    rng = random.Random(f"{args.seed}-{i}")
+    await asyncio.sleep(rng.uniform(0, args.ramp))
+    for j, (page, query) in enumerate(links(i, rng)):
+        if time.time() > t_end:
+            stats.errors.append((i, "run time limit reached"))
+            return
+        qs = urllib.parse.urlencode(query)
+        try:
+            async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                          open_timeout=args.request_timeout,
+                                          ping_interval=None) as ws:
+                s = Session(ws)
+
+                def open_fill(cs):
+                    cs.query_string, cs.page_name = qs, page
+
+                if not await timed(s, "open", page, open_fill, i, stats, args):
+                    continue
+                await asyncio.sleep(rng.uniform(*args.think))
+                movable = [w for w in s.widgets.values()]
+                if not movable:
+                    continue
+                move_rng = random.Random(f"{args.seed}-link{j}") if args.scenario == "teacher" \
+                    else rng
+                widget = move_rng.choice(sorted(movable, key=lambda w: w["label"]))
+                field, value = new_value(widget, move_rng)
+
+                def move_fill(cs):
+                    cs.query_string, cs.page_script_hash = s.query, s.page_hash
+                    state = cs.widget_states.widgets.add()
+                    state.id = widget["proto"].id
+                    if isinstance(value, list):
+                        getattr(state, field).data.extend(value)
+                    else:
+                        setattr(state, field, value)
+
+                await timed(s, "move", page, move_fill, i, stats, args,
+                            what=f"{widget['label']} -> {value}")
+                await asyncio.sleep(rng.uniform(*args.think))
+        except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as e:
+            stats.errors.append((i, f"{page}: connection: {type(e).__name__}: {e}"[:200]))
+
+
+async def timed(session, kind, page, fill, i, stats, args, what="") -> bool:
+    try:
+        seconds, status, exceptions = await session.request(fill, args.request_timeout)
+    except asyncio.TimeoutError:
+        stats.timeouts += 1
+        stats.errors.append((i, f"{kind} {page} {what}: no script_finished within "
+                                f"{args.request_timeout:.0f} s"))
+        return False
+    stats.requests.append((kind, page, seconds))
+    for message in exceptions:
+        stats.exceptions.append((i, page, message))
+        stats.errors.append((i, f"{kind} {page} {what}: exception shown: {message[:80]}"))
+    if status != FINISHED_OK:
+        stats.errors.append((i, f"{kind} {page} {what}: script finished with "
+                                f"{ForwardMsg.ScriptFinishedStatus.Name(status)}"))
+    if args.verbose:
+        print(f"  s{i:02d} {kind:4s} {seconds:6.2f} s {page} {what}", flush=True)
+    return True
+
+
+async def run_class(args, ws_url: str) -> Stats:
+    stats = Stats()
+    if args.scenario == "free":
+        def links(i, rng):
+            return [free_link(rng) for _ in range(args.links)]
+    else:
+        start = random.Random(args.seed).randrange(len(presets.PRESETS))
+
+        def links(i, rng):
+            return teacher_links(start, args.links)
+    t_end = time.time() + args.max_seconds
+    await asyncio.gather(*(student(i, args, links, stats, ws_url, t_end)
+                           for i in range(args.students)))
+    return stats
+
+
+# --- one run: server, class, figures ----------------------------------------------------
+
+def warm_up_server(url: str) -> None:
+    """The app's start-up hook: one headless run of the home page (see README)."""
+    try:
+        urllib.request.urlopen(url + "/_stcore/script-health-check", timeout=120).read()
+    except OSError as e:
+        print(f"script health check failed ({e}); warm-up starts at the first visit")
+
+
+def one_run(args, run: int) -> dict:
+    server = None
+    if args.url:
+        base, pids = args.url.rstrip("/"), [int(p) for p in args.pids.split(",") if p]
+    else:
+        server = AppServer(extra_args=["--server.scriptHealthCheckEnabled", "true"],
+                           name="class_load")
+        base, pids = server.url, [server.pid]
+    monitor = MemoryMonitor(pids)
+    monitor.start()
+    try:
+        if server:
+            started = server.wait_healthy()
+            print(f"run {run}: server pid {server.pid} healthy after {started:.1f} s "
+                  f"(XLA cache {server.xla_cache}, logs {server.dir})", flush=True)
+        if args.warm:
+            warm_up_server(base)
+            time.sleep(args.warm)
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        t0 = time.time()
+        ws_url = base.replace("http", "ws", 1) + "/_stcore/stream"
+        stats = asyncio.run(run_class(args, ws_url))
+        wall = time.time() - t0
+        cpu = sum(cpu_seconds(p) for p in pids) - cpu0
+    finally:
+        monitor.stop()
+        if server:
+            server.stop()
+    times = [s for _, _, s in stats.requests]
+    result = {
+        "scenario": args.scenario, "students": args.students, "links": args.links,
+        "warm_s": args.warm, "requests": len(times), "errors": len(stats.errors),
+        "exceptions": len(stats.exceptions), "timeouts": stats.timeouts,
+        "p50": percentile(times, 0.5), "p95": percentile(times, 0.95),
+        "max": max(times, default=float("nan")), "peak_rss_mb": monitor.peak_mb(),
+        "server_cpu_s": cpu, "wall_s": wall,
+        "by_page": {page: {"n": len(ts), "p50": percentile(ts, 0.5),
+                           "p95": percentile(ts, 0.95)}
+                    for page in sorted({p for _, p, _ in stats.requests})
+                    for ts in [[s for _, p2, s in stats.requests if p2 == page]]},
+        "by_kind": {kind: {"n": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
+                    for kind in ("open", "move")
+                    for ts in [[s for k, _, s in stats.requests if k == kind]]},
+        "error_list": [f"s{i:02d} {what}" for i, what in stats.errors[:20]],
+        "exception_list": [f"s{i:02d} {page}: {m}" for i, page, m in stats.exceptions[:10]],
+    }
+    if server:
+        result["compiles"] = compile_summary(server, t0)
+    return result
+
+
+def compile_summary(server: AppServer, t_class: float) -> dict:
+    """XLA compiles of the server: before the class came, during it, and by program."""
+    compiles = server.events("compile")
+    hits = server.events("cache_hit")
+    programs = server.events("program")
+    during = [c for c in compiles if c[0] >= t_class]
+    by_name = {}
+    for _, seconds, name in during:
+        n, s = by_name.get(name, (0, 0.0))
+        by_name[name] = (n + 1, s + seconds)
+    return {
+        "before_class": len([c for c in compiles if c[0] < t_class]),
+        "before_class_s": sum(c[1] for c in compiles if c[0] < t_class),
+        "during_class": len(during), "during_class_s": sum(c[1] for c in during),
+        "cache_hits_during_class": len([h for h in hits if h[0] >= t_class]),
+        "programs_stored": len(programs),
+        "distinct_programs": len({name for _, _, name in programs}),
+        "trace_s": sum(e[1] for e in server.events("trace") if e[0] >= t_class),
+        "lower_s": sum(e[1] for e in server.events("lower") if e[0] >= t_class),
+        "top": sorted(((s, n, name) for name, (n, s) in by_name.items()), reverse=True)[:12],
+        "log": str(server.compile_log),
+    }
+
+
+def report(r: dict, targets: dict) -> None:
+    state = "warm" if r["warm_s"] else "cold"
+    target = targets[state]
+    ok = lambda cond: "ok" if cond else "MISSED"  # noqa: E731
+    when = f" ({r['warm_s']:.0f} s after start)" if r["warm_s"] else ""
+    print(f"\n{r['scenario']} scenario, {r['students']} students x {r['links']} links, "
+          f"{state} server{when}: {r['requests']} requests in {r['wall_s']:.0f} s")
+    print(f"  errors {r['errors']} (of which exceptions shown {r['exceptions']}, "
+          f"time-outs {r['timeouts']})   [0 errors: {ok(r['errors'] == 0)}]")
+    print(f"  request -> script_finished: p50 {r['p50']:.2f} s, p95 {r['p95']:.2f} s, "
+          f"max {r['max']:.2f} s   [p95 <= {target:g} s: {ok(r['p95'] <= target)}]")
+    for kind, v in r["by_kind"].items():
+        print(f"    {kind:5s} n={v['n']:3d} p50 {v['p50']:6.2f} s  p95 {v['p95']:6.2f} s")
+    for page, v in r["by_page"].items():
+        print(f"    {page:17s} n={v['n']:3d} p50 {v['p50']:6.2f} s  p95 {v['p95']:6.2f} s")
+    if r["peak_rss_mb"]:
+        print(f"  server peak RSS {r['peak_rss_mb']:.0f} MB   [<= {MEMORY_TARGET_MB:.0f} MB: "
+              f"{ok(r['peak_rss_mb'] <= MEMORY_TARGET_MB)}];  server CPU {r['server_cpu_s']:.0f} s")
+    c = r.get("compiles")
+    if c:
+        print(f"  XLA compiles: {c['before_class']} before the class ({c['before_class_s']:.0f} s), "
+              f"{c['during_class']} during it ({c['during_class_s']:.0f} s; "
+              f"{c['cache_hits_during_class']} of them read from the persistent cache); "
+              f"tracing {c['trace_s']:.0f} s, lowering {c['lower_s']:.0f} s; "
+              f"{c['distinct_programs']} distinct programs stored")
+        for seconds, n, name in c["top"]:
+            print(f"    {seconds:6.1f} s  {n:4d} x {name}")
+    for line in r["error_list"]:
+        print("  error:", line)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", choices=("free", "teacher"), default="free")
+    ap.add_argument("--students", type=int, default=30)
+    ap.add_argument("--links", type=int, default=5, help="deep links each student opens")
+    ap.add_argument("--warm", type=float, default=0.0,
+                    help="seconds to wait after start, no visitors, before the class")
+    ap.add_argument("--url", help="an existing server (or nginx in front of replicas)")
+    ap.add_argument("--pids", default="", help="with --url: server PIDs for the memory figure")
+    ap.add_argument("--think", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"),
+                    help="seconds between a student's actions (uniform)")
+    ap.add_argument("--ramp", type=float, default=2.0, help="students arrive within this")
+    ap.add_argument("--request-timeout", type=float, default=90.0)
+    ap.add_argument("--max-seconds", type=float, default=900.0, help="bound on one run")
+    ap.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh server")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write every run's figures to this file")
+    ap.add_argument("--verbose", action="store_true", help="print every request")
+    args = ap.parse_args(argv)
+    if args.url and urllib.parse.urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
+        ap.error("--url must be on 127.0.0.1")
+    args.students = max(1, min(args.students, 500))
+    args.links = max(1, min(args.links, 50))
+    runs = []
+    for run in range(args.repeat):
+        if args.repeat > 1:
+            args.seed += run and 1
+        r = one_run(args, run)
+        runs.append(r)
+        report(r, TARGETS[args.scenario])
+    if args.repeat > 1:
+        print(f"\nover {len(runs)} runs: median (min-max)")
+        for key in ("p50", "p95", "max", "peak_rss_mb", "errors"):
+            xs = [r[key] for r in runs]
+            print(f"  {key:12s} {statistics.median(xs):8.2f}  ({min(xs):.2f}-{max(xs):.2f})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=1, default=str)
+    return 0 if all(r["errors"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The figures follow the projector template (STYLE.md, "Figures for a projector").
+
+Checked on the figure objects themselves: what Plotly will draw, not how the code is written.
+"""
+import colorsys
+
+import numpy as np
+import pytest
+
+from rnnviz import plots
+from rnnviz.analysis import GateSaturation
+from rnnviz.cells import CELLS, GATE_NAMES
+from rnnviz.flow import FLOOR
+
+RNG = np.random.default_rng(0)
+T, H = 120, 16
+DECAYING = 0.9 ** np.arange(T)[::-1]  # a vanishing profile: 1 at the last step
+
+
+def saturation(names=("f", "g", "i", "o"), low=0.001, high=0.003):
+    """As JAX returns gate dicts: sorted by name, not in the cell's order."""
+    return {n: GateSaturation(np.zeros(H), np.zeros(H), low, high * (k + 1) / 4,
+                              (-0.9, 0.9) if n == "g" else (0.1, 0.9))
+            for k, n in enumerate(names)}
+
+
+def every_figure():
+    """One figure of each function of plots.py, on ordinary data."""
+    grad_map = RNG.random((T, H)) * DECAYING[:, None]
+    profiles = np.stack([DECAYING * (1 + k) for k in range(5)])
+    gates = {g: RNG.random((T, H)) for g in ("f", "g", "i", "o")}
+    eig = {"hh": np.exp(1j * RNG.uniform(0, 6.28, H)) * 0.9}
+    yield "gradient_profile", plots.gradient_profile(
+        {"‖∂L/∂h_t‖": DECAYING}, FLOOR, "profile", bound=DECAYING * 2,
+        styles={"‖∂L/∂h_t‖": plots.cell_line("rnn")})
+    yield "gradient_heatmap", plots.gradient_heatmap(grad_map, FLOOR, "map")
+    yield "gradient_heatmap_row", plots.gradient_heatmap_row(
+        {c: grad_map for c in ("rnn", "lstm", "gru")}, FLOOR, "row")
+    yield "time_unit_heatmap", plots.time_unit_heatmap(
+        RNG.normal(size=(T, H)), "h", "h_t", -1.0, 1.0, colorscale="RdBu")
+    yield "gate_maps", plots.gate_maps(gates, {g: f"gate {g}" for g in gates})
+    yield "saturation_bars", plots.saturation_bars(saturation(), "saturation")
+    yield "eigenvalue_plane", plots.eigenvalue_plane(eig, {"hh": "W_hh"}, "eig", cell="rnn")
+    yield "singular_value_band", plots.singular_value_band(
+        np.arange(T), np.stack([DECAYING * 0.5, DECAYING, DECAYING * 2]), 1.0, "svals",
+        cell="rnn")
+    yield "connectivity_heatmap", plots.connectivity_heatmap(
+        np.arange(40), np.tril(RNG.normal(-3, 1, (40, 40))), FLOOR, "conn")
+    yield "loss_curves", plots.loss_curves(
+        {"LSTM": (np.arange(50), np.exp(-np.arange(50) / 10) + 0.01, np.zeros(50, bool))},
+        1 / 6, "1/6", "loss", styles={"LSTM": plots.cell_line("lstm")})
+    yield "training_flow_maps", plots.training_flow_maps(
+        {"LSTM": (np.arange(5) * 100, profiles), "GRU": (np.arange(5) * 100, profiles)},
+        FLOOR, "maps")
+    yield "profile_overlay", plots.profile_overlay(
+        [("gain 0.9", DECAYING), ("gain 1.0", DECAYING ** 0.5)], FLOOR, "overlay")
+    yield "forward_panel", plots.forward_panel(
+        np.linspace(1, 5, T), {"f": np.full(T, 0.1), "i": np.full(T, 0.2)},
+        "fraction saturated", {"h_t overflows at t = 90": 90}, "forward", cell="lstm")
+
+
+FIGURES = list(every_figure())
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of '#rrggbb'."""
+    def channel(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def axes(fig):
+    return [(name, fig.layout[name]) for name in fig.layout
+            if name.startswith(("xaxis", "yaxis")) and fig.layout[name].visible is not False]
+
+
+def colorbars(fig):
+    return [fig.layout[n].colorbar for n in fig.layout
+            if n.startswith("coloraxis") and fig.layout[n].colorscale
+            and fig.layout[n].showscale is not False]
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_text_is_dark_and_large(name, fig):
+    assert fig.layout.font.size >= plots.MIN_FONT_SIZE
+    assert luminance(fig.layout.font.color) < 0.05
+    assert fig.layout.title.font.size >= plots.MIN_FONT_SIZE
+    for axis_name, axis in axes(fig):
+        assert axis.tickfont.size >= plots.MIN_FONT_SIZE, axis_name
+        assert luminance(axis.tickfont.color) < 0.05, axis_name
+        if axis.title.text:
+            assert axis.title.font.size >= plots.MIN_FONT_SIZE, axis_name
+            assert luminance(axis.title.font.color) < 0.05, axis_name
+    for bar in colorbars(fig):
+        assert bar.tickfont.size >= plots.MIN_FONT_SIZE
+        assert bar.title.font.size >= plots.MIN_FONT_SIZE
+    for a in fig.layout.annotations:
+        assert a.font.size >= plots.MIN_FONT_SIZE, a.text
+        if a.name != "line label":  # those take their line's colour (tested below)
+            assert luminance(a.font.color) < 0.15, a.text
+    if fig.layout.showlegend:
+        assert fig.layout.legend.font.size >= plots.MIN_FONT_SIZE
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_log_axes_are_labelled_at_decades_only(name, fig):
+    for axis_name, axis in axes(fig):
+        if axis.type == "log":
+            assert axis.tickmode == "linear" and axis.tick0 == 0, axis_name
+            assert float(axis.dtick).is_integer() and axis.dtick >= 1, axis_name
+            assert axis.minor.ticks == "" and not axis.minor.showgrid, axis_name
+            lo, hi = axis.range
+            assert hi - lo >= 1  # at least one labelled decade
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_step_axes_have_integer_ticks(name, fig):
+    for axis_name, axis in axes(fig):
+        if axis.title.text and "step" in axis.title.text:
+            assert axis.tickformat == "d", axis_name
+            assert float(axis.dtick).is_integer() and axis.dtick >= 1, axis_name
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_colour_bars_are_horizontal_with_titles_on_top(name, fig):
+    for bar in colorbars(fig):
+        assert bar.orientation == "h" and bar.title.side == "top"
+    for trace in fig.data:
+        if trace.type == "heatmap":
+            assert trace.coloraxis, "every map uses a shared colour axis"
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_title_sits_below_the_toolbar_band(name, fig):
+    title = fig.layout.title
+    assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= 28
+    if title.text:
+        assert fig.layout.margin.t >= title.pad.t + title.font.size + 10
+
+
+def test_at_two_steps_the_time_axis_shows_whole_steps():
+    fig = plots.gradient_profile({"g": np.array([0.5, 1.0])}, FLOOR, "T = 2")
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "d"
+    heat = plots.gradient_heatmap(np.ones((2, 4)), FLOOR, "T = 2")
+    assert heat.layout.xaxis.dtick == 1 and heat.layout.yaxis.dtick == 1
+
+
+def test_decade_ranges_and_steps():
+    assert plots.decade_range([1e-9, 1.0]) == (-9.0, 0.0)
+    assert plots.decade_range([1e-9, 1.02]) == (-9.0, 0.0)  # no empty decade above 1
+    assert plots.decade_range([2e-9, 30.0]) == (-9.0, 2.0)
+    assert plots.decade_range([np.nan, np.inf]) is None
+    assert plots.decade_dtick(9) == 1 and plots.decade_dtick(30) == 5
+    assert plots.nice_step(1) == 1 and plots.nice_step(199) == 50 and plots.nice_step(0) == 1
+
+
+def test_lines_are_labelled_where_they_end_in_their_colour():
+    norms = {"LSTM": DECAYING ** 0.3, "GRU": DECAYING ** 2}
+    styles = {"LSTM": plots.cell_line("lstm"), "GRU": plots.cell_line("gru")}
+    fig = plots.gradient_profile(norms, FLOOR, "p", styles=styles)
+    labels = plots.line_labels(fig)
+    assert set(labels) == {"LSTM", "GRU"}
+    assert not fig.layout.showlegend
+    for name, a in labels.items():
+        assert a["x"] == 0  # a profile arrives at t = 0, going back in time
+        assert a["font"]["color"] == styles[name].colour
+        end = np.log10(norms[name][0])
+        # Rising lines: the label is under the stretch of line its text spans.
+        assert a["yanchor"] == "top" and a["y"] <= end + 1e-9
+    loss = plots.loss_curves({"GRU": (np.arange(10), np.linspace(1, 0.1, 10), np.zeros(10, bool))},
+                             0.5, "1/2", "loss", styles={"GRU": plots.cell_line("gru")})
+    assert plots.line_labels(loss)["GRU"]["x"] == 9  # at the end of training
+
+
+def test_labels_of_coinciding_lines_do_not_overlap():
+    fig = plots.gradient_profile({"h": DECAYING, "c": DECAYING * 1.01}, FLOOR, "p",
+                                 bound=DECAYING * 1.02)
+    shifts = sorted(a["yshift"] for a in plots.line_labels(fig).values())
+    assert len(shifts) == 3
+    assert all(b - a >= plots.LABEL_PX for a, b in zip(shifts, shifts[1:]))
+
+
+def test_label_above_a_line_at_the_top_gets_room():
+    # A falling line (exploding gradient): the label goes above its start, at the top
+    # of the axis, which grows to hold it.
+    growing = 1.2 ** np.arange(T)[::-1]
+    fig = plots.gradient_profile({"g": growing}, FLOOR, "p")
+    a = plots.line_labels(fig)["g"]
+    assert a["yanchor"] == "bottom"
+    assert fig.layout.yaxis.range[1] > np.log10(growing[0]) + 0.05 * (
+        fig.layout.yaxis.range[1] - fig.layout.yaxis.range[0])
+
+
+def test_one_colour_per_cell_and_paired_shades():
+    colours = [plots.CELL_COLOURS[c] for c in CELLS]
+    assert len(set(colours)) == len(CELLS)
+    assert set(colours) <= set(plots.OKABE_ITO.values())
+    for cell in CELLS:
+        base = plots.CELL_COLOURS[cell]
+        init, trained = plots.cell_line(cell, "init"), plots.cell_line(cell, "trained")
+        assert plots.cell_line(cell).colour == base
+        hue = lambda c: colorsys.rgb_to_hls(*(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)))[0]  # noqa: E731
+        assert abs(hue(init.colour) - hue(base)) < 0.02
+        assert abs(hue(trained.colour) - hue(base)) < 0.02
+        assert luminance(init.colour) > luminance(base) > luminance(trained.colour)
+        assert init.dash != trained.dash  # told apart without colour too
+    with pytest.raises(ValueError):
+        plots.cell_line("lstm", "later")
+
+
+def test_the_colour_follows_the_cell_on_every_chart():
+    for cell in CELLS:
+        profile = plots.gradient_profile({"g": DECAYING}, FLOOR, "p",
+                                         styles={"g": plots.cell_line(cell)})
+        svals = plots.singular_value_band(np.arange(T), np.stack([DECAYING] * 3), 1.0, "s",
+                                          cell=cell)
+        forward = plots.forward_panel(np.ones(T), {"tanh′": np.ones(T)}, "slope", {}, "f",
+                                      cell=cell)
+        eig = plots.eigenvalue_plane({"hh": np.ones(4) * 0.5}, {}, "e", cell=cell)
+        colour = plots.CELL_COLOURS[cell]
+        assert profile.data[0].line.color == colour
+        assert {t.line.color for t in svals.data} == {colour}
+        assert forward.data[0].line.color == colour
+        assert eig.data[1].marker.color == colour
+
+
+def test_gates_keep_the_cells_order():
+    assert plots.saturation_bars(saturation(), "s").data[0].x == GATE_NAMES["lstm"]
+    gates = {g: np.ones((T, H)) * 0.5 for g in ("f", "g", "i", "o")}
+    fig = plots.gate_maps(gates, {})
+    assert [t.name for t in fig.data] == list(GATE_NAMES["lstm"])
+    gru = plots.saturation_bars(saturation(("n", "r", "z")), "s")
+    assert gru.data[0].x == GATE_NAMES["gru"]
+
+
+def test_saturation_axis_fits_small_fractions():
+    fig = plots.saturation_bars(saturation(low=0.0005, high=0.003), "s")
+    top = fig.layout.yaxis.range[1]
+    assert 0.003 < top < 0.01  # not 0–100% for bars of at most 0.3%
+    assert fig.data[0].texttemplate == "%{y:.2%}"  # 0.30%, not 0%
+    big = plots.saturation_bars(saturation(low=0.5, high=0.9), "s")
+    assert big.layout.yaxis.range[1] >= 0.9
+    assert plots.percent_axis([0, 0]) == (0.01, 1)
+    # Two charts to compare share one axis.
+    few, many = saturation(high=0.001), saturation(high=0.2)
+    top = plots.saturation_top(few, many)
+    assert (plots.saturation_bars(few, "a", top=top).layout.yaxis.range
+            == plots.saturation_bars(many, "b", top=top).layout.yaxis.range)
+
+
+def test_a_row_of_maps_shares_one_colour_bar_and_one_width():
+    maps = {c: RNG.random((T, H)) * 10.0 ** -k for k, c in enumerate(("rnn", "lstm", "gru"))}
+    fig = plots.gradient_heatmap_row(maps, FLOOR, "row")
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heatmaps) == 3
+    assert {t.coloraxis for t in heatmaps} == {"coloraxis"}
+    assert not any(t.showscale for t in heatmaps)
+    assert len(colorbars(fig)) == 1
+    widths = {round(fig.layout[f"xaxis{k or ''}"].domain[1] - fig.layout[f"xaxis{k or ''}"].domain[0], 6)
+              for k in ("", 2, 3)}
+    assert len(widths) == 1
+    lo, hi = fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax
+    all_z = np.concatenate([np.asarray(t.z, np.float64).ravel() for t in heatmaps])
+    assert lo <= np.nanmin(all_z) and np.nanmax(all_z) <= hi  # one scale spans all three
+    labs = fig.layout.coloraxis.colorbar.ticktext
+    assert all(t == "1" or t.startswith("10") for t in labs)  # powers of ten, not log10
+
+
+def test_gate_maps_have_one_bar_per_kind_of_gate():
+    gates = {g: np.ones((T, H)) * 0.5 for g in GATE_NAMES["lstm"]}
+    fig = plots.gate_maps(gates, {})
+    by_axis = {t.name: t.coloraxis for t in fig.data}
+    assert by_axis["i"] == by_axis["f"] == by_axis["o"] != by_axis["g"]
+    assert len(colorbars(fig)) == 2
+
+
+def test_reference_lines_are_labelled_on_their_line():
+    svals = plots.singular_value_band(np.arange(T), np.stack([DECAYING * 0.5, DECAYING,
+                                                              DECAYING * 2]), 1.0, "s")
+    label = next(a for a in svals.layout.annotations if a.text.startswith("1 (= 1/γ)"))
+    assert label.y == 0.0  # log10(1): on the line, not a decade away from it
+    loss = plots.loss_curves({"x": (np.arange(5), np.ones(5), np.zeros(5, bool))}, 1 / 6,
+                             "1/6", "l")
+    base = next(a for a in loss.layout.annotations if a.text.startswith("no-memory"))
+    assert base.y == pytest.approx(np.log10(1 / 6))
+
+
+def test_a_trace_that_cannot_be_drawn_is_named_in_words():
+    nan = np.full(T, np.nan)
+    fig = plots.gradient_profile({"‖∂L/∂h_t‖": nan}, FLOOR, "p")
+    (message,) = plots.missing_messages(fig)
+    assert "‖∂L/∂h_t‖ is inf or NaN" in message
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    # With the bound still drawable, the axes stay and the message names the gradient.
+    with_bound = plots.gradient_profile({"‖∂L/∂h_t‖": nan}, FLOOR, "p", bound=DECAYING)
+    assert plots.missing_messages(with_bound) and with_bound.layout.yaxis.visible is not False
+    below = plots.gradient_profile({"g": np.full(T, 1e-40)}, FLOOR, "p")
+    assert "below 1e-30 at every step" in plots.missing_messages(below)[0]
+    heat = plots.gradient_heatmap(np.full((T, H), np.nan), FLOOR, "map")
+    assert "inf or NaN" in plots.missing_messages(heat)[0]
+    assert heat.layout.xaxis.visible is False and not colorbars(heat)
+    row = plots.gradient_heatmap_row({"a": np.ones((T, H)), "b": np.full((T, H), np.nan)},
+                                     FLOOR, "row")
+    assert len(plots.missing_messages(row)) == 1 and row.layout.xaxis.visible is not False
+    assert row.layout.xaxis2.visible is False
+    svals = plots.singular_value_band(np.arange(T), np.full((3, T), np.nan), 1.0, "s")
+    assert plots.missing_messages(svals)
+    fwd = plots.forward_panel(nan, {"f": nan}, "fraction saturated", {}, "f")
+    assert len(plots.missing_messages(fwd)) == 2
+    ordinary = plots.gradient_profile({"g": DECAYING}, FLOOR, "p")
+    assert not plots.missing_messages(ordinary)
+
+
+def test_the_relu_blow_up_preset_says_what_is_missing():
+    """The preset whose gradient is all NaN: no chart of it is drawn empty."""
+    from rnnviz import gradflow
+    from rnnviz.presets import PRESETS
+
+    preset = next(p for p in PRESETS if p.name == "relu RNN blowing up")
+    config, _ = gradflow.FlowConfig.from_query(preset.query)
+    r = gradflow.gradient_flow(config)
+    assert not np.isfinite(r.grad_norms).any()  # what makes this the hard case
+    profile = plots.gradient_profile({"‖∂L/∂h_t‖": r.grad_norms}, FLOOR, "p", r.bound)
+    heat = plots.gradient_heatmap(r.grad_map, FLOOR, "map")
+    for fig in (profile, heat):
+        assert any("inf or NaN" in m for m in plots.missing_messages(fig))
+    assert heat.layout.xaxis.visible is False
