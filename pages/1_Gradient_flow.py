@@ -1,16 +1,30 @@
 """Gradient flow: how ∂L/∂h_t shrinks or grows going back through time."""
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
-from rnnviz import claims, gradflow, plots, presets, ui
+from rnnviz import claims, deepflow, gradflow, plots, presets, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.gradflow import blowup_explanation, forward_sentence, summary_sentence
 
 config, overlay = ui.flow_page("Gradient flow through time", ":material/trending_down:",
                                overlay=True)
+model = ui.model_upload("fl_model")
+if model is not None and (model.layers > 1 or model.bidirectional):
+    st.info(f"Your model has {model.layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
+            "this page shows one layer. Open it on **Deep & bidirectional** to see every layer.",
+            icon=":material/stacks:")
+    st.page_link(ui.DEEP_PAGE, label="Deep & bidirectional", icon=":material/stacks:")
+    model = None
 with ui.computing("Computing the exact gradient (the first view compiles for a few seconds)…"):
-    result = ui.gradient_flow(config)
+    if model is None:
+        result = ui.gradient_flow(config)
+    else:  # the student's own weights: this session only, not cached for others
+        config = replace(config, cell=model.cell, H=model.hidden_size)
+        result = gradflow.gradient_flow(config, model.params, deepflow.model_inputs(model, config))
+        st.success(f"Showing your model: {model.source}", icon=":material/upload_file:")
 ui.preset_narration(presets.FLOW, result)
 
 label, value, help_text = claims.rate_metric(result.facts)

@@ -201,13 +201,18 @@ def forward_stats(cell: str, hs: np.ndarray, gates: dict) -> ForwardStats:
     return ForwardStats(state_norms, per_step, slope_name, mean_slope, gate_means)
 
 
-def gradient_flow(c: FlowConfig) -> FlowResult:
+def gradient_flow(c: FlowConfig, params=None, xs=None) -> FlowResult:
     """Run the experiment of a config: exact ∂L/∂h_t at every step and its summaries.
 
     Results are cut to T steps on the host: slicing a jax array by a new length would
     compile (and keep) one more XLA program per length.
+
+    Args:
+      params, xs: a model's own weights (one layer) and padded inputs (bucket(T), B, I),
+        e.g. an uploaded one's, instead of the config's drawn ones.
     """
-    params, xs = params_and_inputs(c)
+    if params is None:
+        params, xs = params_and_inputs(c)
     loss, hs, gates, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
     g = np.asarray(grads["h"])[: c.T]
     hs = np.asarray(hs)[: c.T]
