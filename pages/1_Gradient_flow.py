@@ -76,7 +76,7 @@ if overlay.knob is not None:
 
 st.markdown("#### Which hidden units still receive a learning signal?")
 st.plotly_chart(
-    plots.gradient_heatmap(result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log10 colour)"),
+    plots.gradient_heatmap(result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
     width="stretch",
 )
 st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "

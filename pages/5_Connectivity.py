@@ -27,7 +27,7 @@ if r.state_blowup_step is not None:
              "there on are blank (NaN).", icon=":material/warning:")
 
 st.plotly_chart(
-    plots.connectivity_heatmap(r.steps, r.log10_map, FLOOR, "‖∂h_t/∂x_s‖ (log10 colour)"),
+    plots.connectivity_heatmap(r.steps, r.log10_map, FLOOR, "‖∂h_t/∂x_s‖ (log colour)"),
     width="stretch",
 )
 st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour bar spans "

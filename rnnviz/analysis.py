@@ -9,13 +9,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import programs
-from rnnviz.cells import GATE_NAMES, STEPS, CellParams, Network, as_network, check_cell, check_network
+from rnnviz.cells import (
+    GATE_NAMES,
+    STEPS,
+    CellParams,
+    Network,
+    as_network,
+    check_cell,
+    check_network,
+)
 from rnnviz.flow import (
     FLOOR,
     _carries0,
     _join_directions,
     _network_scan,
     as_array,
+    check_start_state,
 )
 
 VANILLA = ("rnn", "rnn_relu")
@@ -362,16 +371,49 @@ def _common_scale(scales):
     return m, [jnp.power(10.0, a - m) for a in scales]
 
 
+def _push_and_inject(step, params, q, prev_k, x, k, src):
+    """Layer 0's step k: Q ← J_k Q with x_k held, then Q_s ← ∂s_k/∂x_k for the source s = k."""
+    n, I, B, _ = q[0].shape
+    eye = jnp.broadcast_to(jnp.eye(I, dtype=x.dtype)[:, None, :], (I, B, I))
+
+    def push(tangent):  # J_k · tangent
+        return jax.jvp(lambda s: step(params, s, x)[0], (prev_k,), (tangent,))[1]
+
+    def inject(e):  # ∂s_k/∂x_k · e
+        return jax.jvp(lambda u: step(params, prev_k, u)[0], (x,), (e,))[1]
+
+    flat = tuple(a.reshape(n * I, B, -1) for a in q)
+    q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat))
+    d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
+    is_k = (src == k)[:, None, None, None]
+    return tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
+
+
+def _push_with_input(step, params, q, log_scale, prev_k, x, du_k):
+    """A layer above's step k: Q ← J_k Q + (∂s_k/∂u_k) du_k, the two terms brought to the
+    larger of their log10 scales first. Returns (q, log_scale)."""
+    n, I, B, _ = q[0].shape
+    u, log_u = du_k
+    log_scale, (f_q, f_u) = _common_scale(
+        [_live_scale(q, log_scale, (1, 3)), _live_scale((u,), log_u, (1, 3))])
+    flat = tuple((a * f_q[:, None, :, None]).reshape(n * I, B, -1) for a in q)
+    u = (u * f_u[:, None, :, None]).reshape(n * I, B, -1)
+
+    def push(tangent, tangent_u):  # J_k · tangent + ∂s_k/∂u_k · tangent_u
+        return jax.jvp(lambda s, v: step(params, s, v)[0], (prev_k, x), (tangent, tangent_u))[1]
+
+    return tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat, u)), log_scale
+
+
 def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=None, norms=True):
     """Forward mode through one layer and direction: carry Q_s = ∂s_k/∂x_s for every source s.
 
-    Q is (n, I, B, ·) per state part for the n sources `src` (I: the network's input size,
-    cost ∝ T·n·B·S·H·I). At step k: Q ← J_k Q + (∂s_k/∂u_k) du_k, one jvp vmapped over the
-    n·I tangents, where u is what the layer reads. Layer 0 (du None) reads x, whose tangent
-    e_i enters at the source step alone: Q_s ← ∂s_k/∂x_k if k = s. A layer above reads
-    du_k = ∂u_k/∂x_s, the layer below's output tangents as (values (T, n, I, B, ·), log10
-    scales (T, n, B)); the two terms are added at the larger of their scales. Each source
-    is renormalised every step and its scale carried as a log, so 1e-300 stays exact.
+    Q is (n, I, B, ·) per state part for the n sources `src` (I: the network's input size;
+    cost ∝ T·n·B·S·H·I). Layer 0 (du None) reads x, whose tangent e_i enters at the source
+    step alone (`_push_and_inject`). A layer above reads u, the layer below's output, with
+    du_k = ∂u_k/∂x_s given as (values (T, n, I, B, ·), log10 scales (T, n, B))
+    (`_push_with_input`). Each source is renormalised every step and its scale carried as
+    a log, so 1e-300 stays exact.
 
     Args:
       xs: (T, B, ·) the layer's inputs. prev: the state entering each step (see
@@ -385,35 +427,14 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
     n = src.shape[0]
     I = xs.shape[2] if du is None else du[0].shape[2]
     q0 = tuple(jnp.zeros((n, I, B, a.shape[-1]), xs.dtype) for a in prev)
-    eye = jnp.broadcast_to(jnp.eye(I, dtype=xs.dtype)[:, None, :], (I, B, I))
 
     def body(carry, inputs):
         q, log_scale = carry
         k, x, prev_k, du_k = inputs
         if du is None:
-            def push(tangent):  # J_k · tangent, with x_k held
-                return jax.jvp(lambda s: step(params, s, x)[0], (prev_k,), (tangent,))[1]
-
-            def inject(e):  # ∂s_k/∂x_k · e
-                return jax.jvp(lambda u: step(params, prev_k, u)[0], (x,), (e,))[1]
-
-            flat = tuple(a.reshape(n * I, B, -1) for a in q)
-            q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat))
-            d = jax.vmap(inject)(eye)  # tuple of (I, B, ·)
-            is_k = (src == k)[:, None, None, None]
-            q = tuple(jnp.where(is_k, dk[None], a) for a, dk in zip(q, d))
+            q = _push_and_inject(step, params, q, prev_k, x, k, src)
         else:
-            u, log_u = du_k
-            log_scale, (f_q, f_u) = _common_scale(
-                [_live_scale(q, log_scale, (1, 3)), _live_scale((u,), log_u, (1, 3))])
-            flat = tuple((a * f_q[:, None, :, None]).reshape(n * I, B, -1) for a in q)
-            u = (u * f_u[:, None, :, None]).reshape(n * I, B, -1)
-
-            def push(tangent, tangent_u):  # J_k · tangent + ∂s_k/∂u_k · tangent_u
-                return jax.jvp(lambda s, v: step(params, s, v)[0], (prev_k, x),
-                               (tangent, tangent_u))[1]
-
-            q = tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat, u))
+            q, log_scale = _push_with_input(step, params, q, log_scale, prev_k, x, du_k)
         if length is not None:
             q = tuple(jnp.where(k < length, a, 0.0) for a in q)
         q, log_m = _renorm(q, (1, 3))  # (n, B)
@@ -483,7 +504,8 @@ def _connectivity_forward(cell, params, xs, h0, stride, length=None):
         per_source = T * I * B * net.num_directions * net.hidden_size * xs.dtype.itemsize
         m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
         chunks = -(-n // m)
-        padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])  # never injected
+        # Pad with source -1, which is never injected (its rows are zero and cut off).
+        padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
         rows = jax.lax.map(rows_for, padded.reshape(chunks, m))  # (chunks, T, m, B)
         rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
     return jnp.where(ok[::stride, None, :], rows[::stride], jnp.nan)  # (n_out, n_src, B)
@@ -603,6 +625,7 @@ def connectivity(
     stride = _check_stride(stride)
     xs = as_array(xs)
     net = check_network(cell, params)
+    check_start_state(params, xs, h0)
     if net.num_layers == 1 and net.num_directions == 1:
         params = net.layers[0][0]  # one layer: the one-layer program, either mode
     elif mode == "reverse":

@@ -181,6 +181,10 @@ def profile_headline(facts: ProfileFacts, quantity: str = "the gradient",
     return text[0].upper() + text[1:] if lead else text
 
 
+def _steps(k: int) -> str:
+    return "step" if k == 1 else f"{k} steps"
+
+
 def _profile_body(f: ProfileFacts, T: int, quantity: str) -> str:
     if f.direction == "flat":
         return (f"{quantity} stays within a factor of {format_factor(round_up(f.span))} over "
@@ -202,12 +206,12 @@ def _profile_body(f: ProfileFacts, T: int, quantity: str) -> str:
         else:
             then = (f"then stays within a factor of {format_factor(round_up(rest[1]))} over "
                     f"the {T - 1 - k - f.first_resolved} steps before")
-        return f"{quantity} {late} in the last {k} steps, {then} ({factor}× over {covered} steps)"
+        return f"{quantity} {late} in the last {_steps(k)}, {then} ({factor}× over {covered} steps)"
     head = f"{quantity} {verb} {factor}× over {covered} steps"
     if f.concentrated is not None:
         k, part, end = f.concentrated
-        where = (f"in the last {k} steps" if end == "late"
-                 else f"in the first {k} steps of the sequence")
+        where = (f"in the last {_steps(k)}" if end == "late"
+                 else f"in the first {_steps(k)} of the sequence")
         return f"{head}; {format_factor(part)}× of that {where}"
     return f"{head}, at an uneven rate (not 10× per fixed number of steps)"
 

@@ -136,6 +136,19 @@ def _unroll(cell, params, xs, h0, c0, length=None):
     return ys, _gates(net, outs)
 
 
+def check_start_state(params, xs, h0, name="h0"):
+    """For a network, h0 must be (L·D, B, H), PyTorch's h_0 (a ValueError otherwise); one
+    layer's (B, H) start state is passed through unchecked, as before networks existed."""
+    if h0 is None or is_single_layer(params):
+        return
+    net = as_network(params)
+    want = (net.num_layers * net.num_directions, xs.shape[1], net.hidden_size)
+    if tuple(np.shape(h0)) != want:
+        raise ValueError(f"{name} of a {net.num_layers}-layer network with "
+                         f"{net.num_directions} direction(s) has shape (L·D, B, H) = {want}, "
+                         f"got {tuple(np.shape(h0))}")
+
+
 def _length_if_needed(params, length):
     """`length` where it changes results (a backward direction reads from the end), else None,
     so that one-layer and unidirectional programs stay the same and need no length."""
@@ -162,9 +175,12 @@ def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
       each gate (L, D, T, B, H): layer, direction (0 forward, 1 backward), input step.
     """
     check_cell(cell)
+    xs = as_array(xs)
     if not isinstance(params, CellParams):
         check_network(cell, params)
-    return _unroll(cell, params, as_array(xs), h0, c0, _length_if_needed(params, length))
+        check_start_state(params, xs, h0)
+        check_start_state(params, xs, c0, "c0")
+    return _unroll(cell, params, xs, h0, c0, _length_if_needed(params, length))
 
 
 def readout_loss(hs, length, placement="last"):
@@ -242,10 +258,11 @@ def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
       entries, never an exception.
     """
     check_cell(cell)
+    xs = as_array(xs)
     if not isinstance(params, CellParams):
         check_network(cell, params)
-    return _hidden_grads(cell, params, as_array(xs), h0, loss_fn,
-                         _length_if_needed(params, length))
+        check_start_state(params, xs, h0)
+    return _hidden_grads(cell, params, xs, h0, loss_fn, _length_if_needed(params, length))
 
 
 def _scaled(tree):

@@ -2,13 +2,14 @@
 
 Sequence lengths are padded to a few buckets so that dragging the length slider reuses a
 compiled program instead of waiting for XLA; inputs are drawn once at the longest length so
-a longer sequence extends the same one.
+a longer sequence extends the same one. `warm_up` compiles the programs of every view ahead
+of need.
 """
 from dataclasses import asdict, dataclass
-from functools import partial
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rnnviz import claims
@@ -30,7 +31,10 @@ from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_val
 from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
 
 MAX_T = 1000
-LENGTH_BUCKETS = (16, 32, 64, 128, 256, 512, 1024)
+# Each bucket is one more compiled program per (page, cell, H): 0.5-1 s of compile each.
+# Below 64 steps padding costs nothing measurable; the maps, whose cost grows with T², keep
+# a bucket at 128.
+LENGTH_BUCKETS = (64, 128, 256, 512, 1024)
 HIDDEN_SIZES = (8, 16, 32, 64, 128)
 BATCH = 8  # sequences per computation; norms are RMS over them
 MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
@@ -131,11 +135,23 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
     return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
 
 
-@programs.jit(static_argnames=("cell", "placement"))
 def _padded_flow(cell, params, xs, length, placement):
-    loss_fn = partial(readout_loss, length=length, placement=placement)
-    loss, hs, gates, grads = flow(cell, params, xs, loss_fn)
-    return loss, hs, gates, grads
+    """`flow.flow` on padded inputs with the readout loss at `placement`: (loss, hs, gates,
+    grads). The placement is data, so both placements share one compiled program."""
+    if placement not in LOSS_PLACEMENTS:
+        raise ValueError(f"loss placement must be one of {LOSS_PLACEMENTS}")
+    return _flow_program(cell, params, xs, length, np.bool_(placement == "last"))
+
+
+@programs.jit(static_argnames=("cell",))
+def _flow_program(cell, params, xs, length, read_last):
+    def loss_fn(hs):
+        # Both placements' losses, one selected: the other's cotangent is an exact zero,
+        # so the gradients are the same numbers as with that placement alone.
+        return jnp.where(read_last, readout_loss(hs, length, "last"),
+                         readout_loss(hs, length, "all"))
+
+    return flow(cell, params, xs, loss_fn)
 
 
 @dataclass(frozen=True)
@@ -290,15 +306,53 @@ def blowup_explanation(r: FlowResult, T: int) -> str | None:
     return None
 
 
-def warm_up(cell: str, H: int, inputs: str, loss: str, should_stop=lambda: False) -> None:
-    """Compile the programs of every length bucket for one (cell, H, inputs, loss), in the
-    background (`programs.in_background`: giving way to every other compile)."""
-    base = FlowConfig(cell=cell, H=H, inputs=inputs, loss=loss)
-    with programs.in_background():
-        for padded in LENGTH_BUCKETS:
+# The hidden sizes in the order the warm-up compiles them: the default first.
+WARM_HIDDEN_SIZES = (32, 16, 64, 8, 128)
+WARM_BUCKETS = (128, 256, 512, 64, 1024)  # the default T = 100 first, then the long ones
+DRAW_CELLS = ("rnn", "gru", "lstm")  # one per gate count: a draw is one program per (G, scheme, H)
+
+
+def warm_up_plan(first=()) -> list:
+    """(view, config) pairs whose programs are every program of the single-layer views:
+    those of `first` (e.g. the presets) first, then the default hidden size's, then the
+    others'. Within a hidden size: the weight draws of every initialisation, the one-pass
+    gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
+    activations), then the Jacobian and connectivity maps. The programs depend on the cell,
+    H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
+    kind, not on the other settings (data)."""
+    plan = [(gradient_flow, c) for c in first]
+    plan += [(view, c) for c in first for view in (jacobian_analysis, connectivity_map)]
+    plan += [(gradient_flow, FlowConfig(inputs=kind)) for kind in INPUT_KINDS]
+    for H in WARM_HIDDEN_SIZES:
+        plan += [(make_params, FlowConfig(cell=cell, H=H, init=scheme))
+                 for scheme in SCHEMES for cell in DRAW_CELLS]
+        plan.append((make_params, FlowConfig(cell="lstm", H=H, chrono=MAX_T)))
+        for view in (gradient_flow, jacobian_analysis, connectivity_map):
+            plan += [(view, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
+                     for b in WARM_BUCKETS for cell in CELLS]
+    return plan
+
+
+def warm_up(plan, should_stop=lambda: False, on_error=None) -> int:
+    """Compile the programs of every (view, config) in `plan` without computing the views
+    (`programs.compile_only`), in the background (`programs.in_background`: at the lowest
+    priority, giving way to every visitor's compile). Returns how many were warmed.
+
+    Safe to run from several threads over one shared iterator of the plan (each takes the
+    next item). A view that fails on the zeros it is given is skipped (on_error(view, c, e)).
+    """
+    done = 0
+    with programs.in_background(), programs.compile_only(), np.errstate(all="ignore"):
+        for view, c in plan:
             if should_stop():
-                return
-            gradient_flow(FlowConfig(**{**asdict(base), "T": padded}))
+                break
+            try:
+                view(c)
+                done += 1
+            except Exception as e:  # noqa: BLE001  (a warm-up never stops the server)
+                if on_error is not None:
+                    on_error(view, c, e)
+    return done
 
 
 @dataclass(frozen=True)
@@ -367,15 +421,17 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
     """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config."""
     from rnnviz import analysis
 
-    params, xs = params_and_inputs(c)
+    params, all_xs = params_and_inputs(c)
     stride = map_stride(c.T)
-    xs = xs[:, :JACOBIAN_SEQUENCES]
+    xs = all_xs[:, :JACOBIAN_SEQUENCES]
     svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
     steps = analysis.sampled_steps(c.T, stride)
     log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, stride), np.float64)
     with np.errstate(invalid="ignore"):
         profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
-    hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
+    # The other pages' compiled pass over all the sequences (not one more program for
+    # these two); its first sequences are these.
+    hs = np.asarray(_padded_flow(c.cell, params, all_xs, c.T, c.loss)[1])[:, :JACOBIAN_SEQUENCES]
     return JacobianResult(
         spectrum=analysis.w_hh_spectrum(c.cell, params),
         verdict=analysis.pascanu_verdict(c.cell, params),

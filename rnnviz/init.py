@@ -230,60 +230,65 @@ def from_torch(cell: str, state_dict) -> CellParams | Network:
         fit the cell, or values that are not finite.
     """
     check_cell(cell)
-    G = GATE_BLOCKS[cell]
-    unexpected = sorted(name for name in state_dict if not _TORCH_NAME.fullmatch(str(name)))
+    L, D, H, I = _torch_layout(cell, state_dict)
+    return _network_of([[_torch_direction(cell, state_dict, k, d, I if k == 0 else D * H, H)
+                         for d in range(D)] for k in range(L)])
+
+
+def _torch_layout(cell: str, state_dict) -> tuple:
+    """(L, D, H, I) of a PyTorch state_dict, from its names and weight_*_l0 (ValueError for
+    an unexpected or missing name, or a layer-0 shape that does not fit the cell)."""
+    unexpected = sorted(map(str, (n for n in state_dict if not _TORCH_NAME.fullmatch(str(n)))))
     if unexpected:
         raise ValueError(
-            f"unexpected names in the state_dict: {', '.join(map(str, unexpected))}; expected "
-            "only weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and _reverse)")
+            f"unexpected names in the state_dict: {', '.join(unexpected)}; expected only "
+            "weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and _reverse)")
     parsed = [_TORCH_NAME.fullmatch(name).groups() for name in state_dict]
     L = 1 + max((int(k) for *_, k, _ in parsed), default=0)
-    D = 2 if any(rev for *_, rev in parsed) else 1
+    D = 2 if any(reverse for *_, reverse in parsed) else 1
     _check_depth(L, "the state_dict")
     expected = {f"{kind}_{m}_l{k}{_SUFFIXES[d]}" for k in range(L) for d in range(D)
                 for kind in ("weight", "bias") for m in ("ih", "hh")}
     extra = sorted(set(state_dict) - expected)  # e.g. bias_ih_l0_reverse without weights
     if extra:
         raise ValueError(f"unexpected names in the state_dict: {', '.join(extra)}")
+    network = f"a {L}-layer{' bidirectional' if D == 2 else ''} network"
     for k in range(L):
         for d in range(D):
             for name in (f"weight_ih_l{k}{_SUFFIXES[d]}", f"weight_hh_l{k}{_SUFFIXES[d]}"):
                 if name not in state_dict:
                     raise ValueError(
-                        f"state_dict needs the key {name}: a {L}-layer"
-                        f"{' bidirectional' if D == 2 else ''} network has weight_ih_l{{k}} "
-                        f"and weight_hh_l{{k}}{' (and _reverse)' if D == 2 else ''} for k = 0"
-                        f" to {L - 1}")
-    w_hh0 = _float32_array("weight_hh_l0", state_dict["weight_hh_l0"])
-    if w_hh0.ndim != 2 or w_hh0.shape[0] != G * w_hh0.shape[1] or w_hh0.shape[1] == 0:
-        raise ValueError(
-            f"weight_hh_l0 has shape {w_hh0.shape}; a {cell} needs ({G}*H, H), "
-            "is this the right cell?"
-        )
-    H = w_hh0.shape[1]
-    w_ih0 = np.asarray(state_dict["weight_ih_l0"])
-    if w_ih0.ndim != 2 or w_ih0.shape[0] != G * H or w_ih0.shape[1] == 0:
-        raise ValueError(f"weight_ih_l0 has shape {w_ih0.shape}; a {cell} needs ({G * H}, I)")
-    layers = []
-    for k in range(L):
-        layer = []
-        for d in range(D):
-            sfx = f"_l{k}{_SUFFIXES[d]}"
-            shapes = {f"weight_ih{sfx}": (G * H, w_ih0.shape[1] if k == 0 else D * H),
-                      f"weight_hh{sfx}": (G * H, H), f"bias_ih{sfx}": (G * H,),
-                      f"bias_hh{sfx}": (G * H,)}
-            arrays = []
-            for name, shape in shapes.items():
-                a = _float32_array(name, state_dict.get(name, np.zeros(shape)))
-                if a.shape != shape:
-                    raise ValueError(f"{name} has shape {a.shape}; expected {shape} (a {cell} of "
-                                     f"hidden size {H}" + (f" reading layer {k - 1}'s "
-                                     f"{D}·H outputs)" if name.startswith("weight_ih") and k
-                                     else ")"))
-                arrays.append(a)
-            layer.append(CellParams(*arrays))
-        layers.append(layer)
-    return _network_of(layers)
+                        f"state_dict needs the key {name}: {network} has weight_ih_l{{k}} and "
+                        f"weight_hh_l{{k}}{' (and _reverse)' if D == 2 else ''} for k = 0 to "
+                        f"{L - 1}")
+    G = GATE_BLOCKS[cell]
+    w_hh = _float32_array("weight_hh_l0", state_dict["weight_hh_l0"])
+    if w_hh.ndim != 2 or w_hh.shape[0] != G * w_hh.shape[1] or w_hh.shape[1] == 0:
+        raise ValueError(f"weight_hh_l0 has shape {w_hh.shape}; a {cell} needs ({G}*H, H), "
+                         "is this the right cell?")
+    H = w_hh.shape[1]
+    w_ih = _float32_array("weight_ih_l0", state_dict["weight_ih_l0"])
+    if w_ih.ndim != 2 or w_ih.shape[0] != G * H or w_ih.shape[1] == 0:
+        raise ValueError(f"weight_ih_l0 has shape {w_ih.shape}; a {cell} needs ({G * H}, I)")
+    return L, D, H, w_ih.shape[1]
+
+
+def _torch_direction(cell: str, state_dict, k: int, d: int, input_size: int,
+                     hidden_size: int) -> CellParams:
+    """Layer k, direction d of a state_dict as float32 CellParams (missing biases are 0)."""
+    GH = GATE_BLOCKS[cell] * hidden_size
+    sfx = f"_l{k}{_SUFFIXES[d]}"
+    shapes = {f"weight_ih{sfx}": (GH, input_size), f"weight_hh{sfx}": (GH, hidden_size),
+              f"bias_ih{sfx}": (GH,), f"bias_hh{sfx}": (GH,)}
+    reads = f", reading layer {k - 1}'s [forward, backward] outputs" if k else ""
+    arrays = []
+    for name, shape in shapes.items():
+        a = _float32_array(name, state_dict.get(name, np.zeros(shape)))
+        if a.shape != shape:
+            raise ValueError(f"{name} has shape {a.shape}; expected {shape} (a {cell} of hidden "
+                             f"size {hidden_size}{reads if name.startswith('weight_ih') else ''})")
+        arrays.append(a)
+    return CellParams(*arrays)
 
 
 # Keras's fused gate order -> PyTorch's: LSTM i, f, c, o is already i, f, g, o; the GRU's

@@ -66,12 +66,13 @@ _AXIS = dict(
 )
 _COLORBAR = dict(
     orientation="h", thickness=16, len=0.6, lenmode="fraction",
-    x=0.0, xanchor="left", y=0.0, yref="container", yanchor="bottom", ypad=6,
+    x=0.0, xanchor="left", yref="paper", yanchor="top", ypad=0,
     tickfont=dict(size=TICK_SIZE, color=INK), outlinewidth=0,
     # A horizontal title on top: rotated one-letter titles rendered as "·—".
     title=dict(font=dict(size=AXIS_TITLE_SIZE, color=INK), side="top"),
 )
 COLORBAR_SPACE = 95  # px under the x axis title that a colour bar and its title take
+COLORBAR_OFFSET = 74  # px from the bottom of the plots to the bar's title: under the x title
 _TITLE = dict(
     font=dict(size=TITLE_SIZE, color=INK), x=0, xref="container", xanchor="left",
     # Plotly's toolbar appears in the top 30 px of a figure, at the right: the title
@@ -257,6 +258,8 @@ def _decade_colorbar(lo: float, hi: float) -> dict:
 
 def _say_missing(fig, text: str, xref: str = "x", yref: str = "y", hide_axes: bool = False):
     """Write `text` in the middle of a plot area where a trace could not be drawn."""
+    domain = fig.layout[_axis_name(xref, "x")].domain or (0, 1)
+    text = wrap(text, int((domain[1] - domain[0]) * PLOT_PX / (0.55 * FONT_SIZE)))
     fig.add_annotation(
         x=0.5, y=0.5, xref=f"{xref} domain", yref=f"{yref} domain", text=text,
         showarrow=False, xanchor="center", yanchor="middle",
@@ -266,6 +269,22 @@ def _say_missing(fig, text: str, xref: str = "x", yref: str = "y", hide_axes: bo
     if hide_axes:
         _hide_axis(fig, xref)
         _hide_axis(fig, yref)
+
+
+def wrap(text: str, width: int) -> str:
+    """Break text into lines of at most `width` characters (<br>), keeping given breaks."""
+    width = max(width, 16)
+    lines = []
+    for paragraph in text.split("<br>"):
+        line = ""
+        for word in paragraph.split(" "):
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return "<br>".join(lines)
 
 
 def _hide_axis(fig, ref: str) -> None:
@@ -392,11 +411,14 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
             lab["box"] = [lab["box"][0] + shift, lab["box"][1] + shift]
         placed.append(lab)
     for lab in placed:
+        # The text runs into the plot from the end; a line that ends near the far side
+        # (one drawn point at the right, say) gets its text on the near side instead.
+        rightward = lab["fx"] < 0.7 if side == "left" else lab["fx"] < 0.3
         fig.add_annotation(
             x=lab["x"], y=lab["band"][1] if lab["above"] else lab["band"][0],
             xref=lab["xref"], yref=lab["yref"], text=lab["text"],
-            showarrow=False, xanchor="left" if side == "left" else "right",
-            yanchor="bottom" if lab["above"] else "top", xshift=4 if side == "left" else -4,
+            showarrow=False, xanchor="left" if rightward else "right",
+            yanchor="bottom" if lab["above"] else "top", xshift=4 if rightward else -4,
             yshift=float((3 if lab["above"] else -3) + lab["box"][0] - lab["start"]),
             font=dict(size=FONT_SIZE, color=lab["colour"]), name="line label",
             bgcolor="rgba(255,255,255,0.7)",
@@ -549,9 +571,9 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
             if x_integer and len(p.x):
                 _integer_ticks(fig, "x", float(np.min(p.x)), float(np.max(p.x)), 6,
                                row=r, col=c)
-            if y_integer and len(p.y):
-                _integer_ticks(fig, "y", float(np.min(p.y)), float(np.max(p.y)), 6,
-                               row=r, col=c)
+            if y_integer and len(p.y):  # the rows share a y axis: ticks of all panels
+                ys = np.concatenate([np.asarray(q.y, np.float64) for q in panels if len(q.y)])
+                _integer_ticks(fig, "y", float(ys.min()), float(ys.max()), 6, row=r, col=c)
         # One x title per column, under the last row.
         fig.update_xaxes(title_text=x_title if k + columns >= n else None, row=r, col=c,
                          showgrid=False)
@@ -572,6 +594,11 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
             if name.startswith("coloraxis"):
                 fig.layout[name].showscale = False
     fig = _layout(fig, title, height=height, margin=dict(b=70 + (COLORBAR_SPACE if axes else 0)))
+    # Under the x axis titles. (Anchored to the figure's bottom, yref="container", Plotly
+    # draws a horizontal bar's title over the bar.)
+    plot_px = height - fig.layout.margin.t - fig.layout.margin.b
+    for name in axes:
+        fig.layout[name].colorbar.y = -COLORBAR_OFFSET / plot_px
     for a in fig.layout.annotations:  # subplot titles: left, readable
         if a.name is None and a.text in [p.title for p in panels]:
             a.update(font=dict(size=FONT_SIZE, color=INK))
@@ -580,14 +607,13 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
 
 def time_unit_heatmap(
     values: np.ndarray, title: str, quantity: str, zmin: float, zmax: float,
-    colorscale=MAGNITUDE_SCALE, show_scale: bool = True, log10: bool = False,
+    colorscale=MAGNITUDE_SCALE, log10: bool = False,
 ) -> go.Figure:
     """Any (T, H) array as a heatmap over time step × hidden unit (time downsampled).
 
     Args:
       quantity: what a cell's colour is, for the colour bar and the hover text.
       log10: the values are log10 of a magnitude (the bar is labelled 10⁻³…).
-      show_scale: kept for callers; a single map always shows its colour bar.
     """
     t, z = downsample_time(np.asarray(values, np.float32))
     panel = Panel(title, z.T, t, np.arange(values.shape[1]),
@@ -604,13 +630,12 @@ def time_unit_heatmap(
 def _gradient_panel(title: str, grad_map: np.ndarray, floor: float, quantity: str) -> Panel:
     t, z = downsample_time(log10_clipped(grad_map, floor))
     return Panel(title, z.T, t, np.arange(grad_map.shape[1]),
-                 missing=f"|{quantity}| is inf or NaN at every step<br>(it overflowed "
+                 missing=f"|{quantity}| is inf or NaN at every step (it overflowed "
                          "float32): nothing to draw")
 
 
 def gradient_heatmap(
     grad_map: np.ndarray, floor: float, title: str, quantity="∂L/∂h_t", zrange=None,
-    show_scale: bool = True,
 ) -> go.Figure:
     """Heatmap of |∂L/∂h_t| over time step × hidden unit, log colour scale.
 
@@ -690,14 +715,6 @@ def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str)
     )
 
 
-def training_flow_map(
-    snapshot_steps, profiles: np.ndarray, floor: float, title: str, zrange=None,
-    show_scale: bool = True,
-) -> go.Figure:
-    """‖∂ℓ/∂h_t‖ over training step (rows) × time step t (columns), log colour."""
-    return training_flow_maps({title: (snapshot_steps, profiles)}, floor, title, zrange)
-
-
 def training_flow_maps(maps: dict, floor: float, title: str, zrange=None) -> go.Figure:
     """‖∂ℓ/∂h_t‖ over training step × time step t for several runs side by side, one
     colour scale and one bar for all.
@@ -774,7 +791,7 @@ def gradient_profile(
         elif below.any():
             missing.append(f"{name} is below 1e-30 at every step (crosses on the floor)")
         else:
-            missing.append(f"{name} is inf or NaN at every step:<br>the values overflowed "
+            missing.append(f"{name} is inf or NaN at every step: the values overflowed "
                            "float32 and cannot be drawn")
     if bound is not None:
         b = np.asarray(bound, np.float64)
@@ -1052,8 +1069,12 @@ def forward_panel(state_norms: np.ndarray, per_step: dict, per_step_title: str,
         drawn_low = drawn_low or bool(np.isfinite(values).any())
     if np.isfinite(shown).any():
         _decade_axis(fig, "y", shown, row=1, col=1)
+    elif np.isfinite(v).all():  # zero inputs from a zero state: exactly 0, not lost
+        _say_missing(fig, "‖h_t‖ = 0 at every step (the state stays at 0): a log axis has "
+                          "no place for 0", "x", "y", hide_axes=True)
     else:
-        _say_missing(fig, "‖h_t‖ is inf or NaN at every step: nothing to draw", "x", "y")
+        _say_missing(fig, "‖h_t‖ is inf or NaN at every step: nothing to draw", "x", "y",
+                     hide_axes=True)
     if not drawn_low:
         _say_missing(fig, f"{per_step_title}: no finite value to draw", "x2", "y2")
     for label, step in marks.items():
@@ -1094,9 +1115,9 @@ def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps
     panel = Panel(title, z, t, np.arange(len(labels)),
                   missing="‖∂L/∂h_t‖ is inf or NaN everywhere (the forward pass overflowed)")
     fig = _heatmaps([panel], {"coloraxis": ColourAxis("‖∂L/∂h_t‖", lo, hi, log10=True)}, title,
-                    "time step t", "layer and direction",
+                    "time step t", "",
                     "%{y}<br>time step t=%{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
-                    height=200 + 45 * len(labels), y_integer=False)
+                    height=280 + 45 * len(labels), y_integer=False)
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))),
                      ticktext=list(labels[::-1]))
     fig.data[0].y = list(labels[::-1])

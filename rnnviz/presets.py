@@ -106,7 +106,7 @@ def _relu_blowup(r) -> str:
 
 
 def compare_ranking(results: dict) -> list[str]:
-    """Cells ordered by how much gradient reaches step 0 (most first), as (cell, value)."""
+    """Cells ordered by how much gradient reaches step 0, most first (overflow last)."""
     def at_start(r):
         v = r.grad_norms[0]
         return v if np.isfinite(v) else -np.inf

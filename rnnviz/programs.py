@@ -18,17 +18,31 @@ import time
 from collections import OrderedDict
 
 import jax
+import numpy as np
 
-CAPACITY = 48  # at ~3 MB a program (up to ~10 MB for the Jacobian maps at T = 1000)
+# At 4-14 MB a program (measured: a gradient-flow scan ~5 MB, a connectivity map ~12 MB),
+# 32 of them are ~200 MB of a server's 600; one dropped and needed again is read back from
+# the persistent cache in 0.1-0.3 s.
+CAPACITY = 32
+# Programs compiled ahead of need (`compile_only`) join the table only while it holds fewer
+# than this: the first ones (the presets', the defaults') stay in memory, the rest wait in
+# the persistent cache, and the table keeps room for what visitors use.
+COMPILE_ONLY_KEEPS = CAPACITY // 2
 
 _programs: OrderedDict = OrderedDict()
+_in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 _table_lock = threading.Lock()
-# One compile at a time: a compile takes tens of MB while it runs, and two cores gain
-# nothing from running two. Compiles ahead of need (`in_background`) wait while anyone
-# else waits for one.
-_compile_lock = threading.Lock()
-_compiles_wanted = 0  # threads waiting for _compile_lock outside the background
+# At most two visitors' compiles at once: one per core (XLA compiles on one thread, and
+# much of a compile is Python tracing, which the other can overlap), and each takes tens of
+# MB while it runs. Compiles ahead of need (`in_background`) have slots of their own, used
+# only while no visitor compiles or waits to.
+FOREGROUND_COMPILES = 2
+BACKGROUND_COMPILES = 2
+_compile_slots = threading.BoundedSemaphore(FOREGROUND_COMPILES)
+_background_slots = threading.BoundedSemaphore(BACKGROUND_COMPILES)
+_compiles_wanted = 0  # threads compiling or waiting to, outside the background
 _background = threading.local()
+_compiling_only = threading.local()
 _counts = {"compiles": 0, "evictions": 0}
 _lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
@@ -62,29 +76,66 @@ def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool 
         static = tuple((name, bound.arguments[name]) for name in static_names)
         dynamic = {k: v for k, v in bound.arguments.items() if k not in static_names}
         options = QUICK_COMPILE if quick_compile else None
-        if not one_at_a_time:
-            return _run(fun, static, dynamic, options)
-        with _lapack_lock:
-            return jax.block_until_ready(_run(fun, static, dynamic, options))
+        return _run(fun, static, dynamic, options, one_at_a_time)
 
     return wrapper
 
 
-def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None):
+def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None,
+         one_at_a_time: bool = False):
     leaves, treedef = jax.tree.flatten(dynamic)
     if any(isinstance(x, jax.core.Tracer) for x in leaves):
         return fun(**dynamic, **dict(static))
     key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
     program = _lookup(key)
-    if program is None:
-        with _compile_turn():
-            program = _lookup(key)  # another thread may have compiled it meanwhile
-            if program is None:
-                lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
-                program = lowered.compile(compiler_options=compiler_options)
-                _store(key, program)
-                _release_freed_memory()
-    return program(dynamic)
+    while program is None:
+        with _table_lock:
+            program = _programs.get(key)
+            busy = None if program is not None else _in_flight.get(key)
+            mine = program is None and busy is None
+            if mine:
+                _in_flight[key] = threading.Event()
+        if busy is not None:  # another thread compiles this very program: wait for it
+            busy.wait()
+            program = _lookup(key)  # None if it was compiled only (then from the cache)
+            continue
+        if mine:
+            try:
+                with _compile_turn():
+                    lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
+                    program = lowered.compile(compiler_options=compiler_options)
+                    _store(key, program, keep=not _compile_only_here())
+                    _release_freed_memory()
+            finally:
+                with _table_lock:
+                    _in_flight.pop(key).set()
+    if _compile_only_here():
+        return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), program.out_info)
+    if not one_at_a_time:
+        return program(dynamic)
+    # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while
+    # the program runs, so that a compile never keeps the others' SVDs waiting.
+    with _lapack_lock:
+        return jax.block_until_ready(program(dynamic))
+
+
+@contextlib.contextmanager
+def compile_only():
+    """In this block (this thread), programs are compiled but not run: each call returns
+    zeros of its results' shapes and dtypes. For compiling a view's programs ahead of need
+    without computing it. A program compiled here joins the table only while the table
+    holds fewer than COMPILE_ONLY_KEEPS (it never pushes out programs in use); with jax's
+    persistent compilation cache on, it is written there, and reading it back later costs
+    its tracing and a load (~0.1-0.3 s) instead of a compile."""
+    _compiling_only.active = True
+    try:
+        yield
+    finally:
+        _compiling_only.active = False
+
+
+def _compile_only_here() -> bool:
+    return getattr(_compiling_only, "active", False)
 
 
 @contextlib.contextmanager
@@ -93,25 +144,30 @@ def _compile_turn():
     if getattr(_background, "active", False):
         while True:
             with _table_lock:
-                if _compiles_wanted == 0 and _compile_lock.acquire(blocking=False):
+                if _compiles_wanted == 0 and _background_slots.acquire(blocking=False):
                     break
             time.sleep(0.05)
-    else:
-        with _table_lock:
-            _compiles_wanted += 1
-        _compile_lock.acquire()
+        try:
+            yield
+        finally:
+            _background_slots.release()
+        return
+    with _table_lock:
+        _compiles_wanted += 1
+    try:
+        with _compile_slots:
+            yield
+    finally:
         with _table_lock:
             _compiles_wanted -= 1
-    try:
-        yield
-    finally:
-        _compile_lock.release()
 
 
 @contextlib.contextmanager
 def in_background():
-    """Compiles in this block (e.g. ahead of need) give way to every other thread's, and the
-    thread runs at the lowest CPU priority (Linux), so that it never slows a visitor."""
+    """Compiles in this block (e.g. ahead of need) give way to every other thread's: one
+    starts only while no other thread compiles or waits to, at most BACKGROUND_COMPILES at
+    once; and the thread runs at the lowest CPU priority (Linux), so that it never slows a
+    visitor."""
     _background.active = True
     niceness = _set_thread_niceness(19)
     try:
@@ -152,10 +208,12 @@ def _lookup(key):
         return program
 
 
-def _store(key, program) -> None:
+def _store(key, program, keep: bool = True) -> None:
     with _table_lock:
-        _programs[key] = program
         _counts["compiles"] += 1
+        if not keep and len(_programs) >= COMPILE_ONLY_KEEPS:
+            return
+        _programs[key] = program
         while len(_programs) > CAPACITY:
             _programs.popitem(last=False)
             _counts["evictions"] += 1

@@ -16,8 +16,8 @@ import optax
 
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.cells import CELLS, STEPS, CellParams, check_cell, init_carry
-from rnnviz.flow import flow, per_step_norms
+from rnnviz.cells import CELLS, CellParams, check_cell
+from rnnviz.flow import _carry0, _scan, flow, per_step_norms
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params
 from rnnviz.tasks import TASKS, Task, check_task
 
@@ -217,11 +217,9 @@ def init_model(key, config: TrainConfig) -> Model:
 
 
 def hidden_states(cell: str, params: CellParams, xs) -> jax.Array:
-    """hs (L, B, H) of `cell` run over xs (L, B, I) from a zero state; traceable."""
-    step = STEPS[cell]
-    carry0 = init_carry(cell, jnp.zeros((xs.shape[1], params.w_hh.shape[1]), xs.dtype))
-    _, outs = jax.lax.scan(lambda carry, x: step(params, carry, x), carry0, xs)
-    return outs["h"]
+    """hs (L, B, H) of `cell` run over xs (L, B, I) from a zero state; traceable (the
+    engine's one scan, flow._scan)."""
+    return _scan(cell, params, xs, _carry0(cell, params, xs))["h"]
 
 
 def predict(task: Task, readout: Readout, hs) -> jax.Array:

@@ -2,8 +2,10 @@
 import atexit
 import contextlib
 import os
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import asdict
 
 import jax
@@ -49,13 +51,16 @@ LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 
 
 # A compact frame, so that at 1024×768 the first chart is on the first screen: less empty
-# space above the title and the sidebar, and metric labels that wrap instead of being cut
-# off with "…" in narrow columns. st.html with only a <style> takes no room on the page.
+# space above the title and the sidebar, a headline beside a metric at 1.4rem rather than
+# 1.75, and metric labels and values that wrap instead of being cut off with "…" in narrow
+# columns. st.html with only a <style> takes no room on the page.
 FRAME_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 1.5rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; margin-bottom: 0; }
 [data-testid="stSidebarUserContent"] { padding-top: 0; }
-[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div {
+[data-testid="stColumn"] h3 { font-size: 1.4rem; }
+[data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div,
+[data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p {
   white-space: normal; overflow: visible; text-overflow: clip; }
 </style>"""
 
@@ -66,6 +71,8 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
     The title is a level-3 heading (st.title's 2.75rem pushed the first chart below the
     fold of a 768-pixel screen)."""
     st.set_page_config(page_title=f"{title} · rnnviz", page_icon=icon, layout="wide")
+    if warm_up_wanted():
+        start_warm_up()
     st.html(FRAME_CSS)
     st.markdown(f"### {title}")
     return st.sidebar.container()
@@ -321,8 +328,8 @@ def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
 
 
 _STOP_WARMING = threading.Event()
-MAX_WARMED = 2
 WARM_UP_DELAY_S = 3.0
+WARM_UP_THREADS = 2  # both cores while nobody visits; each gives way to any visitor
 _WARMERS: list[threading.Thread] = []
 
 
@@ -350,27 +357,79 @@ def connectivity_map(config: gradflow.FlowConfig) -> gradflow.ConnectivityResult
     return gradflow.connectivity_map(config)
 
 
+def _preset_configs() -> list[gradflow.FlowConfig]:
+    """The settings of the presets on single-layer pages, in the presets' order (every cell
+    for one on Compare cells)."""
+    configs = []
+    for preset in PRESETS:
+        if preset.page in FLOW_PAGES:
+            config = gradflow.FlowConfig.from_query(preset.query)[0]
+            compared = CELLS if preset.page == "pages/2_Compare_cells.py" else (config.cell,)
+            configs += [gradflow.FlowConfig(**{**asdict(config), "cell": c}) for c in compared]
+    return configs
+
+
 @st.cache_resource(show_spinner=False)
-def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> threading.Thread | None:
-    """Compile every length bucket in the background, once per process, so that dragging
-    the length slider never waits for XLA after the first view.
+def start_warm_up() -> list[threading.Thread]:
+    """Compile every program of the single-layer pages in the background, once per process
+    (the first run of any page starts it; so does /_stcore/script-health-check, which runs
+    the home page), so that later visitors wait for no compile: the presets' first, then
+    every cell, hidden size, length bucket and initialisation (`gradflow.warm_up_plan`).
 
-    Only the first few (cell, H, inputs, loss) combinations are warmed: each compiled
-    program holds memory, and a hosted app has about 1 GB.
+    Compiled only, not computed (`programs.compile_only`): the programs go to the persistent
+    XLA cache, and into memory only while the bounded table has room. On two idle cores it
+    takes a few minutes (README, "Performance"); the threads run at the lowest priority and
+    each compile waits while any visitor's compile waits.
     """
-    if len(_WARMERS) >= MAX_WARMED:
-        return None
+    plan = iter(gradflow.warm_up_plan(_preset_configs()))
+    lock = threading.Lock()
 
-    def warm_up():
+    def items():  # the threads share one plan
+        while True:
+            with lock:
+                item = next(plan, None)
+            if item is None:
+                return
+            yield item
+
+    def work():
         # Start once the browser has drawn this view: compiling holds Python's lock, which
         # the server needs to send the view (measured: first view 0.9 s later without this).
-        if not _STOP_WARMING.wait(WARM_UP_DELAY_S):
-            gradflow.warm_up(cell, H, inputs, loss, _STOP_WARMING.is_set)
+        if _STOP_WARMING.wait(WARM_UP_DELAY_S):
+            return
+        t0 = time.monotonic()
+        done = gradflow.warm_up(items(), _STOP_WARMING.is_set, on_error=_warm_up_failed)
+        # In the server's log: how long a teacher should leave the app before class.
+        print(f"rnnviz warm-up: {threading.current_thread().name} compiled the programs of "
+              f"{done} views in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
-    thread = threading.Thread(target=warm_up, daemon=True)
-    _WARMERS.append(thread)
-    thread.start()
-    return thread
+    threads = [threading.Thread(target=work, daemon=True, name=f"rnnviz-warm-up-{i}")
+               for i in range(WARM_UP_THREADS)]
+    _WARMERS.extend(threads)
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _warm_up_failed(view, config, error) -> None:
+    print(f"rnnviz warm-up: {view.__name__}({config}) skipped: {error!r}", file=sys.stderr,
+          flush=True)
+
+
+def warm_up_wanted() -> bool:
+    """Whether this server warms up: not under Streamlit's AppTest (tests count compiles,
+    and minutes of background compiling would slow them), nor with RNNVIZ_WARM_UP=0."""
+    from streamlit import config as st_config  # st.get_option misses AppTest's override
+
+    return (os.environ.get("RNNVIZ_WARM_UP", "1") != "0"
+            and not st_config.get_option("global.appTest"))
+
+
+def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> None:
+    """Kept for the pages that call it after their first view: starts the warm-up of every
+    program (`start_warm_up`), which covers every length bucket of every setting."""
+    if warm_up_wanted():
+        start_warm_up()
 
 
 CELL_EQUATIONS = {
@@ -553,7 +612,7 @@ def model_upload(key: str):
     nothing is kept.
     """
     box = st.sidebar.expander("Bring your own model", icon=":material/upload_file:",
-                              expanded=bool(st.session_state.get("uploaded_model")))
+                              expanded=st.session_state.get(key) is not None)
     file = box.file_uploader(
         "PyTorch state_dict (.safetensors, .npz) or Keras 3 (.keras)",
         type=["safetensors", "npz", "keras"], key=key,
@@ -577,6 +636,10 @@ def model_upload(key: str):
             return None
         st.session_state["uploaded_model"] = ((file.name, file.size), model)
     box.success(model.source, icon=":material/check_circle:")
+    box.caption(f"Shown with the model's own shape: {model.layers} layer(s), "
+                f"{'two directions' if model.bidirectional else 'one direction'}, H = "
+                f"{model.hidden_size}, I = {model.input_size}; the cell, size and "
+                "initialisation settings above do not apply while it is loaded.")
     return model
 
 

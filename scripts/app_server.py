@@ -67,11 +67,11 @@ monitoring.register_event_listener(on_event)
 try:
     from rnnviz import programs
     _store = programs._store
-    def logged_store(key, program):
+    def logged_store(key, program, **kw):
         fun, static, _, avals = key
         shapes = ",".join("x".join(map(str, a.shape)) or "()" for a in avals)
         write(0.0, "program", f"{fun.__name__}{dict(static)}[{shapes}]".replace("\\t", " "))
-        return _store(key, program)
+        return _store(key, program, **kw)
     programs._store = logged_store
 except Exception as e:
     print("compile-log wrapper: programs not logged:", e, file=sys.stderr)
@@ -180,12 +180,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 class MemoryMonitor(threading.Thread):
-    """Samples VmRSS of some processes every `interval` s; keeps each one's peak, and the
-    kernel's own high-water mark (VmHWM) read at each sample."""
+    """Samples VmRSS of some processes every `interval` s; keeps each one's peak, and (with
+    use_hwm) the kernel's own high-water mark VmHWM, the peak since the process started."""
 
-    def __init__(self, pids, interval: float = 0.1):
+    def __init__(self, pids, interval: float = 0.1, use_hwm: bool = True):
         super().__init__(daemon=True)
-        self.pids, self.interval = list(pids), interval
+        self.pids, self.interval, self.use_hwm = list(pids), interval, use_hwm
         self.peak_rss_kb = {p: 0 for p in self.pids}
         self.hwm_kb = {p: 0 for p in self.pids}
         self._stop_event = threading.Event()
@@ -193,7 +193,8 @@ class MemoryMonitor(threading.Thread):
     def sample(self) -> None:
         for p in self.pids:
             self.peak_rss_kb[p] = max(self.peak_rss_kb[p], status_kb(p, "VmRSS"))
-            self.hwm_kb[p] = max(self.hwm_kb[p], status_kb(p, "VmHWM"))
+            if self.use_hwm:
+                self.hwm_kb[p] = max(self.hwm_kb[p], status_kb(p, "VmHWM"))
 
     def run(self) -> None:
         while not self._stop_event.is_set():

@@ -25,9 +25,10 @@ reruns   Server-side time of one rerun of each page, in-process with Streamlit's
 sweep    XLA compilations while the length slider of the Gradient flow page sweeps
          2..1000 (every 7th value and both ends) in one AppTest session, after the first
          view. Each mode runs in a fresh subprocess (nothing compiled yet):
-           nowait   sweep right after the first view, while the background thread
-                    (`ui.warm_length_buckets`) compiles the buckets;
-           wait     join that thread first, then sweep;
+           nowait   sweep right after the first view, while the app's background
+                    warm-up (`ui.start_warm_up`) compiles every page's programs;
+           wait     the sweep's setting's buckets compiled first (as the warm-up does),
+                    the warm-up stopped, then the sweep;
            nowarm   `gradflow.warm_up` replaced by a no-op: every bucket compiles on demand.
          Compilations are counted with jax.monitoring's
          '/jax/core/compile/backend_compile_duration' event (checked first: a fresh jitted
@@ -195,10 +196,21 @@ def timed_run(at, counter, action=None):
 
 
 def join_warmers():
+    """Stop the app's background warm-up (after the compile it is in) and wait for it: it
+    compiles every program of every page, minutes of CPU that would skew what follows."""
     from rnnviz import ui
 
+    ui._STOP_WARMING.set()
     for thread in list(ui._WARMERS):
         thread.join()
+
+
+def warm_sweep_buckets():
+    """What the warm-up does for the sweep's setting: every length bucket compiled."""
+    from rnnviz import gradflow
+
+    gradflow.warm_up([(gradflow.gradient_flow, gradflow.FlowConfig(T=min(b, gradflow.MAX_T)))
+                      for b in gradflow.LENGTH_BUCKETS])
 
 
 def bench_reruns(table, counter, p):
@@ -293,12 +305,17 @@ def sweep_child(mode, step):
 
     if mode == "nowarm":
         gradflow.warm_up = lambda *a, **k: None
+    else:  # AppTest runs no warm-up of its own (ui.warm_up_wanted): start the app's here
+        from rnnviz import ui
+
+        ui.start_warm_up()
     at = new_app()
     at.switch_page("pages/1_Gradient_flow.py")
     n0 = len(counter)
     first, _ = timed_run(at, counter)
     n1 = len(counter)
     if mode == "wait":
+        warm_sweep_buckets()
         join_warmers()
     n_sweep = len(counter)
     rss0 = rss_mb()

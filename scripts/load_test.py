@@ -1,4 +1,9 @@
-"""Load test of rnnviz: N concurrent browser sessions moving sliders against one server.
+"""Browser smoke test of rnnviz under load: N Chromium sessions moving sliders at once.
+
+A smoke test only: on a 2-core machine the browsers use several times the server's CPU, so
+its times measure the box more than the server. The class figures come from
+scripts/class_load.py (Streamlit's websocket protocol, no browsers); this script checks
+what only a browser shows (charts drawn, no exception on the page, sessions isolated).
 
 Usage:
   python scripts/load_test.py                          # 20 sessions x 10 slider moves

@@ -11,7 +11,7 @@ FLOW = "pages/1_Gradient_flow.py"
 
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
+    at = AppTest.from_file("../app.py", default_timeout=300)
     at.query_params.update(query or {})
     at.switch_page(page)
     at.run()
@@ -21,7 +21,7 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
 
 @pytest.mark.parametrize("path", [p for p, _, _ in ui.PAGES])
 def test_every_page_loads(path):
-    at = AppTest.from_file("../app.py", default_timeout=120)
+    at = AppTest.from_file("../app.py", default_timeout=300)
     at.run()
     if path != "app.py":
         at.switch_page(path)

@@ -67,8 +67,8 @@ def check_headline(sentence: str, norms) -> None:
     assert close(float(m.group(1)), max(total, 1 / total))
     assert int(m.group(2)) == T - 1 - ts[0]
     first_verb = re.search(r"(falls|grows)", sentence).group(1)
-    if m := re.search(r"(falls|grows) " + NUM + r"× in the last (\d+) steps, then", sentence):
-        k = int(m.group(3))
+    if m := re.search(r"(falls|grows) " + NUM + r"× in the last (\d*) ?steps?, then", sentence):
+        k = int(m.group(3) or 1)
         late = 10 ** (logs[-1] - logs[ts == T - 1 - k][0])
         assert close(float(m.group(2)), max(late, 1 / late))
         assert (m.group(1) == "falls") == (late > 1)
@@ -83,16 +83,16 @@ def check_headline(sentence: str, norms) -> None:
     if m := re.search(r"(falls|grows) 10× every " + NUM + " steps", sentence):
         assert_geometric(ts, logs, float(m.group(2)), m.group(1))
         return
-    if m := re.search(NUM + r"× of that in the last (\d+) steps", sentence):
-        k = int(m.group(2))
+    if m := re.search(NUM + r"× of that in the last (\d*) ?steps?", sentence):
+        k = int(m.group(2) or 1)
         part = 10 ** abs(logs[-1] - logs[ts == T - 1 - k][0])
         assert close(float(m.group(1)), part)
         # "most" of the change: every earlier step is past 80% of it (in decades)
         earlier = logs[ts <= T - 1 - k]
         assert np.all(np.abs(earlier - logs[-1]) >= 0.8 * abs(logs[0] - logs[-1]) - 1e-9)
         return
-    if m := re.search(NUM + r"× of that in the first (\d+) steps of the sequence", sentence):
-        k = int(m.group(2))
+    if m := re.search(NUM + r"× of that in the first (\d*) ?steps? of the sequence", sentence):
+        k = int(m.group(2) or 1)
         j = ts[0] + k
         part = 10 ** abs(logs[0] - logs[ts == j][0])
         assert close(float(m.group(1)), part)

@@ -180,3 +180,45 @@ def test_connectivity_page_numbers_equal_public_api(cell):
     expected = analysis.connectivity(cell, gradflow.make_params(c), unpadded_inputs(c), stride=2)
     assert r.stride == 2 and r.log10_map.shape == (150, 150)
     np.testing.assert_allclose(r.log10_map, expected, atol=1e-3)
+
+
+def test_both_loss_placements_share_one_compiled_program():
+    from rnnviz import programs
+
+    programs.clear()
+    c = gradflow.FlowConfig(cell="gru", T=50, H=8)
+    gradflow.gradient_flow(c)
+    compiles = programs.stats()["compiles"]
+    gradflow.gradient_flow(gradflow.FlowConfig(cell="gru", T=50, H=8, loss="all"))
+    assert programs.stats()["compiles"] == compiles
+
+
+def test_warm_up_plan_covers_every_cell_size_and_bucket_of_each_view():
+    plan = gradflow.warm_up_plan()
+    for view in (gradflow.gradient_flow, gradflow.jacobian_analysis, gradflow.connectivity_map):
+        covered = {(c.cell, c.H, gradflow.bucket(c.T)) for v, c in plan if v is view}
+        assert covered == {(cell, H, b) for cell in CELLS for H in gradflow.HIDDEN_SIZES
+                           for b in gradflow.LENGTH_BUCKETS}
+    draws = {(c.cell, c.H, c.init) for v, c in plan if v is gradflow.make_params}
+    assert {(H, s) for _, H, s in draws} == {(H, s) for H in gradflow.HIDDEN_SIZES
+                                            for s in SCHEMES}
+    assert {c.inputs for _, c in plan} >= set(gradflow.INPUT_KINDS)
+
+
+def test_warm_up_compiles_what_the_views_then_use():
+    """After the warm-up of a setting's views, computing them compiles nothing, and gives
+    the same numbers as without a warm-up."""
+    from rnnviz import programs
+
+    c = gradflow.FlowConfig(cell="lstm", T=70, H=8, init="glorot", inputs="sine")
+    views = (gradflow.gradient_flow, gradflow.jacobian_analysis, gradflow.connectivity_map)
+    programs.clear()
+    cold = [view(c) for view in views]
+    programs.clear()
+    assert gradflow.warm_up([(view, c) for view in views]) == len(views)
+    compiles = programs.stats()["compiles"]
+    warm = [view(c) for view in views]
+    assert programs.stats()["compiles"] == compiles
+    np.testing.assert_array_equal(warm[0].grad_norms, cold[0].grad_norms)
+    np.testing.assert_array_equal(warm[1].profile, cold[1].profile)
+    np.testing.assert_array_equal(warm[2].log10_map, cold[2].log10_map)

@@ -291,15 +291,15 @@ def test_a_trace_that_cannot_be_drawn_is_named_in_words():
     nan = np.full(T, np.nan)
     fig = plots.gradient_profile({"‖∂L/∂h_t‖": nan}, FLOOR, "p")
     (message,) = plots.missing_messages(fig)
-    assert "‖∂L/∂h_t‖ is inf or NaN" in message
+    assert "‖∂L/∂h_t‖ is inf or NaN" in message.replace("<br>", " ")
     assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
     # With the bound still drawable, the axes stay and the message names the gradient.
     with_bound = plots.gradient_profile({"‖∂L/∂h_t‖": nan}, FLOOR, "p", bound=DECAYING)
     assert plots.missing_messages(with_bound) and with_bound.layout.yaxis.visible is not False
     below = plots.gradient_profile({"g": np.full(T, 1e-40)}, FLOOR, "p")
-    assert "below 1e-30 at every step" in plots.missing_messages(below)[0]
+    assert "below 1e-30 at every step" in plots.missing_messages(below)[0].replace("<br>", " ")
     heat = plots.gradient_heatmap(np.full((T, H), np.nan), FLOOR, "map")
-    assert "inf or NaN" in plots.missing_messages(heat)[0]
+    assert "inf or NaN" in plots.missing_messages(heat)[0].replace("<br>", " ")
     assert heat.layout.xaxis.visible is False and not colorbars(heat)
     row = plots.gradient_heatmap_row({"a": np.ones((T, H)), "b": np.full((T, H), np.nan)},
                                      FLOOR, "row")
@@ -309,6 +309,10 @@ def test_a_trace_that_cannot_be_drawn_is_named_in_words():
     assert plots.missing_messages(svals)
     fwd = plots.forward_panel(nan, {"f": nan}, "fraction saturated", {}, "f")
     assert len(plots.missing_messages(fwd)) == 2
+    # A state that stays exactly 0 (zero inputs) is not "inf or NaN".
+    zero = plots.forward_panel(np.zeros(T), {"tanh′": np.ones(T)}, "slope", {}, "f")
+    (message,) = plots.missing_messages(zero)
+    assert "= 0 at every step" in message.replace("<br>", " ") and "NaN" not in message
     ordinary = plots.gradient_profile({"g": DECAYING}, FLOOR, "p")
     assert not plots.missing_messages(ordinary)
 
@@ -325,5 +329,27 @@ def test_the_relu_blow_up_preset_says_what_is_missing():
     profile = plots.gradient_profile({"‖∂L/∂h_t‖": r.grad_norms}, FLOOR, "p", r.bound)
     heat = plots.gradient_heatmap(r.grad_map, FLOOR, "map")
     for fig in (profile, heat):
-        assert any("inf or NaN" in m for m in plots.missing_messages(fig))
+        assert any("inf or NaN" in m.replace("<br>", " ") for m in plots.missing_messages(fig))
     assert heat.layout.xaxis.visible is False
+
+
+def test_words_are_wrapped_to_the_panel():
+    assert plots.wrap("a b c", 100) == "a b c"
+    lines = plots.wrap("one two three four five six seven eight nine ten eleven", 16).split("<br>")
+    assert len(lines) > 1 and all(len(line) <= 16 for line in lines)
+    assert plots.wrap("first<br>second", 100) == "first<br>second"
+
+
+def test_maps_sharing_a_y_axis_share_its_ticks():
+    fig = plots.training_flow_maps({"long": (np.arange(8) * 100, np.ones((8, T))),
+                                    "short": (np.arange(2) * 40, np.ones((2, T)))}, FLOOR, "m")
+    assert fig.layout.yaxis.dtick == fig.layout.yaxis2.dtick == 200
+
+
+def test_a_label_at_the_far_edge_runs_back_into_the_plot():
+    one_point = np.full(T, 1e-40)
+    one_point[-1] = 1.0  # drawn only at the last step, labelled at its (left) end
+    fig = plots.gradient_profile({"layer 2 ←": one_point, "g": DECAYING}, FLOOR, "p")
+    labels = plots.line_labels(fig)
+    assert labels["layer 2 ←"]["xanchor"] == "right"  # not past the right edge
+    assert labels["g"]["xanchor"] == "left"

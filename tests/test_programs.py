@@ -2,6 +2,8 @@
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import jax
@@ -111,3 +113,51 @@ def test_lapack_programs_from_many_threads_do_not_deadlock():
         print(sum(t.is_alive() for t in threads))
     """
     assert _run_child(code, timeout=150) == "0", "threads still waiting: deadlock"
+
+
+@programs.jit(static_argnames=("power",), one_at_a_time=True)
+def _lapack_power(x, *, power):
+    return x**power
+
+
+def test_a_one_at_a_time_program_compiles_outside_the_lapack_lock():
+    """Holding the LAPACK lock (another visitor's SVDs running) must not stop a compile:
+    only the run waits for the lock."""
+    programs.clear()
+    before = programs.stats()["compiles"]
+    out = {}
+    with programs._lapack_lock:
+        worker = threading.Thread(
+            target=lambda: out.setdefault("y", _lapack_power(np.ones(3, np.float32), power=3)))
+        worker.start()
+        deadline = time.monotonic() + 120
+        while programs.stats()["compiles"] == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        compiled_while_locked = programs.stats()["compiles"] == before + 1
+        assert "y" not in out  # ... but it has not run
+    worker.join(timeout=60)
+    assert compiled_while_locked
+    np.testing.assert_array_equal(out["y"], np.ones(3, np.float32))
+
+
+def test_compile_only_compiles_without_running_and_keeps_the_table():
+    programs.clear()
+    x = np.arange(4, dtype=np.float32)
+    with programs.compile_only():
+        zeros = _scaled_power(x, 3.0, power=2)
+    assert zeros.shape == x.shape and zeros.dtype == x.dtype and not zeros.any()
+    compiles = programs.stats()["compiles"]
+    np.testing.assert_allclose(_scaled_power(x, 3.0, power=2), 3.0 * x**2)
+    assert programs.stats()["compiles"] == compiles  # the real call found it compiled
+
+
+def test_compile_only_does_not_push_out_programs_in_use(monkeypatch):
+    monkeypatch.setattr(programs, "CAPACITY", 2)
+    monkeypatch.setattr(programs, "COMPILE_ONLY_KEEPS", 2)
+    programs.clear()
+    for n in (1, 2):
+        _scaled_power(np.ones(n, np.float32), power=2)
+    in_use = set(programs._programs)
+    with programs.compile_only():
+        _scaled_power(np.ones(3, np.float32), power=2)
+    assert set(programs._programs) == in_use

@@ -15,7 +15,7 @@ SCRIPTS = {"": "app.py", "Gradient_flow": "pages/1_Gradient_flow.py",
 
 @pytest.fixture(scope="module")
 def theory() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=120)
+    at = AppTest.from_file("../app.py", default_timeout=300)
     at.switch_page(PAGE)
     at.run()
     return at
@@ -66,7 +66,7 @@ def test_link_targets_render_their_settings(theory):
         if script == "app.py" or (script, tuple(sorted(query.items()))) in seen:
             continue
         seen.add((script, tuple(sorted(query.items()))))
-        at = AppTest.from_file("../app.py", default_timeout=120)
+        at = AppTest.from_file("../app.py", default_timeout=300)
         at.query_params.update(query)
         at.switch_page(script)
         at.run()

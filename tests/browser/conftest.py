@@ -94,12 +94,18 @@ def page(browser):
 
 
 def wait_for_app(pg, charts: int = 0) -> None:
-    """Wait until the script finished running and at least `charts` Plotly charts are drawn."""
+    """Wait until the script ran (the page has content and is not running) and at least
+    `charts` Plotly charts are drawn. (Right after loading, before the first run starts,
+    nothing is running either: an empty page is not a finished one.)"""
     pg.wait_for_selector('[data-testid="stApp"]')
+    pg.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stHeading"],'
+                         ' [data-testid="stMainBlockContainer"] h3')
     pg.wait_for_function(
         """n => {
-            const running = document.querySelector('[data-testid="stStatusWidget"]');
-            const plots = document.querySelectorAll('.js-plotly-plot .main-svg').length;
+            const running = document.querySelector(
+                '[data-testid="stStatusWidget"], [data-testid="stSpinner"]');
+            const plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
+                .filter(e => e.querySelector('.main-svg')).length;  // each has several
             return !running && plots >= n;
         }""",
         arg=charts,
