@@ -25,7 +25,6 @@ with ui.computing("Computing the exact gradient (the first view compiles for a f
         config = replace(config, cell=model.cell, H=model.hidden_size)
         result = gradflow.gradient_flow(config, model.params, deepflow.model_inputs(model, config))
         st.success(f"Showing your model: {model.source}", icon=":material/upload_file:")
-ui.preset_narration(presets.FLOW, result)
 
 label, value, help_text = claims.rate_metric(result.facts)
 left, right = st.columns([1, 3])
@@ -51,6 +50,7 @@ st.plotly_chart(
                                    for name, dash in zip(norms, ("solid", "dot"))}),
     width="stretch",
 )
+ui.preset_narration(presets.FLOW, result)  # under the chart it narrates
 if result.bound is not None:
     st.caption(
         f"Dashed: the bound (γλ₁)^(T−1−t) of Pascanu, Mikolov & Bengio 2013, with γ = 1 "

@@ -15,7 +15,6 @@ config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=
 
 with ui.computing("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
-ui.preset_narration(presets.COMPARE, results)
 
 st.markdown(
     "The same inputs, seed, hidden size and initialisation family, three cells. "
@@ -39,6 +38,7 @@ st.plotly_chart(
     ),
     width="stretch",
 )
+ui.preset_narration(presets.COMPARE, results)  # under the chart it narrates
 st.markdown("#### Per hidden unit: |∂L/∂h_t|, one colour scale for all three")
 st.plotly_chart(
     plots.gradient_heatmap_row({CELL_LABELS[c]: r.grad_map for c, r in results.items()},

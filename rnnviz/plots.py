@@ -1110,18 +1110,16 @@ def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps
       depth_map: (rows, T) norms.
     """
     t, z = downsample_time(log10_clipped(np.asarray(depth_map).T, floor))
-    z = z.T[::-1]  # top layer on top, as a network is drawn
     lo, hi = log10_range(z)
-    panel = Panel(title, z, t, np.arange(len(labels)),
+    # Rows as categories, listed from the top layer down: a network is drawn input at the
+    # bottom, so layer 1 sits lowest.
+    panel = Panel(title, z.T, t, list(labels),
                   missing="‖∂L/∂h_t‖ is inf or NaN everywhere (the forward pass overflowed)")
     fig = _heatmaps([panel], {"coloraxis": ColourAxis("‖∂L/∂h_t‖", lo, hi, log10=True)}, title,
                     "time step t", "",
                     "%{y}<br>time step t=%{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
                     height=280 + 45 * len(labels), y_integer=False)
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(labels))),
-                     ticktext=list(labels[::-1]))
-    fig.data[0].y = list(labels[::-1])
-    fig.update_yaxes(tickmode="auto")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(labels))
     for step in read_steps:
         fig.add_vline(x=step, line=dict(color="#FFFFFF", dash="dash", width=2))
     return fig
