@@ -30,7 +30,7 @@ st.markdown(
 narration = st.empty()
 with narration.container():
     ui.preset_narration(presets.LAB)
-left, right, _ = st.columns([1, 1, 4])
+left, right, _ = st.columns([1, 1, 3])
 train_clicked = left.button("Train", type="primary", icon=":material/play_arrow:")
 stop_clicked = right.button("Stop", icon=":material/stop:")
 
@@ -60,6 +60,12 @@ def draw(run, frame: int = 0) -> None:
     first = next(iter(histories.values()))
     if run["status"] != "running":  # say what the finished run shows
         with narration.container():
+            if run["status"] in ("stopped", "timed out"):
+                steps = {c: s[-1].step for c, s in run["snaps"].items() if s}
+                st.warning("This run was cut short (" + run["status"] + ") at " + ", ".join(
+                    f"{CELL_LABELS[c]} step {k} of {run['config'].steps}" for c, k in steps.items())
+                    + ": what follows describes only the steps recorded.",
+                    icon=":material/timer:")
             if not ui.preset_narration(presets.LAB, histories):
                 st.info(" ".join(claims.training_outcome(CELL_LABELS[c], h.losses, h.baseline,
                                                          h.diverged)

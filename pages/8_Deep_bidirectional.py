@@ -40,8 +40,9 @@ if result.read_steps:
     st.caption(f"Dashed: where the loss reads (t = {result.read_steps[0]}).")
 
 st.markdown("#### Each layer's profile, going back along its own direction")
-st.plotly_chart(plots.gradient_profile({p.label: p.norms for p in result.profiles}, FLOOR,
-                                       "‖∂L/∂h_t‖ per layer (log scale)"), width="stretch")
+st.plotly_chart(plots.gradient_profile(
+    {p.label: p.norms for p in result.profiles}, FLOOR, "‖∂L/∂h_t‖ per layer (log scale)",
+    styles=plots.layer_lines(config.cell, [p.label for p in result.profiles])), width="stretch")
 st.markdown("\n".join(f"- {p.sentence}" for p in result.profiles))
 
 if model is None:

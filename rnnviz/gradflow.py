@@ -312,10 +312,10 @@ WARM_BUCKETS = (128, 256, 512, 64, 1024)  # the default T = 100 first, then the 
 DRAW_CELLS = ("rnn", "gru", "lstm")  # one per gate count: a draw is one program per (G, scheme, H)
 
 
-def warm_up_plan(first=()) -> list:
+def warm_up_plan(first=(), then=()) -> list:
     """(view, config) pairs whose programs are every program of the single-layer views:
-    those of `first` (e.g. the presets) first, then the default hidden size's, then the
-    others'. Within a hidden size: the weight draws of every initialisation, the one-pass
+    those of `first` (configs, e.g. the presets') first, then the default hidden size's,
+    then the (view, config) pairs `then` (e.g. other pages' defaults), then the other sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
     gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
     activations), then the Jacobian and connectivity maps. The programs depend on the cell,
     H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
@@ -330,6 +330,8 @@ def warm_up_plan(first=()) -> list:
         for view in (gradient_flow, jacobian_analysis, connectivity_map):
             plan += [(view, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
                      for b in WARM_BUCKETS for cell in CELLS]
+        if H == WARM_HIDDEN_SIZES[0]:
+            plan += list(then)
     return plan
 
 

@@ -1146,3 +1146,15 @@ def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
         "output step t=%{y}<br>input step s=%{x}<br>log10 ‖∂y_t/∂x_s‖ = %{z:.2f}<extra></extra>",
         height=520, y_reversed=True,
     )
+
+
+def layer_lines(cell: str, labels: list) -> dict:
+    """Line styles for a network's layers: shades of the cell's colour, darker with depth;
+    the backward direction (labels with "←") dashed."""
+    layers = sorted({label.split(" ")[1] for label in labels})
+    styles = {}
+    for label in labels:
+        k = layers.index(label.split(" ")[1])
+        amount = 0.45 - 0.8 * k / max(len(layers) - 1, 1) if len(layers) > 1 else 0.0
+        styles[label] = Line(shade(CELL_COLOURS[cell], amount), "dash" if "←" in label else "solid")
+    return styles

@@ -32,15 +32,19 @@ COMPILE_ONLY_KEEPS = CAPACITY // 2
 _programs: OrderedDict = OrderedDict()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 _table_lock = threading.Lock()
-# At most two visitors' compiles at once: one per core (XLA compiles on one thread, and
-# much of a compile is Python tracing, which the other can overlap), and each takes tens of
-# MB while it runs. Compiles ahead of need (`in_background`) have slots of their own, used
-# only while no visitor compiles or waits to.
+# At most two visitors' compiles at once, one per core: XLA compiles on one thread, much
+# of a compile is Python tracing that the other can overlap, and each takes 40-60 MB while
+# it runs. Compiles ahead of need (`in_background`) have two slots of their own (a visitor
+# never waits for one, which runs at the lowest priority), taken only once no visitor has
+# compiled or waited to for BACKGROUND_QUIET_S: a class that is compiling keeps the cores
+# and the memory, and the warm-up goes on in its pauses.
 FOREGROUND_COMPILES = 2
 BACKGROUND_COMPILES = 2
+BACKGROUND_QUIET_S = 5.0
 _compile_slots = threading.BoundedSemaphore(FOREGROUND_COMPILES)
 _background_slots = threading.BoundedSemaphore(BACKGROUND_COMPILES)
 _compiles_wanted = 0  # threads compiling or waiting to, outside the background
+_last_wanted = [float("-inf")]  # time.monotonic() of the last compile outside the background
 _background = threading.local()
 _compiling_only = threading.local()
 _counts = {"compiles": 0, "evictions": 0}
@@ -144,7 +148,8 @@ def _compile_turn():
     if getattr(_background, "active", False):
         while True:
             with _table_lock:
-                if _compiles_wanted == 0 and _background_slots.acquire(blocking=False):
+                quiet = time.monotonic() - _last_wanted[0] >= BACKGROUND_QUIET_S
+                if _compiles_wanted == 0 and quiet and _background_slots.acquire(blocking=False):
                     break
             time.sleep(0.05)
         try:
@@ -154,20 +159,21 @@ def _compile_turn():
         return
     with _table_lock:
         _compiles_wanted += 1
+        _last_wanted[0] = time.monotonic()
     try:
         with _compile_slots:
             yield
     finally:
         with _table_lock:
             _compiles_wanted -= 1
+            _last_wanted[0] = time.monotonic()
 
 
 @contextlib.contextmanager
 def in_background():
     """Compiles in this block (e.g. ahead of need) give way to every other thread's: one
-    starts only while no other thread compiles or waits to, at most BACKGROUND_COMPILES at
-    once; and the thread runs at the lowest CPU priority (Linux), so that it never slows a
-    visitor."""
+    starts only when no other thread has compiled or waited to for BACKGROUND_QUIET_S; and
+    the thread runs at the lowest CPU priority (Linux), so that it never slows a visitor."""
     _background.active = True
     niceness = _set_thread_niceness(19)
     try:

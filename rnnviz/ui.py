@@ -374,14 +374,17 @@ def start_warm_up() -> list[threading.Thread]:
     """Compile every program of the single-layer pages in the background, once per process
     (the first run of any page starts it; so does /_stcore/script-health-check, which runs
     the home page), so that later visitors wait for no compile: the presets' first, then
-    every cell, hidden size, length bucket and initialisation (`gradflow.warm_up_plan`).
+    every cell, hidden size, length bucket and initialisation (`gradflow.warm_up_plan`), and
+    the deep page's defaults.
 
     Compiled only, not computed (`programs.compile_only`): the programs go to the persistent
     XLA cache, and into memory only while the bounded table has room. On two idle cores it
     takes a few minutes (README, "Performance"); the threads run at the lowest priority and
     each compile waits while any visitor's compile waits.
     """
-    plan = iter(gradflow.warm_up_plan(_preset_configs()))
+    deep = [(view, deepflow.DeepConfig(cell=cell))  # the deep page's defaults, each cell
+            for view in (deepflow.deep_flow, deepflow.two_sided) for cell in CELLS]
+    plan = iter(gradflow.warm_up_plan(_preset_configs(), deep))
     lock = threading.Lock()
 
     def items():  # the threads share one plan

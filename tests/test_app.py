@@ -131,7 +131,7 @@ def test_training_lab_trains_and_shares_the_model():
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert set(at.session_state["trained"]) == {"rnn", "lstm", "gru"}
-    assert len(at.get("plotly_chart")) == 5  # losses, three maps, profiles
+    assert len(at.get("plotly_chart")) == 3  # losses, the row of maps, profiles
     at.switch_page("pages/1_Gradient_flow.py")
     at.query_params.update({"cell": "lstm"})
     at.run()

@@ -111,3 +111,14 @@ def test_page_renders_defaults_and_a_three_layer_lstm():
         assert not at.exception, at.exception
         assert len(at.get("plotly_chart")) == 3
         assert any("layer 1" in m.value for m in at.markdown)
+
+
+def test_layer_lines_are_shades_of_the_cell_colour():
+    from rnnviz import plots
+
+    labels = ["layer 1 →", "layer 1 ←", "layer 2 →", "layer 2 ←"]
+    styles = plots.layer_lines("gru", labels)
+    assert styles["layer 1 →"].colour == styles["layer 1 ←"].colour
+    assert styles["layer 1 →"].colour != styles["layer 2 →"].colour
+    assert (styles["layer 1 ←"].dash, styles["layer 1 →"].dash) == ("dash", "solid")
+    assert plots.layer_lines("lstm", ["layer 1"])["layer 1"].colour == plots.CELL_COLOURS["lstm"]

@@ -20,8 +20,8 @@ SIZES = ((1280, 720), (1024, 768))
 LAB = "pages/6_Training_lab.py"
 # Pages whose body starts with charts (Home and Theory are text; the Training lab draws
 # only once trained).
-CHART_PAGES = {"pages/1_Gradient_flow.py": 2, "pages/2_Compare_cells.py": 4,
-               "pages/3_Gate_activations.py": 3, "pages/4_Why_it_vanishes.py": 3,
+CHART_PAGES = {"pages/1_Gradient_flow.py": 3, "pages/2_Compare_cells.py": 2,
+               "pages/3_Gate_activations.py": 4, "pages/4_Why_it_vanishes.py": 3,
                "pages/5_Connectivity.py": 2, "pages/8_Deep_bidirectional.py": 3}
 TRAINED_CHARTS = 3  # loss curves, the flow maps, the profiles
 CHART_VISIBLE_PX = 70  # of the first chart on the first screen: its title and a little more
