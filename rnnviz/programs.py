@@ -20,10 +20,10 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-# At 4-14 MB a program (measured: a gradient-flow scan ~5 MB, a connectivity map ~12 MB),
-# 32 of them are ~200 MB of a server's 600; one dropped and needed again is read back from
-# the persistent cache in 0.1-0.3 s.
-CAPACITY = 32
+# At ~2-5 MB a program (measured: a Jacobian-map program 2.1 MB, a connectivity map 3.1
+# MB), 48 of them are ~150 MB of a server's 600; one dropped and needed again is read back
+# from the persistent cache in 0.1-0.3 s.
+CAPACITY = 48
 # Programs compiled ahead of need (`compile_only`) join the table only while it holds fewer
 # than this: the first ones (the presets', the defaults') stay in memory, the rest wait in
 # the persistent cache, and the table keeps room for what visitors use.
@@ -31,6 +31,7 @@ COMPILE_ONLY_KEEPS = CAPACITY // 2
 
 _programs: OrderedDict = OrderedDict()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
+_compiled_before: dict = {}  # key -> output shapes, of every program compiled so far
 _table_lock = threading.Lock()
 # At most two visitors' compiles at once, one per core: XLA compiles on one thread, much
 # of a compile is Python tracing that the other can overlap, and each takes 40-60 MB while
@@ -92,6 +93,9 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
         return fun(**dynamic, **dict(static))
     key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
     program = _lookup(key)
+    if program is None and _compile_only_here() and key in _compiled_before:
+        # Compiled already (into the persistent cache): nothing to do but say its shapes.
+        return _zeros(_compiled_before[key])
     while program is None:
         with _table_lock:
             program = _programs.get(key)
@@ -114,13 +118,17 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
                 with _table_lock:
                     _in_flight.pop(key).set()
     if _compile_only_here():
-        return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), program.out_info)
+        return _zeros(program.out_info)
     if not one_at_a_time:
         return program(dynamic)
     # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while
     # the program runs, so that a compile never keeps the others' SVDs waiting.
     with _lapack_lock:
         return jax.block_until_ready(program(dynamic))
+
+
+def _zeros(out_info):
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), out_info)
 
 
 @contextlib.contextmanager
@@ -130,7 +138,8 @@ def compile_only():
     without computing it. A program compiled here joins the table only while the table
     holds fewer than COMPILE_ONLY_KEEPS (it never pushes out programs in use); with jax's
     persistent compilation cache on, it is written there, and reading it back later costs
-    its tracing and a load (~0.1-0.3 s) instead of a compile."""
+    its tracing and a load (~0.1-0.3 s) instead of a compile. A program this process has
+    compiled before is not even read back here."""
     _compiling_only.active = True
     try:
         yield
@@ -217,6 +226,7 @@ def _lookup(key):
 def _store(key, program, keep: bool = True) -> None:
     with _table_lock:
         _counts["compiles"] += 1
+        _compiled_before[key] = program.out_info  # shapes only: a few hundred bytes
         if not keep and len(_programs) >= COMPILE_ONLY_KEEPS:
             return
         _programs[key] = program
@@ -271,3 +281,4 @@ def clear() -> None:
     """Drop every compiled program (they are compiled again when next used)."""
     with _table_lock:
         _programs.clear()
+        _compiled_before.clear()

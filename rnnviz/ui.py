@@ -384,16 +384,21 @@ def start_warm_up() -> list[threading.Thread]:
     """
     deep = [(view, deepflow.DeepConfig(cell=cell))  # the deep page's defaults, each cell
             for view in (deepflow.deep_flow, deepflow.two_sided) for cell in CELLS]
-    plan = iter(gradflow.warm_up_plan(_preset_configs(), deep))
+    plan = gradflow.warm_up_plan(_preset_configs(), deep)
     lock = threading.Lock()
+    taken = iter(range(len(plan)))
+    started = time.monotonic()
 
     def items():  # the threads share one plan
         while True:
             with lock:
-                item = next(plan, None)
-            if item is None:
+                i = next(taken, None)
+            if i is None:
                 return
-            yield item
+            if i and i % max(1, len(plan) // 10) == 0:  # in the server's log, every 10%
+                print(f"rnnviz warm-up: {i} of {len(plan)} views after "
+                      f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+            yield plan[i]
 
     def work():
         # Start once the browser has drawn this view: compiling holds Python's lock, which

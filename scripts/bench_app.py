@@ -75,6 +75,7 @@ FLOW_PAGES = {  # page -> (label, has the flow sidebar)
     "pages/5_Connectivity.py": ("Connectivity", True),
     "pages/6_Training_lab.py": ("Training lab", False),
     "pages/7_Theory.py": ("Theory", False),
+    "pages/8_Deep_bidirectional.py": ("Deep & bidirectional", "dp"),  # its own sidebar
 }
 FULL = dict(reps=7, sweep_step=7, servers=3, train_query={})
 # Quick: a short training run (the default one takes a minute or more).
@@ -253,8 +254,9 @@ def bench_page(table, counter, page, label, flow, reps, T_values, gain_values):
 
     row("cached", cached, note + "; ")
     if flow:
-        row("gain move", [move("fl_gain", next(gain_values)) for _ in range(reps)])
-        row("T move, same bucket", [move("fl_T", next(T_values)) for _ in range(reps)])
+        prefix = flow if isinstance(flow, str) else "fl"
+        row("gain move", [move(f"{prefix}_gain", next(gain_values)) for _ in range(reps)])
+        row("T move, same bucket", [move(f"{prefix}_T", next(T_values)) for _ in range(reps)])
 
 
 def bench_training(table, counter, p):

@@ -8,6 +8,8 @@ Usage:
   python scripts/class_load.py --warm 120                   # after the app's own warm-up
   python scripts/class_load.py --repeat 3                   # median and spread of 3 runs
   python scripts/class_load.py --url http://127.0.0.1:8080  # an existing server (replicas)
+  python scripts/class_load.py --students 5,10,20,30 --warm 300   # the knee, once warm
+  python scripts/class_load.py --measure-warm-up            # how long the warm-up takes
 
 Each student is one asyncio task that speaks Streamlit 1.67's protocol over
 ws://HOST/_stcore/stream (BackMsg and ForwardMsg protobufs from `streamlit.proto`, as the
@@ -85,6 +87,7 @@ FINISHED_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
 WIDGET_KINDS = ("slider", "selectbox", "radio", "checkbox", "number_input")
 TARGETS = {"free": {"cold": 3.0, "warm": 1.0}, "teacher": {"cold": 1.0, "warm": 1.0}}
 MEMORY_TARGET_MB = 600.0
+WARM_UP_THREADS = 2  # rnnviz.ui.WARM_UP_THREADS (not imported: ui imports streamlit's runtime)
 
 
 # --- what the students do ---------------------------------------------------------------
@@ -351,6 +354,39 @@ def warm_up_server(url: str) -> None:
         print(f"script health check failed ({e}); warm-up starts at the first visit")
 
 
+def measure_warm_up(args) -> int:
+    """Start a server with an empty XLA cache, run its start-up hook, and time the app's
+    warm-up: until every warm-up thread has logged that it finished (no visitors)."""
+    server = AppServer(extra_args=["--server.scriptHealthCheckEnabled", "true"],
+                       name="warm_up")
+    monitor = MemoryMonitor([server.pid])
+    monitor.start()
+    try:
+        server.wait_healthy()
+        t0 = time.time()
+        warm_up_server(server.url)
+        cpu0 = cpu_seconds(server.pid)
+        while time.time() - t0 < args.max_seconds:
+            time.sleep(1.0)
+            done = [line for line in server.log_path.read_text().splitlines()
+                    if line.startswith("rnnviz warm-up:") and "compiled" in line]
+            if len(done) >= WARM_UP_THREADS:
+                break
+        wall = time.time() - t0
+        compiles = server.events("compile")
+        print(f"warm-up: {wall:.0f} s from the start-up hook to the last warm-up thread's "
+              f"end ({'done' if len(done) >= WARM_UP_THREADS else 'NOT done: time limit'}); "
+              f"{len(compiles)} XLA compiles ({sum(c[1] for c in compiles):.0f} s), server "
+              f"CPU {cpu_seconds(server.pid) - cpu0:.0f} s, peak RSS {monitor.peak_mb():.0f} MB")
+        for line in server.log_path.read_text().splitlines():
+            if line.startswith("rnnviz warm-up:"):
+                print("  " + line)
+        return 0 if len(done) >= WARM_UP_THREADS else 1
+    finally:
+        monitor.stop()
+        server.stop()
+
+
 def one_run(args, run: int) -> list[dict]:
     """One server (its own, or --url's); one class per size in --students, one after the
     other on it (the first on a cold or --warm server, the later ones on a server warmed
@@ -501,7 +537,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write every run's figures to this file")
     ap.add_argument("--verbose", action="store_true", help="print every request")
+    ap.add_argument("--measure-warm-up", action="store_true",
+                    help="no class: time the app's warm-up on an idle server")
     args = ap.parse_args(argv)
+    if args.measure_warm_up:
+        return measure_warm_up(args)
     if args.url and urllib.parse.urlparse(args.url).hostname not in ("127.0.0.1", "localhost"):
         ap.error("--url must be on 127.0.0.1")
     try:

@@ -1,6 +1,7 @@
 """scripts/replicas.py: two replicas behind nginx, sticky sessions by cookie, the
 websocket protocol through it. Skipped where nginx is not installed (.ci/run installs it)."""
 import asyncio
+import concurrent.futures
 import sys
 import urllib.request
 from pathlib import Path
@@ -69,7 +70,10 @@ def test_a_websocket_session_through_nginx_finishes_on_its_replica(two):
             second = await s.request(rerun, timeout=120)
             return served_by, first, second
 
-    served_by, first, second = asyncio.run(session())
+    # In a thread of its own: Playwright's sync API (the browser tests, same process) may
+    # leave an event loop set on the main thread, where asyncio.run refuses to start.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        served_by, first, second = pool.submit(asyncio.run, session()).result()
     assert served_by == replica
     for _, status, exceptions in (first, second):
         assert status == FINISHED_OK and exceptions == []

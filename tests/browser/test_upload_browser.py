@@ -85,7 +85,7 @@ def test_deep_page_draws_uploaded_models(server, tab, files):
 
     for name, shot, rows in (("seed.keras", "upload_keras", ["layer 1"]),
                              ("bilstm.safetensors", "upload_safetensors",
-                              ["layer 2 ←", "layer 2 →", "layer 1 ←", "layer 1 →"])):
+                              ["layer 1 →", "layer 1 ←", "layer 2 →", "layer 2 ←"])):
         model = load_model_file(name, files[name].read_bytes())
         before = first_chart(tab)
         upload(tab, files[name])
