@@ -45,7 +45,7 @@ if result.cell_grad_norms is not None:
     norms["‖∂L/∂c_t‖ (cell state)"] = result.cell_grad_norms
 bound = result.bound if config.loss == "last" else None
 st.plotly_chart(
-    plots.gradient_profile(norms, FLOOR, "Gradient norm per time step (log scale)", bound,
+    ui.figure("gradient_profile", norms, FLOOR, "Gradient norm per time step (log scale)", bound,
                            styles={name: plots.cell_line(config.cell, dash=dash)
                                    for name, dash in zip(norms, ("solid", "dot"))}),
     width="stretch",
@@ -68,7 +68,7 @@ if overlay.knob is not None:
     st.markdown(f"#### One setting, several values: {ui.OVERLAY_LABELS[overlay.knob]}")
     runs = [(name, ui.gradient_flow(c)) for name, c in gradflow.overlay_configs(config, overlay)]
     st.plotly_chart(
-        plots.profile_overlay([(name, r.grad_norms) for name, r in runs], FLOOR,
+        ui.figure("profile_overlay", [(name, r.grad_norms) for name, r in runs], FLOOR,
                               "‖∂L/∂h_t‖ for each value (log scale)"),
         width="stretch",
     )
@@ -76,7 +76,7 @@ if overlay.knob is not None:
 
 st.markdown("#### Which hidden units still receive a learning signal?")
 st.plotly_chart(
-    plots.gradient_heatmap(result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
+    ui.figure("gradient_heatmap", result.grad_map, FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
     width="stretch",
 )
 st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "
@@ -90,7 +90,7 @@ elif result.grad_blowup_step is not None:
     marks[f"gradient overflows at t = {result.grad_blowup_step}"] = result.grad_blowup_step
 fwd = result.forward
 st.plotly_chart(
-    plots.forward_panel(
+    ui.figure("forward_panel", 
         fwd.state_norms, fwd.per_step,
         f"mean {fwd.slope_name}(a_t)" if fwd.slope_name else "fraction saturated",
         marks, "‖h_t‖ and " + (f"the mean slope {fwd.slope_name}" if fwd.slope_name
@@ -108,7 +108,7 @@ if trained:
     st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: before and after training")
     before, after = trained["profiles"]
     st.plotly_chart(
-        plots.gradient_profile({"at initialisation": before, "after training": after}, FLOOR,
+        ui.figure("gradient_profile", {"at initialisation": before, "after training": after}, FLOOR,
                                "‖∂ℓ/∂h_t‖ of the task loss", y_title="‖∂ℓ/∂h_t‖ (log scale)",
                                styles={"at initialisation": plots.cell_line(config.cell, "init"),
                                        "after training": plots.cell_line(config.cell, "trained")}),

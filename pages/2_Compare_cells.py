@@ -31,7 +31,7 @@ for column, (cell, r) in zip(st.columns(len(COMPARED)), results.items()):
 
 st.markdown("#### The gradient that reaches step t, for each cell")
 st.plotly_chart(
-    plots.gradient_profile(
+    ui.figure("gradient_profile", 
         {CELL_LABELS[c]: r.grad_norms for c, r in results.items()}, FLOOR,
         "‖∂L/∂h_t‖ per time step (log scale)",
         styles={CELL_LABELS[c]: plots.cell_line(c) for c in results},
@@ -41,7 +41,7 @@ st.plotly_chart(
 ui.preset_narration(presets.COMPARE, results)  # under the chart it narrates
 st.markdown("#### Per hidden unit: |∂L/∂h_t|, one colour scale for all three")
 st.plotly_chart(
-    plots.gradient_heatmap_row({CELL_LABELS[c]: r.grad_map for c, r in results.items()},
+    ui.figure("gradient_heatmap_row", {CELL_LABELS[c]: r.grad_map for c, r in results.items()},
                                FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
     width="stretch",
 )

@@ -38,7 +38,7 @@ if not result.gates:
             "sidebar. Below is its hidden state.", icon=":material/info:")
 else:
     st.markdown("#### How often is each gate saturated? (Karpathy, Johnson & Fei-Fei 2015)")
-    st.plotly_chart(plots.saturation_bars(result.saturation, "Saturated fraction per gate"),
+    st.plotly_chart(ui.figure("saturation_bars", result.saturation, "Saturated fraction per gate"),
                     width="stretch")
     st.caption("Sigmoid gates count as saturated below 0.1 or above 0.9; the tanh candidates "
                "(g, n) below −0.9 or above 0.9. Over all steps, sequences and units.")
@@ -53,7 +53,7 @@ if result.horizon is not None:
               "longer than T" if not np.isfinite(median) else f"{median:.0f}")
     floor = float(np.log10(1e-30))
     st.plotly_chart(
-        plots.time_unit_heatmap(
+        ui.figure("time_unit_heatmap", 
             np.maximum(horizon.log10_product, floor), "Running product of forget gates ∏f",
             "∏ f", floor, 0.0, log10=True,
         ),
@@ -64,7 +64,7 @@ if result.horizon is not None:
 
 if result.gates:
     st.markdown("#### Each gate over time (first sequence)")
-    st.plotly_chart(plots.gate_maps(result.gates, GATE_TEXT, TANH_GATES), width="stretch")
+    st.plotly_chart(ui.figure("gate_maps", result.gates, GATE_TEXT, TANH_GATES), width="stretch")
 
 trained = ui.trained_model(config.cell)
 if trained and result.gates:
@@ -75,7 +75,7 @@ if trained and result.gates:
     top = plots.saturation_top(before, after)  # one scale, so the two can be compared
     for column, (label, saturation) in zip(st.columns(2), (("at initialisation", before),
                                                            ("after training", after))):
-        column.plotly_chart(plots.saturation_bars(saturation, label, top=top),
+        column.plotly_chart(ui.figure("saturation_bars", saturation, label, top=top),
                             width="stretch")
     st.caption(ui.trained_model_caption(trained))
 
@@ -86,7 +86,7 @@ if result.c is not None:
 for column, (label, values) in zip(st.columns(len(states)), states):
     bound = float(np.nanmax(np.abs(values[np.isfinite(values)]), initial=1.0))
     column.plotly_chart(
-        plots.time_unit_heatmap(values, label, label.split(",")[0], -bound, bound,
+        ui.figure("time_unit_heatmap", values, label, label.split(",")[0], -bound, bound,
                                 colorscale="RdBu"),
         width="stretch",
     )

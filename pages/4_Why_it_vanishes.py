@@ -39,7 +39,7 @@ if config.radius is None:
 
 st.markdown("#### Where are the eigenvalues of W_hh?")
 st.plotly_chart(
-    plots.eigenvalue_plane(
+    ui.figure("eigenvalue_plane", 
         r.spectrum.eigenvalues,
         {b: block_label(config.cell, b) for b in r.spectrum.eigenvalues},
         "Eigenvalues of W_hh in the complex plane", cell=config.cell,
@@ -54,7 +54,7 @@ st.caption(f"Spectral radius max |λ| = {radius:.3f}; largest singular value λ�
 
 st.markdown("#### How much does one step back shrink the gradient?")
 st.plotly_chart(
-    plots.singular_value_band(r.steps, r.svals, 1.0, "Singular values of J_t over time",
+    ui.figure("singular_value_band", r.steps, r.svals, 1.0, "Singular values of J_t over time",
                               cell=config.cell),
     width="stretch",
 )
@@ -64,7 +64,7 @@ st.caption("Pooled over the first two sequences and every direction of the state
 
 st.markdown("#### And all the steps together?")
 st.plotly_chart(
-    plots.gradient_profile({"‖∂h_T/∂h_t‖₂": r.profile}, FLOOR,
+    ui.figure("gradient_profile", {"‖∂h_T/∂h_t‖₂": r.profile}, FLOOR,
                            "Norm of the product of Jacobians (log scale)",
                            bound=r.bound, y_title="‖∂h_T/∂h_t‖₂ (log scale)", t=r.steps,
                            styles={"‖∂h_T/∂h_t‖₂": plots.cell_line(config.cell)}),

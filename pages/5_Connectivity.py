@@ -27,7 +27,7 @@ if r.state_blowup_step is not None:
              "there on are blank (NaN).", icon=":material/warning:")
 
 st.plotly_chart(
-    plots.connectivity_heatmap(r.steps, r.log10_map, FLOOR, "‖∂h_t/∂x_s‖ (log colour)"),
+    ui.figure("connectivity_heatmap", r.steps, r.log10_map, FLOOR, "‖∂h_t/∂x_s‖ (log colour)"),
     width="stretch",
 )
 st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour bar spans "
@@ -36,7 +36,7 @@ st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour
 st.markdown("#### On average, how does the dependence fade with the distance t − s?")
 lags = np.arange(r.by_lag.size) * r.stride
 st.plotly_chart(
-    plots.gradient_profile({"‖∂h_t/∂x_s‖, geometric mean over t": np.power(10.0, r.by_lag)},
+    ui.figure("gradient_profile", {"‖∂h_t/∂x_s‖, geometric mean over t": np.power(10.0, r.by_lag)},
                            FLOOR, "Connectivity against distance",
                            y_title="‖∂h_t/∂x_s‖ (log scale)", t=lags,
                            x_title="distance t − s (steps)", label_side="right",

@@ -75,7 +75,7 @@ def draw(run, frame: int = 0) -> None:
             if h.diverged:
                 st.error(f"{CELL_LABELS[cell]}: {h.message}", icon=":material/warning:")
         st.markdown("#### Does it learn? Loss against the no-memory baseline")
-        st.plotly_chart(plots.loss_curves(
+        st.plotly_chart(ui.figure("loss_curves", 
             {CELL_LABELS[c]: (h.steps, h.losses, h.clipped) for c, h in histories.items()},
             first.baseline, TASKS[first.config.task].baseline_label, "Training loss",
             styles={CELL_LABELS[c]: plots.cell_line(c) for c in histories}),
@@ -84,13 +84,13 @@ def draw(run, frame: int = 0) -> None:
             st.caption("Open circles: steps where the gradient norm exceeded θ and was "
                        "rescaled to θ (Pascanu et al. 2013).")
         st.markdown("#### Does the gradient reach the early steps? ‖∂ℓ/∂h_t‖ during training")
-        st.plotly_chart(plots.training_flow_maps(
+        st.plotly_chart(ui.figure("training_flow_maps", 
             {CELL_LABELS[c]: (h.snapshot_steps, h.profiles) for c, h in histories.items()},
             FLOOR, "‖∂ℓ/∂h_t‖ during training (log colour)"),
             width="stretch", key=f"maps_{frame}")
         st.caption("One colour scale for all maps. Each row is one snapshot of training: "
                    "bright to the left means the gradient reaches the early steps.")
-        st.plotly_chart(plots.gradient_profile(
+        st.plotly_chart(ui.figure("gradient_profile", 
             {f"{CELL_LABELS[c]} {label}": h.profiles[i]
              for c, h in histories.items() for i, label in ((0, "at init"), (-1, "now"))},
             FLOOR, "Gradient profile at initialisation and now", y_title="‖∂ℓ/∂h_t‖ (log scale)",
