@@ -309,13 +309,15 @@ def blowup_explanation(r: FlowResult, T: int) -> str | None:
 # The hidden sizes in the order the warm-up compiles them: the default first.
 WARM_HIDDEN_SIZES = (32, 16, 64, 8, 128)
 WARM_BUCKETS = (128, 256, 512, 64, 1024)  # the default T = 100 first, then the long ones
-DRAW_CELLS = ("rnn", "gru", "lstm")  # one per gate count: a draw is one program per (G, scheme, H)
+# One cell per gate count G: a weight draw is one program per (G, initialisation, H).
+DRAW_CELLS = ("rnn", "gru", "lstm")
 
 
 def warm_up_plan(first=(), then=()) -> list:
     """(view, config) pairs whose programs are every program of the single-layer views:
     those of `first` (configs, e.g. the presets') first, then the default hidden size's,
-    then the (view, config) pairs `then` (e.g. other pages' defaults), then the other sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
+    then the (view, config) pairs `then` (e.g. other pages' defaults), then the other
+    sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
     gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
     activations), then the Jacobian and connectivity maps. The programs depend on the cell,
     H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
@@ -335,16 +337,17 @@ def warm_up_plan(first=(), then=()) -> list:
     return plan
 
 
-def warm_up(plan, should_stop=lambda: False, on_error=None) -> int:
+def warm_up(plan, should_stop=lambda: False, on_error=None, patient: bool = True) -> int:
     """Compile the programs of every (view, config) in `plan` without computing the views
     (`programs.compile_only`), in the background (`programs.in_background`: at the lowest
-    priority, giving way to every visitor's compile). Returns how many were warmed.
+    priority, giving way to every visitor's compile, and if `patient` pausing while
+    visitors are active). Returns how many were warmed.
 
     Safe to run from several threads over one shared iterator of the plan (each takes the
     next item). A view that fails on the zeros it is given is skipped (on_error(view, c, e)).
     """
     done = 0
-    with programs.in_background(), programs.compile_only(), np.errstate(all="ignore"):
+    with programs.in_background(patient), programs.compile_only(), np.errstate(all="ignore"):
         for view, c in plan:
             if should_stop():
                 break

@@ -7,6 +7,10 @@ would grow without bound. `jit` here compiles each program from a fresh `jax.jit
 function, which jax's own caches hold only weakly, and keeps the programs in one table that
 drops the least recently used. A dropped program is compiled again when next needed (or
 read back from jax's persistent compilation cache, where the app enables it).
+
+`compile_only` compiles programs ahead of need without running them (the app's warm-up),
+`in_background` makes such compiles give way to visitors, and every run goes through a few
+slots (`RUNNING`) and, for LAPACK programs, one lock (see `jit`).
 """
 import contextlib
 import ctypes
@@ -33,23 +37,26 @@ _programs: OrderedDict = OrderedDict()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 _compiled_before: dict = {}  # key -> output shapes, of every program compiled so far
 _table_lock = threading.Lock()
-# At most two visitors' compiles at once, one per core: XLA compiles on one thread, much
-# of a compile is Python tracing that the other can overlap, and each takes 40-60 MB while
-# it runs. Compiles ahead of need (`in_background`) have two slots of their own (a visitor
-# never waits for one, which runs at the lowest priority), taken only once no visitor has
-# compiled or waited to for BACKGROUND_QUIET_S: a class that is compiling keeps the cores
-# and the memory, and the warm-up goes on in its pauses.
-FOREGROUND_COMPILES = 2
+# One visitor's compile at a time: each takes 40-60 MB while it runs (a class that could
+# compile two at once peaked at 1060 MB against 758, scripts/class_load.py). Compiles
+# ahead of need (`in_background`) have two slots of their own (a visitor never waits for
+# one, which runs at the lowest priority), taken only once nobody has compiled, waited to,
+# or been active (`note_activity`: a page run) for BACKGROUND_QUIET_S. Tracing a program is
+# Python and holds the interpreter's lock, which no CPU priority lowers: a class at work
+# keeps the cores, the lock and the memory, and the warm-up goes on in its pauses.
+FOREGROUND_COMPILES = 1
 BACKGROUND_COMPILES = 2
 BACKGROUND_QUIET_S = 5.0
 _compile_slots = threading.BoundedSemaphore(FOREGROUND_COMPILES)
 _background_slots = threading.BoundedSemaphore(BACKGROUND_COMPILES)
 _compiles_wanted = 0  # threads compiling or waiting to, outside the background
-_last_wanted = [float("-inf")]  # time.monotonic() of the last compile outside the background
+_last_wanted = [float("-inf")]  # time.monotonic() of the last visitor compile or activity
 _background = threading.local()
 _compiling_only = threading.local()
 _counts = {"compiles": 0, "evictions": 0}
-_lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`
+_lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`; taken after a run slot
+RUNNING = 2  # XLA's CPU pool already spreads one program over the cores
+_run_slots = threading.BoundedSemaphore(RUNNING)
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
@@ -119,12 +126,16 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
                     _in_flight.pop(key).set()
     if _compile_only_here():
         return _zeros(program.out_info)
-    if not one_at_a_time:
-        return program(dynamic)
-    # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while
-    # the program runs, so that a compile never keeps the others' SVDs waiting.
-    with _lapack_lock:
-        return jax.block_until_ready(program(dynamic))
+    # At most RUNNING programs run at once, each to its end: a class's requests then finish
+    # one after another instead of all sharing two cores until late, and their arrays (tens
+    # of MB for a map) are not all alive at the same time.
+    with _run_slots:
+        if not one_at_a_time:
+            return jax.block_until_ready(program(dynamic))
+        # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while
+        # the program runs, so that a compile never keeps the others' SVDs waiting.
+        with _lapack_lock:
+            return jax.block_until_ready(program(dynamic))
 
 
 def _zeros(out_info):
@@ -155,9 +166,10 @@ def _compile_only_here() -> bool:
 def _compile_turn():
     global _compiles_wanted
     if getattr(_background, "active", False):
+        patient = _background.patient
         while True:
             with _table_lock:
-                quiet = time.monotonic() - _last_wanted[0] >= BACKGROUND_QUIET_S
+                quiet = not patient or time.monotonic() - _last_wanted[0] >= BACKGROUND_QUIET_S
                 if _compiles_wanted == 0 and quiet and _background_slots.acquire(blocking=False):
                     break
             time.sleep(0.05)
@@ -178,12 +190,19 @@ def _compile_turn():
             _last_wanted[0] = time.monotonic()
 
 
+def note_activity() -> None:
+    """Say that a visitor is active (e.g. a page is running): compiles ahead of need wait
+    until BACKGROUND_QUIET_S after the last such call."""
+    _last_wanted[0] = time.monotonic()
+
+
 @contextlib.contextmanager
-def in_background():
+def in_background(patient: bool = True):
     """Compiles in this block (e.g. ahead of need) give way to every other thread's: one
-    starts only when no other thread has compiled or waited to for BACKGROUND_QUIET_S; and
-    the thread runs at the lowest CPU priority (Linux), so that it never slows a visitor."""
-    _background.active = True
+    starts only when no visitor compiles or waits to, and (patient) when nobody has
+    compiled or been active for BACKGROUND_QUIET_S; the thread runs at the lowest CPU
+    priority (Linux), so that it never slows a visitor."""
+    _background.active, _background.patient = True, patient
     niceness = _set_thread_niceness(19)
     try:
         yield

@@ -71,6 +71,7 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
     The title is a level-3 heading (st.title's 2.75rem pushed the first chart below the
     fold of a 768-pixel screen)."""
     st.set_page_config(page_title=f"{title} · rnnviz", page_icon=icon, layout="wide")
+    programs.note_activity()  # the warm-up pauses while visitors use the server
     if warm_up_wanted():
         start_warm_up()
     st.html(FRAME_CSS)
@@ -386,22 +387,24 @@ def start_warm_up() -> list[threading.Thread]:
 
     Compiled only, not computed (`programs.compile_only`): the programs go to the persistent
     XLA cache, and into memory only while the bounded table has room. On two idle cores it
-    takes a few minutes (README, "Performance"); the threads run at the lowest priority and
-    each compile waits while any visitor's compile waits.
+    takes several minutes (README, "Performance"); the threads run at the lowest priority,
+    and after the presets' first views they pause while visitors use the server.
     """
     deep = [(view, deepflow.DeepConfig(cell=cell))  # the deep page's defaults, each cell
             for view in (deepflow.deep_flow, deepflow.two_sided) for cell in CELLS]
-    plan = gradflow.warm_up_plan(_preset_configs(), deep)
+    presets = _preset_configs()
+    plan = gradflow.warm_up_plan(presets, deep)
     lock = threading.Lock()
-    taken = iter(range(len(plan)))
+    position = [0]  # the plan's next item: the threads share one plan
     started = time.monotonic()
 
-    def items():  # the threads share one plan
+    def items(stop: int):  # the next items, up to item `stop`
         while True:
             with lock:
-                i = next(taken, None)
-            if i is None:
-                return
+                i = position[0]
+                if i >= stop:
+                    return
+                position[0] += 1
             if i and i % max(1, len(plan) // 10) == 0:  # in the server's log, every 10%
                 print(f"rnnviz warm-up: {i} of {len(plan)} views after "
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
@@ -413,7 +416,12 @@ def start_warm_up() -> list[threading.Thread]:
         if _STOP_WARMING.wait(WARM_UP_DELAY_S):
             return
         t0 = time.monotonic()
-        done = gradflow.warm_up(items(), _STOP_WARMING.is_set, on_error=_warm_up_failed)
+        # The presets' views first and without pausing for visitors (the teacher's next
+        # steps); the rest only while nobody is using the server.
+        done = gradflow.warm_up(items(len(presets)), _STOP_WARMING.is_set,
+                                on_error=_warm_up_failed, patient=False)
+        done += gradflow.warm_up(items(len(plan)), _STOP_WARMING.is_set,
+                                 on_error=_warm_up_failed)
         # In the server's log: how long a teacher should leave the app before class.
         print(f"rnnviz warm-up: {threading.current_thread().name} compiled the programs of "
               f"{done} views in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
