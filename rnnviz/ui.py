@@ -307,7 +307,10 @@ def overlay_controls(prefix: str = "ov") -> gradflow.Overlay:
     return chosen
 
 
-@st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
+# A figure is kept as one shared object (st.cache_resource), not a copy per visitor:
+# unpickling a Plotly figure validates it again, 15-20 ms each, and nothing mutates one
+# after it is built (st.plotly_chart only reads it).
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def figure(name: str, *args, **kwargs):
     """`plots.<name>(*args, **kwargs)`, cached on its arguments: with the projector
     template a figure costs 50-150 ms to build, more than a cached result."""
@@ -322,7 +325,7 @@ def computing(message: str):
     slot = st.empty()
     if not st.session_state.get("_plotly_requested"):
         st.session_state["_plotly_requested"] = True
-        slot.plotly_chart(plots.blank(), width="stretch", config={"displayModeBar": False})
+        slot.plotly_chart(figure("blank"), width="stretch", config={"displayModeBar": False})
     with st.spinner(message):
         yield
     slot.empty()

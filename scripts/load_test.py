@@ -16,7 +16,8 @@ What it does:
    logged; `--plain-server` starts `python -m streamlit run` itself, without the log).
 2. Launches one headless Chromium (Debian's /usr/bin/chromium, as tests/browser) and opens
    N browser contexts (separate cookies, so separate Streamlit sessions), spread over the
-   Gradient flow, Compare cells, Gate activations, Why it vanishes and Connectivity pages,
+   Gradient flow, Compare cells, Gate activations, Why it vanishes, Connectivity and Deep
+   & bidirectional pages,
    with different cells, lengths and seeds in the URL. All sessions open their page at
    once; when every page has rendered (a barrier; `--no-barrier` to skip it), each moves
    sliders with the keyboard on the slider thumb, alternating the sequence-length slider
@@ -71,6 +72,8 @@ SCENARIOS = (
                             {"cell": "rnn", "gain": "0.95"})),
     ("Connectivity", 2, ({"cell": "gru"}, {"cell": "rnn"}, {"cell": "lstm"},
                          {"cell": "rnn", "init": "identity"})),
+    ("Deep_bidirectional", 3, ({}, {"cell": "lstm", "layers": "3", "bidirectional": "false"},
+                               {"cell": "gru"}, {"cell": "rnn", "read": "middle"})),
 )
 START_T = (60, 100, 120, 200, 250, 80)  # some sessions' moves cross a length bucket (64)
 SLIDERS = ("Sequence length T", "Gain on W_hh")
