@@ -2,6 +2,8 @@
 bringing trained weights in (one layer, or a stacked and bidirectional network)."""
 import math
 import re
+import threading
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
@@ -137,7 +139,7 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
     # The random draws are one compiled program per (scheme, G, H); the arithmetic on them
     # runs in NumPy, which compiles nothing (eagerly in jax, each small operation would
     # compile and keep a program for every hidden size).
-    w_ih, w_hh, b_ih, b_hh = (np.array(a) for a in _draw(
+    w_ih, w_hh, b_ih, b_hh = (np.array(a) for a in _kept_draw(
         key, count=G, scheme=scheme, hidden_size=H, input_size=input_size, dtype=dtype))
     w_hh = gain * w_hh
     if spectral_radius is not None:
@@ -159,6 +161,34 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
     if cell == "gru" and update_bias is not None:
         set_bias(1, update_bias)  # gate order r, z, n
     return CellParams(*(jax.device_put(np.asarray(a, dtype)) for a in (w_ih, w_hh, b_ih, b_hh)))
+
+
+# The last draws, as numpy arrays: a class moving the gain, a bias or the length redraws
+# the same weights again and again, and each of the ~100 draw programs (one per scheme, G,
+# H and input size) costs 0.3 s to compile or read back and 1-5 MB to keep (a class
+# exploring freely compiled them 308 times in 7 minutes). 64 draws are at most 17 MB.
+KEPT_DRAWS = 64
+_kept: OrderedDict = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _kept_draw(key, **static) -> tuple[np.ndarray, ...]:
+    """`_draw(key, **static)` as read-only numpy arrays, from the last KEPT_DRAWS draws
+    when it is one of them (the same arrays: a draw depends on nothing else)."""
+    data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    name = (np.asarray(data).tobytes(), tuple(sorted(static.items())))
+    with _kept_lock:
+        if name in _kept:
+            _kept.move_to_end(name)
+            return _kept[name]
+    drawn = tuple(np.asarray(a) for a in _draw(key, **static))
+    for a in drawn:
+        a.flags.writeable = False
+    with _kept_lock:
+        _kept[name] = drawn
+        while len(_kept) > KEPT_DRAWS:
+            _kept.popitem(last=False)
+    return drawn
 
 
 @programs.jit(static_argnames=("count", "scheme", "hidden_size", "input_size", "dtype"),

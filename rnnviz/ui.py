@@ -46,7 +46,7 @@ PAGES = (
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
     ("pages/8_Deep_bidirectional.py", "Deep & bidirectional", ":material/stacks:"),
 )
-CACHE_ENTRIES = 96
+CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 
 

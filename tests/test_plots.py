@@ -353,3 +353,46 @@ def test_a_label_at_the_far_edge_runs_back_into_the_plot():
     labels = plots.line_labels(fig)
     assert labels["layer 2 ←"]["xanchor"] == "right"  # not past the right edge
     assert labels["g"]["xanchor"] == "left"
+
+
+def _layout_by_plotly_updates(fig, title, height=460, margin=None, legend=False):
+    """The template applied with Plotly's own update calls, one by one: the reference for
+    `plots._layout`, which merges the same settings as dicts in one assignment."""
+    fig.update_layout(template=plots.TEMPLATE, **{**plots._LAYOUT, "showlegend": legend},
+                      height=height)
+    top = plots.TOP_MARGIN if title else plots.UNTITLED_TOP_MARGIN
+    fig.update_layout(title_text=title,
+                      margin=dict(dict(l=80, r=30, t=top, b=70), **(margin or {})))
+    fig.update_xaxes(**plots._AXIS)
+    fig.update_yaxes(**plots._AXIS)
+    for name in fig.layout:
+        if name.startswith("coloraxis") and fig.layout[name].colorscale:
+            fig.layout[name].colorbar.update(plots._merge(plots._COLORBAR,
+                                                          fig.layout[name].colorbar))
+    fig.update_annotations(font_size=max(plots.FONT_SIZE, plots.MIN_FONT_SIZE))
+    for a in fig.layout.annotations:
+        if a.font.color is None:
+            a.font.color = plots.INK
+    return fig
+
+
+def test_layout_is_what_plotlys_own_updates_give(monkeypatch):
+    """Every figure's template, applied by `_layout`, equals the same settings applied
+    with Plotly's update calls (the same JSON, keys in any order)."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    fast, compared = plots._layout, []
+
+    def both(fig, *args, **kwargs):
+        reference = _layout_by_plotly_updates(go.Figure(fig), *args, **kwargs)
+        result = fast(go.Figure(fig), *args, **kwargs)
+        compared.append(json.loads(pio.to_json(result, validate=False))
+                        == json.loads(pio.to_json(reference, validate=False)))
+        return result
+
+    monkeypatch.setattr(plots, "_layout", both)
+    names = [name for name, _ in every_figure()]
+    assert len(compared) >= len(names) and all(compared), compared
