@@ -23,13 +23,12 @@ from collections import OrderedDict
 
 import jax
 import numpy as np
-from jax.experimental import serialize_executable
 
-# At ~2-13 MB a program alive (measured: a Jacobian-map program 2.1 MB, a connectivity
-# map 3.1 MB, a gradient-flow scan up to 13, a weight draw 6), 24 of them are ~100 MB of a
-# server's 600 (48 took a class exploring every page to 800 MB, scripts/load_test.py); one
-# dropped and needed again comes back from its serialized bytes (below) in ~30 ms.
-CAPACITY = 24
+# At ~2-13 MB a program (measured: a Jacobian-map program 2.1 MB, a connectivity map 3.1
+# MB, a gradient-flow scan up to 13), 32 of them are ~150 MB of a server's 600 (48 took a
+# class exploring every page to 800 MB, scripts/load_test.py); one dropped and needed again
+# is read back from the persistent cache in 0.1-0.3 s.
+CAPACITY = 32
 # Programs compiled ahead of need (`compile_only`) join the table only while it holds fewer
 # than this: the first ones (the presets', the defaults') stay in memory, the rest wait in
 # the persistent cache, and the table keeps room for what visitors use.
@@ -38,20 +37,11 @@ COMPILE_ONLY_KEEPS = CAPACITY // 2
 # initialisation, gate count, H and input size) have a table of their own, so that a
 # class's scans do not push them out (compiling or reading one back costs 0.3 s: in one
 # table with the scans a class exploring freely compiled draws 308 times in 7 minutes,
-# 106 s of its 306 s of compiling, scripts/class_load.py). At 1-6 MB each, a few.
-QUICK_CAPACITY = 8
-
-# Every program compiled is also kept serialized (jax.experimental.serialize_executable:
-# 0.05-0.5 MB, against 1.5-6 MB alive), and a program dropped from the tables comes back
-# from its bytes in ~30 ms; read back from jax's persistent cache it is traced and lowered
-# again first, 0.3-1.7 s of the interpreter (measured, a connectivity map at H = 64).
-# Bounded in bytes, least recently used dropped. The warm-up's programs land here too.
-SERIALIZED_BYTES = 96 * 2**20
+# 106 s of its 306 s of compiling, scripts/class_load.py). At 1-5 MB each, a few.
+QUICK_CAPACITY = 16
 
 _programs: OrderedDict = OrderedDict()
 _quick_programs: OrderedDict = OrderedDict()
-_serialized: OrderedDict = OrderedDict()  # key -> (payload, in_tree, out_tree)
-_serialized_size = [0]
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 _compiled_before: dict = {}  # key -> output shapes, of every program compiled so far
 _table_lock = threading.Lock()
@@ -73,7 +63,7 @@ _compiles_wanted = 0  # threads compiling or waiting to, outside the background
 _last_wanted = [float("-inf")]  # time.monotonic() of the last visitor compile or activity
 _background = threading.local()
 _compiling_only = threading.local()
-_counts = {"compiles": 0, "evictions": 0, "revived": 0}
+_counts = {"compiles": 0, "evictions": 0}
 _lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`; taken after a run slot
 RUNNING = 2  # XLA's CPU pool already spreads one program over the cores
 _run_slots = threading.BoundedSemaphore(RUNNING)
@@ -135,24 +125,18 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
             program = _lookup(key)  # None if it was compiled only (then from the cache)
             continue
         if mine:
-            quick = compiler_options is not None
             try:
-                program = _revive(key)
-                if program is not None:
-                    _store(key, program, keep=not _compile_only_here(), quick=quick,
-                           revived=True)
-                    continue
                 with _compile_turn(reload=key in _compiled_before):
                     lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
                     program = lowered.compile(compiler_options=compiler_options)
-                    _store(key, program, keep=not _compile_only_here(), quick=quick)
-                    _keep_serialized(key, program)
+                    _store(key, program, keep=not _compile_only_here(),
+                           quick=compiler_options is not None)
                     _release_freed_memory()
             finally:
                 with _table_lock:
                     _in_flight.pop(key).set()
     if _compile_only_here():
-        return _zeros(_compiled_before[key])
+        return _zeros(program.out_info)
     # At most RUNNING programs run at once, each to its end: a class's requests then finish
     # one after another instead of all sharing two cores until late, and their arrays (tens
     # of MB for a map) are not all alive at the same time.
@@ -275,40 +259,11 @@ def _lookup(key):
         return None
 
 
-def _revive(key):
-    """The program of `key` loaded from its serialized bytes, or None if none are kept."""
-    with _table_lock:
-        saved = _serialized.get(key)
-        if saved is not None:
-            _serialized.move_to_end(key)
-    if saved is None:
-        return None
-    try:
-        return serialize_executable.deserialize_and_load(*saved)
-    except Exception:  # noqa: BLE001 - then it is compiled again, as without the bytes
-        return None
-
-
-def _keep_serialized(key, program) -> None:
-    try:
-        saved = serialize_executable.serialize(program)
-    except Exception:  # noqa: BLE001 - a program that cannot be serialized is compiled again
-        return
-    size = len(saved[0])
-    with _table_lock:
-        if key not in _serialized:
-            _serialized[key] = saved
-            _serialized_size[0] += size
-        while _serialized_size[0] > SERIALIZED_BYTES and len(_serialized) > 1:
-            _, (payload, _, _) = _serialized.popitem(last=False)
-            _serialized_size[0] -= len(payload)
-
-
-def _store(key, program, keep: bool = True, quick: bool = False, revived: bool = False) -> None:
+def _store(key, program, keep: bool = True, quick: bool = False) -> None:
     table, capacity, keeps = ((_quick_programs, QUICK_CAPACITY, QUICK_CAPACITY // 2) if quick
                               else (_programs, CAPACITY, COMPILE_ONLY_KEEPS))
     with _table_lock:
-        _counts["revived" if revived else "compiles"] += 1
+        _counts["compiles"] += 1
         _compiled_before[key] = program.out_info  # shapes only: a few hundred bytes
         if not keep and len(table) >= keeps:
             return
@@ -365,6 +320,4 @@ def clear() -> None:
     with _table_lock:
         _programs.clear()
         _quick_programs.clear()
-        _serialized.clear()
-        _serialized_size[0] = 0
         _compiled_before.clear()
