@@ -24,24 +24,18 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-# At ~2-13 MB a program (measured: a Jacobian-map program 2.1 MB, a connectivity map 3.1
-# MB, a gradient-flow scan up to 13), 32 of them are ~150 MB of a server's 600 (48 took a
-# class exploring every page to 800 MB, scripts/load_test.py); one dropped and needed again
-# is read back from the persistent cache in 0.1-0.3 s.
-CAPACITY = 32
+# At 1.5-13 MB a program alive (measured: a Jacobian-map program 2.1 MB, a connectivity
+# map 3.1 MB, a weight draw 6, a gradient-flow scan up to 13), 24 of them are ~150 MB of a
+# server's 600: with 48 a load test of every page peaked at 800 MB, with 32 at 632 MB
+# (scripts/load_test.py). One dropped and needed again is read back from the persistent
+# cache (traced and lowered again first: 0.1-1.7 s).
+CAPACITY = 24
 # Programs compiled ahead of need (`compile_only`) join the table only while it holds fewer
 # than this: the first ones (the presets', the defaults') stay in memory, the rest wait in
 # the persistent cache, and the table keeps room for what visitors use.
 COMPILE_ONLY_KEEPS = CAPACITY // 2
-# Quick-compiled programs (`jit(quick_compile=True)`: the weight and input draws, one per
-# initialisation, gate count, H and input size) have a table of their own, so that a
-# class's scans do not push them out (compiling or reading one back costs 0.3 s: in one
-# table with the scans a class exploring freely compiled draws 308 times in 7 minutes,
-# 106 s of its 306 s of compiling, scripts/class_load.py). At 1-5 MB each, a few.
-QUICK_CAPACITY = 16
 
 _programs: OrderedDict = OrderedDict()
-_quick_programs: OrderedDict = OrderedDict()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 _compiled_before: dict = {}  # key -> output shapes, of every program compiled so far
 _table_lock = threading.Lock()
@@ -56,8 +50,6 @@ FOREGROUND_COMPILES = 1
 BACKGROUND_COMPILES = 2
 BACKGROUND_QUIET_S = 5.0
 _compile_slots = threading.BoundedSemaphore(FOREGROUND_COMPILES)
-RELOADS = 2  # visitors' reads of dropped programs back from the persistent cache, at once
-_reload_slots = threading.BoundedSemaphore(RELOADS)
 _background_slots = threading.BoundedSemaphore(BACKGROUND_COMPILES)
 _compiles_wanted = 0  # threads compiling or waiting to, outside the background
 _last_wanted = [float("-inf")]  # time.monotonic() of the last visitor compile or activity
@@ -115,7 +107,7 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
         return _zeros(_compiled_before[key])
     while program is None:
         with _table_lock:
-            program = _programs.get(key) or _quick_programs.get(key)
+            program = _programs.get(key)
             busy = None if program is not None else _in_flight.get(key)
             mine = program is None and busy is None
             if mine:
@@ -126,11 +118,10 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
             continue
         if mine:
             try:
-                with _compile_turn(reload=key in _compiled_before):
+                with _compile_turn():
                     lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
                     program = lowered.compile(compiler_options=compiler_options)
-                    _store(key, program, keep=not _compile_only_here(),
-                           quick=compiler_options is not None)
+                    _store(key, program, keep=not _compile_only_here())
                     _release_freed_memory()
             finally:
                 with _table_lock:
@@ -174,11 +165,7 @@ def _compile_only_here() -> bool:
 
 
 @contextlib.contextmanager
-def _compile_turn(reload: bool = False):
-    """A turn to compile. `reload`: the program was compiled before in this process and
-    dropped since, so jax reads it back from the persistent cache: a tenth of a compile's
-    time and memory, and such reads take a slot of their own (RELOADS) instead of waiting
-    behind other visitors' compiles."""
+def _compile_turn():
     global _compiles_wanted
     if getattr(_background, "active", False):
         patient = _background.patient
@@ -197,7 +184,7 @@ def _compile_turn(reload: bool = False):
         _compiles_wanted += 1
         _last_wanted[0] = time.monotonic()
     try:
-        with _reload_slots if reload else _compile_slots:
+        with _compile_slots:
             yield
     finally:
         with _table_lock:
@@ -251,25 +238,21 @@ def _fresh(fun, static: dict):
 
 def _lookup(key):
     with _table_lock:
-        for table in (_programs, _quick_programs):
-            program = table.get(key)
-            if program is not None:
-                table.move_to_end(key)
-                return program
-        return None
+        program = _programs.get(key)
+        if program is not None:
+            _programs.move_to_end(key)
+        return program
 
 
-def _store(key, program, keep: bool = True, quick: bool = False) -> None:
-    table, capacity, keeps = ((_quick_programs, QUICK_CAPACITY, QUICK_CAPACITY // 2) if quick
-                              else (_programs, CAPACITY, COMPILE_ONLY_KEEPS))
+def _store(key, program, keep: bool = True) -> None:
     with _table_lock:
         _counts["compiles"] += 1
         _compiled_before[key] = program.out_info  # shapes only: a few hundred bytes
-        if not keep and len(table) >= keeps:
+        if not keep and len(_programs) >= COMPILE_ONLY_KEEPS:
             return
-        table[key] = program
-        while len(table) > capacity:
-            table.popitem(last=False)
+        _programs[key] = program
+        while len(_programs) > CAPACITY:
+            _programs.popitem(last=False)
             _counts["evictions"] += 1
 
 
@@ -312,12 +295,11 @@ def mmap_large_allocations(threshold_bytes: int) -> None:
 def stats() -> dict:
     """Programs alive now, and compiles and evictions since the process started."""
     with _table_lock:
-        return {"alive": len(_programs) + len(_quick_programs), **_counts}
+        return {"alive": len(_programs), **_counts}
 
 
 def clear() -> None:
     """Drop every compiled program (they are compiled again when next used)."""
     with _table_lock:
         _programs.clear()
-        _quick_programs.clear()
         _compiled_before.clear()

@@ -163,48 +163,6 @@ def test_compile_only_does_not_push_out_programs_in_use(monkeypatch):
     assert set(programs._programs) == in_use
 
 
-@programs.jit(static_argnames=("power",), quick_compile=True)
-def _quick_power(x, *, power):
-    return x**power
-
-
-def test_quick_programs_have_a_table_of_their_own(monkeypatch):
-    """Draws (quick-compiled) neither push the scans out nor are pushed out by them."""
-    monkeypatch.setattr(programs, "CAPACITY", 2)
-    monkeypatch.setattr(programs, "QUICK_CAPACITY", 3)
-    programs.clear()
-    quick = [_quick_power(np.ones(n, np.float32), power=3) for n in range(1, 4)]
-    before = programs.stats()
-    for n in range(1, 6):  # five scans through a table of two
-        _scaled_power(np.ones(n, np.float32), power=2)
-    assert programs.stats()["evictions"] - before["evictions"] == 3
-    assert len(programs._quick_programs) == 3 and len(programs._programs) == 2
-    compiles = programs.stats()["compiles"]
-    again = [_quick_power(np.ones(n, np.float32), power=3) for n in range(1, 4)]
-    assert programs.stats()["compiles"] == compiles  # all three still there
-    for a, b in zip(quick, again):
-        np.testing.assert_array_equal(a, b)
-    _quick_power(np.ones(9, np.float32), power=3)  # a fourth: the oldest quick one goes
-    assert len(programs._quick_programs) == 3 and len(programs._programs) == 2
-
-
-def test_a_visitor_reading_a_dropped_program_back_does_not_wait_for_a_compile(monkeypatch):
-    """Reloads (programs compiled before in this process) take the reload slots: one
-    visitor's long compile holding the compile slot does not hold them up."""
-    monkeypatch.setattr(programs, "CAPACITY", 1)
-    programs.clear()
-    _scaled_power(np.ones(2, np.float32), power=5)  # compiled once, then dropped:
-    _scaled_power(np.ones(3, np.float32), power=5)
-    assert programs._lookup(next(iter(programs._compiled_before))) is None
-    done = threading.Event()
-    with programs._compile_slots:  # a compile in progress holds the only compile slot
-        worker = threading.Thread(target=lambda: (
-            _scaled_power(np.ones(2, np.float32), power=5), done.set()))
-        worker.start()
-        assert done.wait(20), "the reload waited for the compile slot"
-    worker.join()
-
-
 def test_weights_redrawn_with_other_options_reuse_the_kept_draw():
     """A new gain or bias on the same seed, scheme and size draws nothing again: no program
     runs or compiles, and the weights are what a fresh draw gives."""
