@@ -165,7 +165,7 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
 
 # The last draws, as numpy arrays: a class moving the gain, a bias or the length redraws
 # the same weights again and again, and each of the ~100 draw programs (one per scheme, G,
-# H and input size) costs 0.3 s to compile or read back and 1-5 MB to keep (a class
+# H and input size) costs 0.3 s to compile or read back and ~6 MB to keep (a class
 # exploring freely compiled them 308 times in 7 minutes). 64 draws are at most 17 MB.
 KEPT_DRAWS = 64
 _kept: OrderedDict = OrderedDict()
