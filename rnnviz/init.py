@@ -175,6 +175,8 @@ _kept_lock = threading.Lock()
 def _kept_draw(key, **static) -> tuple[np.ndarray, ...]:
     """`_draw(key, **static)` as read-only numpy arrays, from the last KEPT_DRAWS draws
     when it is one of them (the same arrays: a draw depends on nothing else)."""
+    if programs.compiling_only():  # the warm-up's placeholder zeros are no draw to keep
+        return tuple(np.asarray(a) for a in _draw(key, **static))
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     name = (np.asarray(data).tobytes(), tuple(sorted(static.items())))
     with _kept_lock:

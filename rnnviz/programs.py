@@ -160,8 +160,12 @@ def compile_only():
         _compiling_only.active = False
 
 
-def _compile_only_here() -> bool:
+def compiling_only() -> bool:
+    """Whether this thread is in a `compile_only` block (its results are placeholders)."""
     return getattr(_compiling_only, "active", False)
+
+
+_compile_only_here = compiling_only
 
 
 @contextlib.contextmanager

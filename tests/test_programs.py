@@ -185,3 +185,18 @@ def test_weights_redrawn_with_other_options_reuse_the_kept_draw():
     # Kept arrays are read-only: a caller writing into its weights changes no later draw.
     kept = next(iter(init._kept.values()))
     assert not any(a.flags.writeable for a in kept)
+
+
+def test_a_draw_compiled_ahead_of_need_is_not_kept():
+    """The warm-up compiles draws without running them (zeros come back): those zeros must
+    never be served later as the weights of that seed."""
+    from rnnviz import init
+
+    key = jax.random.PRNGKey(12)
+    init._kept.clear()
+    programs.clear()
+    with programs.compile_only():
+        placeholder = init.init_params(key, "rnn", 2, 8, scheme="glorot")
+    assert not np.asarray(placeholder.w_hh).any() and not init._kept
+    drawn = init.init_params(key, "rnn", 2, 8, scheme="glorot")
+    assert np.asarray(drawn.w_hh).any()
