@@ -3,7 +3,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from rnnviz import deepflow, ui
+from rnnviz import deepflow, plots, ui
+from rnnviz.flow import FLOOR
 
 menu = ui.page_frame("Deep & bidirectional networks", ":material/stacks:")
 config = ui.deep_controls()
@@ -32,20 +33,27 @@ if result.state_blowup_step is not None:
     st.error(f"The forward pass overflowed float32 at step {result.state_blowup_step}: the "
              "gradient from there on is inf/NaN and not drawn. Lower the gain.",
              icon=":material/warning:")
-depth_chart, profile_chart = ui.deep_charts(config, result)
-st.plotly_chart(depth_chart, width="stretch")
+labels = [p.label for p in result.profiles]
+st.plotly_chart(ui.figure("depth_time_map", labels, result.depth_map, FLOOR, result.read_steps,
+                          "‖∂L/∂h_t‖ by layer and time step"), width="stretch")
 if result.read_steps:
     st.caption(f"Dashed: where the loss reads (t = {result.read_steps[0]}).")
 
 st.markdown("#### Each layer's profile, going back along its own direction")
-st.plotly_chart(profile_chart, width="stretch")
+st.plotly_chart(ui.figure("gradient_profile", {p.label: p.norms for p in result.profiles}, FLOOR,
+                          "‖∂L/∂h_t‖ per layer (log scale)",
+                          styles=plots.layer_lines(config.cell, labels)), width="stretch")
 st.markdown("\n".join(f"- {p.sentence}" for p in result.profiles))
 
 if model is None:
     st.markdown("#### Both sides of the sequence: what does the output at step t hear?")
     with ui.computing("Computing ‖∂y_t/∂x_s‖ for both networks…"):
         pair = ui.two_sided(replace(config, bidirectional=True))
-    st.plotly_chart(ui.two_sided_chart(config, pair), width="stretch")
+    st.plotly_chart(ui.figure(
+        "connectivity_pair", pair.steps,
+        {f"{config.layers} layer(s), bidirectional": pair.bidirectional,
+         f"{config.layers} layer(s), one direction": pair.unidirectional},
+        FLOOR, "‖∂y_t/∂x_s‖ of the top output"), width="stretch")
     st.markdown(deepflow.two_sided_sentence(pair))
     st.caption("Left: the network with both directions; right: the same layers reading "
                "forward only, whose upper triangle (s > t) is blank: an output cannot depend "

@@ -102,7 +102,7 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
         return fun(**dynamic, **dict(static))
     key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
     program = _lookup(key)
-    if program is None and _compile_only_here() and key in _compiled_before:
+    if program is None and compiling_only() and key in _compiled_before:
         # Compiled already (into the persistent cache): nothing to do but say its shapes.
         return _zeros(_compiled_before[key])
     while program is None:
@@ -121,12 +121,12 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
                 with _compile_turn():
                     lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
                     program = lowered.compile(compiler_options=compiler_options)
-                    _store(key, program, keep=not _compile_only_here())
+                    _store(key, program, keep=not compiling_only())
                     _release_freed_memory()
             finally:
                 with _table_lock:
                     _in_flight.pop(key).set()
-    if _compile_only_here():
+    if compiling_only():
         return _zeros(program.out_info)
     # At most RUNNING programs run at once, each to its end: a class's requests then finish
     # one after another instead of all sharing two cores until late, and their arrays (tens
@@ -164,8 +164,6 @@ def compiling_only() -> bool:
     """Whether this thread is in a `compile_only` block (its results are placeholders)."""
     return getattr(_compiling_only, "active", False)
 
-
-_compile_only_here = compiling_only
 
 
 @contextlib.contextmanager

@@ -678,26 +678,3 @@ def deep_flow(config: deepflow.DeepConfig) -> deepflow.DeepResult:
 def two_sided(config: deepflow.DeepConfig) -> deepflow.TwoSidedResult:
     return deepflow.two_sided(config)
 
-
-@st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
-def deep_charts(config: deepflow.DeepConfig, result: deepflow.DeepResult) -> tuple:
-    """The depth × time map and the per-layer profiles of a result: building the figures
-    costs more than a cached computation (~0.2 s), so a rerun reuses them too."""
-    from rnnviz.flow import FLOOR
-
-    labels = [p.label for p in result.profiles]
-    return (plots.depth_time_map(labels, result.depth_map, FLOOR, result.read_steps,
-                                 "‖∂L/∂h_t‖ by layer and time step"),
-            plots.gradient_profile({p.label: p.norms for p in result.profiles}, FLOOR,
-                                   "‖∂L/∂h_t‖ per layer (log scale)",
-                                   styles=plots.layer_lines(config.cell, labels)))
-
-
-@st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
-def two_sided_chart(config: deepflow.DeepConfig, pair: deepflow.TwoSidedResult):
-    from rnnviz.flow import FLOOR
-
-    return plots.connectivity_pair(
-        pair.steps, {f"{config.layers} layer(s), bidirectional": pair.bidirectional,
-                     f"{config.layers} layer(s), one direction": pair.unidirectional},
-        FLOOR, "‖∂y_t/∂x_s‖ of the top output")
