@@ -136,9 +136,9 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
                 radius_kind, forget_bias, chrono_tmax, update_bias, dtype) -> CellParams:
     """One layer's (one direction's) CellParams, as `init_params` documents them."""
     G, H = GATE_BLOCKS[cell], hidden_size
-    # The random draws are one compiled program per (scheme, G, H); the arithmetic on them
-    # runs in NumPy, which compiles nothing (eagerly in jax, each small operation would
-    # compile and keep a program for every hidden size).
+    # The random draws are compiled programs per block shape (see `_draw`); the arithmetic
+    # on them runs in NumPy, which compiles nothing (eagerly in jax, each small operation
+    # would compile and keep a program for every hidden size).
     w_ih, w_hh, b_ih, b_hh = (np.array(a) for a in _kept_draw(
         key, count=G, scheme=scheme, hidden_size=H, input_size=input_size, dtype=dtype))
     w_hh = gain * w_hh
@@ -164,9 +164,8 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
 
 
 # The last draws, as numpy arrays: a class moving the gain, a bias or the length redraws
-# the same weights again and again, and each of the ~100 draw programs (one per scheme, G,
-# H and input size) costs 0.3 s to compile or read back and ~6 MB to keep (a class
-# exploring freely compiled them 308 times in 7 minutes). 64 draws are at most 17 MB.
+# the same weights again and again, and a draw's programs cost 0.1-0.3 s each to compile or
+# read back and ~1.5 MB each to keep. 64 draws are at most 17 MB.
 KEPT_DRAWS = 64
 _kept: OrderedDict = OrderedDict()
 _kept_lock = threading.Lock()
@@ -176,14 +175,14 @@ def _kept_draw(key, **static) -> tuple[np.ndarray, ...]:
     """`_draw(key, **static)` as read-only numpy arrays, from the last KEPT_DRAWS draws
     when it is one of them (the same arrays: a draw depends on nothing else)."""
     if programs.compiling_only():  # the warm-up's placeholder zeros are no draw to keep
-        return tuple(np.asarray(a) for a in _draw(key, **static))
+        return _draw(key, **static)
     data = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     name = (np.asarray(data).tobytes(), tuple(sorted(static.items())))
     with _kept_lock:
         if name in _kept:
             _kept.move_to_end(name)
             return _kept[name]
-    drawn = tuple(np.asarray(a) for a in _draw(key, **static))
+    drawn = _draw(key, **static)
     for a in drawn:
         a.flags.writeable = False
     with _kept_lock:
@@ -193,23 +192,45 @@ def _kept_draw(key, **static) -> tuple[np.ndarray, ...]:
     return drawn
 
 
-@programs.jit(static_argnames=("count", "scheme", "hidden_size", "input_size", "dtype"),
-              one_at_a_time=True, quick_compile=True)  # orthogonal is a QR
-def _draw(key, *, count, scheme, hidden_size, input_size, dtype):
+def _draw(key, *, count, scheme, hidden_size, input_size, dtype) -> tuple[np.ndarray, ...]:
     """w_ih, w_hh (each `count` blocks drawn from `scheme`, stacked along the rows) and the
-    biases: PyTorch's U(±1/√H), or zeros for the other schemes."""
+    biases: PyTorch's U(±1/√H), or zeros for the other schemes; as numpy arrays.
+
+    One program draws one block (per scheme and block shape), not one per cell, size and
+    input size: an LSTM, a GRU and an RNN of one size share theirs, and a class exploring
+    freely compiles a third of the draws it did (the same random streams either way).
+    """
     G, H = count, hidden_size
-    k_ih, k_hh, k_bih, k_bhh = jax.random.split(key, 5)[:4]
+    keys_ih, keys_hh, k_bih, k_bhh = _draw_keys(key, count=G)
     in_scheme = {"orthogonal": "glorot", "identity": "glorot"}.get(scheme, scheme)
-    w_ih = jnp.concatenate([_block(k, in_scheme, (H, input_size), dtype)
-                            for k in jax.random.split(k_ih, G)])
-    w_hh = jnp.concatenate([_block(k, scheme, (H, H), dtype) for k in jax.random.split(k_hh, G)])
+    w_ih = np.concatenate([_draw_block(k, scheme=in_scheme, shape=(H, input_size), dtype=dtype)
+                           for k in keys_ih])
+    w_hh = np.concatenate([_draw_block(k, scheme=scheme, shape=(H, H), dtype=dtype)
+                           for k in keys_hh])
     if scheme != "pytorch":
-        return w_ih, w_hh, jnp.zeros((G * H,), dtype), jnp.zeros((G * H,), dtype)
-    bound = 1.0 / math.sqrt(H)
-    b_ih = jax.random.uniform(k_bih, (G * H,), dtype, -bound, bound)
-    b_hh = jax.random.uniform(k_bhh, (G * H,), dtype, -bound, bound)
+        return w_ih, w_hh, np.zeros((G * H,), dtype), np.zeros((G * H,), dtype)
+    bound = np.float32(1.0 / math.sqrt(H))
+    b_ih, b_hh = (np.asarray(_draw_uniform(k, bound, size=G * H, dtype=dtype))
+                  for k in (k_bih, k_bhh))
     return w_ih, w_hh, b_ih, b_hh
+
+
+@programs.jit(static_argnames=("count",), quick_compile=True)
+def _draw_keys(key, *, count):
+    """The keys of a draw: w_ih's `count` blocks', w_hh's `count` blocks', the two biases'."""
+    k_ih, k_hh, k_bih, k_bhh = jax.random.split(key, 5)[:4]
+    return jax.random.split(k_ih, count), jax.random.split(k_hh, count), k_bih, k_bhh
+
+
+@programs.jit(static_argnames=("scheme", "shape", "dtype"), one_at_a_time=True,
+              quick_compile=True)  # orthogonal is a QR
+def _draw_block(key, *, scheme, shape, dtype):
+    return _block(key, scheme, shape, dtype)
+
+
+@programs.jit(static_argnames=("size", "dtype"), quick_compile=True)
+def _draw_uniform(key, bound, *, size, dtype):
+    return jax.random.uniform(key, (size,), dtype, -bound, bound)
 
 
 @programs.jit(static_argnames=("shape", "dtype"), quick_compile=True)

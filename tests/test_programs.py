@@ -200,3 +200,26 @@ def test_a_draw_compiled_ahead_of_need_is_not_kept():
     assert not np.asarray(placeholder.w_hh).any() and not init._kept
     drawn = init.init_params(key, "rnn", 2, 8, scheme="glorot")
     assert np.asarray(drawn.w_hh).any()
+
+
+def test_cells_of_one_size_share_their_draw_programs():
+    """A draw compiles one program per scheme and block shape, not per cell: after an LSTM,
+    a GRU of the same size and scheme compiles only the splitting of its seed into three
+    blocks' keys; a new input size only its input block."""
+    from rnnviz import init
+
+    init._kept.clear()
+    programs.clear()
+    key = jax.random.PRNGKey(13)
+    init.init_params(key, "lstm", 2, 8, scheme="glorot")
+    before = programs.stats()["compiles"]
+    gru = init.init_params(key, "gru", 2, 8, scheme="glorot")
+    assert programs.stats()["compiles"] == before + 1
+    init.init_params(key, "gru", 5, 8, scheme="glorot")
+    assert programs.stats()["compiles"] == before + 2
+    # What sharing gives is the draw of each block alone: the GRU's blocks are three
+    # glorot draws of (8, 8) from the keys its seed splits into.
+    k_hh = jax.random.split(jax.random.split(key, 5)[1], 3)
+    for k, block in zip(k_hh, np.split(np.asarray(gru.w_hh), 3)):
+        np.testing.assert_array_equal(
+            block, np.asarray(jax.nn.initializers.glorot_uniform()(k, (8, 8), jnp.float32)))
