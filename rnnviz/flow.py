@@ -183,7 +183,7 @@ def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
     return _unroll(cell, params, xs, h0, c0, _length_if_needed(params, length))
 
 
-def readout_loss(hs, length, placement="last"):
+def readout_loss(hs, length, placement="last", units=None):
     """L = Σ_b vᵀh_t with v = (1,…,1)/√H: a fixed unit-norm linear readout.
 
     Because ‖v‖ = 1, ∂L/∂h at the step the loss reads has norm 1 for every sequence, so
@@ -193,10 +193,16 @@ def readout_loss(hs, length, placement="last"):
       hs: (T, B, H), or a network's (T, B, D·H) output; possibly padded past `length`.
       length: number of real steps; steps from `length` on are padding and ignored.
       placement: "last" reads h at step length−1 only, "all" sums over every real step.
+      units: number of real units; units from `units` on are padding and ignored (v has
+        H = `units` entries, the rest 0). None: all of them.
     """
     if placement not in LOSS_PLACEMENTS:
         raise ValueError(f"loss placement must be one of {LOSS_PLACEMENTS}")
-    readout = hs.sum(axis=-1) / jnp.sqrt(hs.shape[-1])  # (T, B)
+    if units is None:
+        readout = hs.sum(axis=-1) / jnp.sqrt(hs.shape[-1])  # (T, B)
+    else:
+        real = jnp.arange(hs.shape[-1]) < units
+        readout = jnp.where(real, hs, 0.0).sum(axis=-1) / jnp.sqrt(units.astype(hs.dtype))
     t = jnp.arange(hs.shape[0])[:, None]
     mask = (t == length - 1) if placement == "last" else (t < length)
     return jnp.sum(jnp.where(mask, readout, 0.0))

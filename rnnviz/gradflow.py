@@ -15,7 +15,7 @@ import numpy as np
 from rnnviz import claims
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.cells import CELLS, GATE_NAMES
+from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
 from rnnviz.flow import (
     FLOOR,
     LOSS_PLACEMENTS,
@@ -135,21 +135,63 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
     return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
 
 
+# The one-pass program runs at one of these widths: a cell of H ≤ 32 units is padded to 32,
+# one of 33-128 to 128, with units that stay exactly 0 (see `pad_units`), so the five hidden
+# sizes of a page share two programs per cell and bucket (a class exploring freely compiled
+# 100 of them). Wider uploaded cells run at their own width.
+PADDED_UNITS = (32, 128)
+
+
+def padded_width(H: int) -> int:
+    """The width a cell of H units runs at in the one-pass program."""
+    return next((w for w in PADDED_UNITS if w >= H), H)
+
+
+def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
+    """The same cell with `width` − H more units in every gate block, all weights and biases
+    to and from them zero.
+
+    The added units stay exactly 0: their pre-activations are 0 at every step, so tanh and
+    relu give 0, and an LSTM's c = f·c + i·tanh(0) = 0 and h = o·tanh(0) = 0, a GRU's
+    n = tanh(0) and h = (1 − z)·0 + z·0 = 0. No real unit reads them (their columns of
+    W_hh are zero), so the real units' states and gradients are the unpadded cell's.
+    """
+    G, H = GATE_BLOCKS[cell], params.w_hh.shape[1]
+    if width == H:
+        return params
+
+    def rows(a):  # (G·H, ...) -> (G·width, ...), each gate block padded with zero rows
+        a = np.asarray(a)
+        blocks = a.reshape(G, H, *a.shape[1:])
+        pad = [(0, 0), (0, width - H)] + [(0, 0)] * (a.ndim - 1)
+        return np.pad(blocks, pad).reshape(G * width, *a.shape[1:])
+
+    w_hh = np.pad(rows(params.w_hh), [(0, 0), (0, width - H)])
+    return CellParams(rows(params.w_ih), w_hh, rows(params.b_ih), rows(params.b_hh))
+
+
 def _padded_flow(cell, params, xs, length, placement):
     """`flow.flow` on padded inputs with the readout loss at `placement`: (loss, hs, gates,
-    grads). The placement is data, so both placements share one compiled program."""
+    grads), numpy. The placement is data, so both placements share one compiled program;
+    the cell runs at its `padded_width`, cut back to its H units on the host."""
     if placement not in LOSS_PLACEMENTS:
         raise ValueError(f"loss placement must be one of {LOSS_PLACEMENTS}")
-    return _flow_program(cell, params, xs, length, np.bool_(placement == "last"))
+    H = params.w_hh.shape[1]
+    padded = pad_units(cell, params, padded_width(H))
+    loss, hs, gates, grads = _flow_program(cell, padded, xs, length,
+                                           np.bool_(placement == "last"), np.int32(H))
+    cut = lambda a: np.asarray(a)[..., :H]  # noqa: E731
+    return (np.asarray(loss), cut(hs), {k: cut(v) for k, v in gates.items()},
+            {k: cut(v) for k, v in grads.items()})
 
 
 @programs.jit(static_argnames=("cell",))
-def _flow_program(cell, params, xs, length, read_last):
+def _flow_program(cell, params, xs, length, read_last, units):
     def loss_fn(hs):
         # Both placements' losses, one selected: the other's cotangent is an exact zero,
         # so the gradients are the same numbers as with that placement alone.
-        return jnp.where(read_last, readout_loss(hs, length, "last"),
-                         readout_loss(hs, length, "all"))
+        return jnp.where(read_last, readout_loss(hs, length, "last", units),
+                         readout_loss(hs, length, "all", units))
 
     return flow(cell, params, xs, loss_fn)
 

@@ -222,3 +222,49 @@ def test_warm_up_compiles_what_the_views_then_use():
     np.testing.assert_array_equal(warm[0].grad_norms, cold[0].grad_norms)
     np.testing.assert_array_equal(warm[1].profile, cold[1].profile)
     np.testing.assert_array_equal(warm[2].log10_map, cold[2].log10_map)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_units_stay_zero_and_change_no_real_unit(cell):
+    """The one-pass program runs a cell of H = 8 at 32 units: the 24 added units are exactly
+    0 in every state and gradient, and the real ones are what `flow.flow` gives the cell
+    itself (to float32 rounding: the matrix products sum over more, zero, terms)."""
+    from rnnviz.flow import flow, readout_loss
+
+    c = gradflow.FlowConfig(cell=cell, H=8, T=90, init="glorot", gain=1.5)
+    params, xs = gradflow.params_and_inputs(c)
+    padded = gradflow.pad_units(cell, params, 32)
+    _, hs, gates, grads = gradflow._flow_program(cell, padded, xs, c.T, np.bool_(True),
+                                                 np.int32(8))
+    for a in (hs, grads["h"], *([grads["c"], gates["c"]] if cell == "lstm" else [])):
+        assert a.shape[-1] == 32 and not np.asarray(a)[..., 8:].any()
+    loss, want_hs, want_gates, want = flow(cell, params, xs,
+                                           lambda h: readout_loss(h, c.T, "last"))
+    got = gradflow._padded_flow(cell, params, xs, c.T, "last")
+
+    def close(a, b):  # float32 rounding of values as large as the array's largest
+        b = np.asarray(b)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
+
+    close(got[0], loss)
+    close(got[1], want_hs)
+    for name in want_gates:
+        close(got[2][name], want_gates[name])
+    for name in want:
+        close(got[3][name], want[name])
+
+
+def test_hidden_sizes_share_two_one_pass_programs():
+    """H = 8, 16 and 32 run in one compiled one-pass program, 64 and 128 in another."""
+    from rnnviz import programs
+
+    runs = [gradflow.params_and_inputs(gradflow.FlowConfig(cell="gru", H=H, T=50))
+            for H in gradflow.HIDDEN_SIZES]
+    programs.clear()
+    counts = []
+    for params, xs in runs:
+        before = programs.stats()["compiles"]
+        gradflow._padded_flow("gru", params, xs, 50, "all")
+        counts.append(programs.stats()["compiles"] - before)
+    assert counts == [1, 0, 0, 1, 0]
+    assert gradflow.padded_width(200) == 200  # a wider uploaded cell runs at its own width
