@@ -33,7 +33,7 @@ sweep    XLA compilations while the length slider of the Gradient flow page swee
          Compilations are counted with jax.monitoring's
          '/jax/core/compile/backend_compile_duration' event (checked first: a fresh jitted
          function must count exactly one), split into the bucketed programs
-         (_padded_flow) and everything else, and by thread.
+         (_flow_program) and everything else, and by thread.
 startup  From `streamlit run app.py` process launch to (1) /_stcore/health answering 200
          and (2) the Gradient flow page fully rendered in headless Chromium (script idle,
          both Plotly charts drawn). A fresh server each time; median of 3. Each first start
@@ -57,7 +57,7 @@ from app_server import ROOT, changed_sources, free_port, source_mtimes
 sys.path.insert(0, str(ROOT))
 
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-BUCKET_PROGRAMS = ("_padded_flow",)  # one program per length bucket
+BUCKET_PROGRAMS = ("_flow_program",)  # one program per length bucket (and width)
 CHROMIUM = os.environ.get("RNNVIZ_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/browser/conftest.py
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
