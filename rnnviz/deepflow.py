@@ -12,7 +12,6 @@ import numpy as np
 from rnnviz import analysis, claims, programs
 from rnnviz import config as cfg
 from rnnviz import gradflow
-from rnnviz.cells import as_network
 from rnnviz.flow import FLOOR, first_nonfinite, flow, layer_norms
 from rnnviz.init import init_params
 
@@ -83,22 +82,16 @@ def read_steps(read: str, T: int) -> list[int]:
     return list(np.nonzero(read_mask(read, T, T))[0]) if read != "all" else []
 
 
-def masked_readout_loss(ys, mask, real_units=None):
-    """L = Σ_t mask_t Σ_b vᵀy_t with v = (1,…,1)/√(D·H): unit-norm readout where mask ≠ 0.
-
-    real_units: (D·width,) 1 for the real units of a padded network's output and 0 for the
-    added ones (`gradflow.pad_units`), which v does not read; None: every unit is real.
-    """
-    if real_units is None:
-        return jnp.sum(mask[:, None] * ys.sum(axis=-1) / jnp.sqrt(ys.shape[-1]))
-    readout = (ys * real_units).sum(axis=-1) / jnp.sqrt(real_units.sum())  # (T, B)
+def masked_readout_loss(ys, mask):
+    """L = Σ_t mask_t Σ_b vᵀy_t with v = (1,…,1)/√(D·H): unit-norm readout where mask ≠ 0."""
+    readout = ys.sum(axis=-1) / jnp.sqrt(ys.shape[-1])  # (T, B)
     return jnp.sum(mask[:, None] * readout)
 
 
 @programs.jit(static_argnames=("cell",))
-def _network_flow(cell, params, xs, mask, length, real_units):
+def _network_flow(cell, params, xs, mask, length):
     def loss_fn(ys):
-        return masked_readout_loss(ys, mask, real_units)
+        return masked_readout_loss(ys, mask)
 
     loss, ys, _, grads = flow(cell, params, xs, loss_fn, length=length)
     return ys, grads["h"]
@@ -177,14 +170,8 @@ def deep_flow(c: DeepConfig, params=None, xs=None) -> DeepResult:
     params = make_params(c) if params is None else params
     xs = inputs(c) if xs is None else xs
     mask = read_mask(c.read, c.T, xs.shape[0])
-    # Small sizes share the program of 32 units (their added units stay 0), cut back here.
-    net = as_network(params)
-    H = net.hidden_size
-    width = gradflow.padded_width(H, gradflow.SMALL_PADDED_UNITS)
-    real_units = np.tile(np.arange(width) < H, net.num_directions).astype(np.float32)
-    ys, g = _network_flow(c.cell, gradflow.pad_units(c.cell, params, width), xs, mask, c.T,
-                          real_units)
-    g = np.asarray(g)[..., :H]
+    ys, g = _network_flow(c.cell, params, xs, mask, c.T)
+    g = np.asarray(g)
     if g.ndim == 3:  # one unidirectional layer
         g = g[None, None]
     norms = layer_norms(g[:, :, : c.T])  # (L, D, T)

@@ -15,7 +15,7 @@ import numpy as np
 from rnnviz import claims
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams, Network, as_network
+from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
 from rnnviz.flow import (
     FLOOR,
     LOSS_PLACEMENTS,
@@ -140,10 +140,9 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
 # sizes of a page share two programs per cell and bucket (a class exploring freely compiled
 # 100 of them). Wider uploaded cells run at their own width.
 PADDED_UNITS = (32, 128)
-# Where the cost per step grows with H² (the connectivity map's forward mode: 4× from 64 to
-# 128 units, more than a compile at long T; a deep network's layers), only the small sizes
-# share a width: 8 and 16 run at 32.
-SMALL_PADDED_UNITS = (32,)
+# The connectivity map's forward mode costs ∝ H² per step (4× from 64 to 128 units, more than
+# a compile at long T), so there only the small sizes share the width of 32.
+MAP_PADDED_UNITS = (32,)
 
 
 def padded_width(H: int, widths: tuple = PADDED_UNITS) -> int:
@@ -151,18 +150,16 @@ def padded_width(H: int, widths: tuple = PADDED_UNITS) -> int:
     return next((w for w in widths if w >= H), H)
 
 
-def pad_units(cell: str, params, width: int):
-    """The same cell or network with `width` − H more units in every gate block of every
-    layer and direction, all weights and biases to and from them zero.
+def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
+    """The same cell with `width` − H more units in every gate block, all weights and biases
+    to and from them zero.
 
     The added units stay exactly 0: their pre-activations are 0 at every step, so tanh and
     relu give 0, and an LSTM's c = f·c + i·tanh(0) = 0 and h = o·tanh(0) = 0, a GRU's
     n = tanh(0) and h = (1 − z)·0 + z·0 = 0. No real unit reads them (their columns of
-    W_hh, and of the next layer's W_ih, are zero), so the real units' states and gradients
-    are the unpadded network's. Each direction's output is `width` wide, real units first.
+    W_hh are zero), so the real units' states and gradients are the unpadded cell's.
     """
-    net = as_network(params)
-    G, H, D = GATE_BLOCKS[cell], net.hidden_size, net.num_directions
+    G, H = GATE_BLOCKS[cell], params.w_hh.shape[1]
     if width == H:
         return params
 
@@ -172,16 +169,8 @@ def pad_units(cell: str, params, width: int):
         pad = [(0, 0), (0, width - H)] + [(0, 0)] * (a.ndim - 1)
         return np.pad(blocks, pad).reshape(G * width, *a.shape[1:])
 
-    def columns(a, parts):  # (n, parts·H) -> (n, parts·width), each part padded
-        return np.pad(a.reshape(len(a), parts, H), [(0, 0), (0, 0), (0, width - H)]
-                      ).reshape(len(a), parts * width)
-
-    def layer(p, k):
-        w_ih = rows(p.w_ih) if k == 0 else columns(rows(p.w_ih), D)  # reads [→, ←] below
-        return CellParams(w_ih, columns(rows(p.w_hh), 1), rows(p.b_ih), rows(p.b_hh))
-
-    padded = Network(tuple(tuple(layer(p, k) for p in row) for k, row in enumerate(net.layers)))
-    return padded if isinstance(params, Network) else padded.layers[0][0]
+    w_hh = np.pad(rows(params.w_hh), [(0, 0), (0, width - H)])
+    return CellParams(rows(params.w_ih), w_hh, rows(params.b_ih), rows(params.b_hh))
 
 
 def _padded_flow(cell, params, xs, length, placement):
@@ -522,7 +511,7 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
     params, xs = params_and_inputs(c)
     stride = map_stride(c.T)
     # Added units have no tangent (their states stay 0), so the norms are the cell's own.
-    padded = pad_units(c.cell, params, padded_width(c.H, SMALL_PADDED_UNITS))
+    padded = pad_units(c.cell, params, padded_width(c.H, MAP_PADDED_UNITS))
     logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride)
     hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return ConnectivityResult(

@@ -122,24 +122,3 @@ def test_layer_lines_are_shades_of_the_cell_colour():
     assert styles["layer 1 →"].colour != styles["layer 2 →"].colour
     assert (styles["layer 1 ←"].dash, styles["layer 1 →"].dash) == ("dash", "solid")
     assert plots.layer_lines("lstm", ["layer 1"])["layer 1"].colour == plots.CELL_COLOURS["lstm"]
-
-
-def test_small_networks_share_the_program_of_32_units():
-    """H = 8, 16 and 32 of one network shape run in one compiled program; the units added
-    to a 2-layer bidirectional LSTM of 8 stay exactly 0 in every layer, state and gradient."""
-    from rnnviz import programs
-
-    configs = [config(cell="lstm", layers=2, bidirectional="true", T=30, H=H)
-               for H in (8, 16, 32)]
-    programs.clear()
-    results = [deepflow.deep_flow(c) for c in configs]
-    assert [key[0].__name__ for key in programs._programs].count("_network_flow") == 1
-    assert all(r.depth_map.shape == (4, 30) for r in results)
-    c = configs[0]
-    padded = deepflow.gradflow.pad_units(c.cell, deepflow.make_params(c), 32)
-    real = np.tile(np.arange(32) < 8, 2).astype(np.float32)
-    xs = deepflow.inputs(c)
-    ys, g = deepflow._network_flow(c.cell, padded, xs, deepflow.read_mask(c.read, 30, len(xs)),
-                                   30, real)
-    assert np.asarray(ys).shape[-1] == 64 and not np.asarray(ys)[..., real == 0].any()
-    assert not np.asarray(g)[..., 8:].any()
