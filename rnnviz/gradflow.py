@@ -140,14 +140,11 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
 # sizes of a page share two programs per cell and bucket (a class exploring freely compiled
 # 100 of them). Wider uploaded cells run at their own width.
 PADDED_UNITS = (32, 128)
-# The connectivity map's forward mode costs ∝ H² per step (4× from 64 to 128 units, more than
-# a compile at long T), so there only the small sizes share the width of 32.
-MAP_PADDED_UNITS = (32,)
 
 
-def padded_width(H: int, widths: tuple = PADDED_UNITS) -> int:
-    """The width a cell of H units runs at: the first of `widths` that holds it, or H."""
-    return next((w for w in widths if w >= H), H)
+def padded_width(H: int) -> int:
+    """The width a cell of H units runs at in the one-pass program."""
+    return next((w for w in PADDED_UNITS if w >= H), H)
 
 
 def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
@@ -510,9 +507,7 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
 
     params, xs = params_and_inputs(c)
     stride = map_stride(c.T)
-    # Added units have no tangent (their states stay 0), so the norms are the cell's own.
-    padded = pad_units(c.cell, params, padded_width(c.H, MAP_PADDED_UNITS))
-    logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride)
+    logs = analysis.connectivity(c.cell, params, xs, length=c.T, stride=stride)
     hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return ConnectivityResult(
         steps=analysis.sampled_steps(c.T, stride),

@@ -268,16 +268,3 @@ def test_hidden_sizes_share_two_one_pass_programs():
         counts.append(programs.stats()["compiles"] - before)
     assert counts == [1, 0, 0, 1, 0]
     assert gradflow.padded_width(200) == 200  # a wider uploaded cell runs at its own width
-
-
-def test_connectivity_of_small_cells_runs_padded_to_32_units():
-    """H = 8 and 16 share the map program of H = 32, with the map of the cell itself."""
-    from rnnviz import analysis, programs
-
-    configs = [gradflow.FlowConfig(cell="lstm", H=H, T=60) for H in (8, 16, 32)]
-    programs.clear()
-    maps = [gradflow.connectivity_map(c) for c in configs]
-    assert [key[0].__name__ for key in programs._programs].count("_connectivity_log10") == 1
-    params, xs = gradflow.params_and_inputs(configs[0])
-    want = analysis.connectivity("lstm", params, xs, length=60, stride=maps[0].stride)
-    np.testing.assert_allclose(maps[0].log10_map, want, atol=1e-5, equal_nan=True)
