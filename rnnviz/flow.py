@@ -202,7 +202,7 @@ def readout_loss(hs, length, placement="last", units=None):
         readout = hs.sum(axis=-1) / jnp.sqrt(hs.shape[-1])  # (T, B)
     else:
         real = jnp.arange(hs.shape[-1]) < units
-        readout = jnp.where(real, hs, 0.0).sum(axis=-1) / jnp.sqrt(units.astype(hs.dtype))
+        readout = jnp.where(real, hs, 0.0).sum(axis=-1) / jnp.sqrt(jnp.asarray(units, hs.dtype))
     t = jnp.arange(hs.shape[0])[:, None]
     mask = (t == length - 1) if placement == "last" else (t < length)
     return jnp.sum(jnp.where(mask, readout, 0.0))

@@ -137,8 +137,8 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
 
 # The one-pass program runs at one of these widths: a cell of H ≤ 32 units is padded to 32,
 # one of 33-128 to 128, with units that stay exactly 0 (see `pad_units`), so the five hidden
-# sizes of a page share two programs per cell and bucket (a class exploring freely compiled
-# 100 of them). Wider uploaded cells run at their own width.
+# sizes of a page share two programs per cell and bucket instead of five. Wider uploaded
+# cells run at their own width.
 PADDED_UNITS = (32, 128)
 
 
