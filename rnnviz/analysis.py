@@ -418,8 +418,11 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
     Args:
       xs: (T, B, ·) the layer's inputs. prev: the state entering each step (see
         `_network_trajectory`). reverse: the backward direction, run from the end.
-      length: with `reverse`, steps ≥ length are padding: the state there is the start
-        state, which no input moves, so Q is zero there.
+      length: steps ≥ length are padding and are skipped (one `lax.cond` each, so a
+        program padded to the longest sequence costs the real steps only): Q stays as it
+        was and they output a zero tangent. Running backward, that is exact: the state
+        there is the start state, which no input moves. Running forward, nothing before
+        them reads them.
       norms: return only log10 ‖∂h_k/∂x_s‖_F (T, n, B); else the tangents of h,
         (q (T, n, I, B, H), log10 scale (T, n, B)) with ∂h_k/∂x_s = q·10^scale.
     """
@@ -435,8 +438,6 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
             q = _push_and_inject(step, params, q, prev_k, x, k, src)
         else:
             q, log_scale = _push_with_input(step, params, q, log_scale, prev_k, x, du_k)
-        if length is not None:
-            q = tuple(jnp.where(k < length, a, 0.0) for a in q)
         q, log_m = _renorm(q, (1, 3))  # (n, B)
         log_scale = log_scale + log_m
         out = log_scale + _log10_fro(q[0], (1, 3)) if norms else (q[0], log_scale)
@@ -444,8 +445,25 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
 
     init = (q0, jnp.zeros((n, B), xs.dtype))
     steps = (jnp.arange(xs.shape[0]), xs, prev, du)
-    _, outs = jax.lax.scan(body, init, steps, reverse=reverse)
+    _, outs = jax.lax.scan(_skip_padding(body, length), init, steps, reverse=reverse)
     return outs
+
+
+def _skip_padding(body, length):
+    """A scan body that runs only at steps k < length (k the first of its inputs); at the
+    others it keeps the carry and outputs what a zero tangent gives: log10 norms -inf, or
+    zero tangents at the carried scale. No autodiff runs through these scans, so the
+    `lax.cond` costs a branch per step and nothing else."""
+    if length is None:
+        return body
+
+    def padding(carry, inputs):
+        out = jax.eval_shape(body, carry, inputs)[1]
+        if isinstance(out, tuple):  # (tangent, log10 scale)
+            return carry, (jnp.zeros(out[0].shape, out[0].dtype), carry[1])
+        return carry, jnp.full(out.shape, -jnp.inf, out.dtype)
+
+    return lambda carry, inputs: jax.lax.cond(inputs[0] < length, body, padding, carry, inputs)
 
 
 def _join_tangents(parts):
@@ -471,14 +489,14 @@ def _log10_hypot(logs):
 CONNECTIVITY_CHUNK_BYTES = 32 * 2**20
 
 
-def _connectivity_forward(cell, params, xs, h0, stride, length=None):
+def _connectivity_forward(cell, params, xs, h0, src, length=None):
     """Forward mode through every layer and direction of a network (or one layer).
 
-    The sources s = 0, stride, 2·stride, … are carried at once (`_tangent_scan`) through
+    The sources `src` (steps, -1 for an empty slot) are carried at once (`_tangent_scan`) through
     layer 0; each layer's output tangents ∂u_t/∂x_s at every t feed the next layer, and the
     top layer's give log10 ‖∂y_t/∂x_s‖ for y_t = [h_fwd_t, h_bwd_t]. A stack runs its
     sources in chunks of at most `CONNECTIVITY_CHUNK_BYTES` of tangents.
-    Returns (n_out, n_src, B), rows at the source steps only.
+    Returns (n, n, B): rows t and columns s at the source steps `src`.
     """
     net = as_network(params)
     step = STEPS[cell]
@@ -490,13 +508,12 @@ def _connectivity_forward(cell, params, xs, h0, stride, length=None):
         for k, layer in enumerate(net.layers):
             top = k == net.num_layers - 1
             outs = [_tangent_scan(step, p, inputs[k], prev[k][d], src, du, reverse=d == 1,
-                                  length=length if d == 1 else None, norms=top)
+                                  length=length, norms=top)
                     for d, p in enumerate(layer)]
             if top:
                 return _log10_hypot(outs)
             du = _join_tangents(outs)
 
-    src = jnp.arange(0, T, stride)
     n = src.shape[0]
     if net.num_layers == 1:
         rows = rows_for(src)
@@ -508,22 +525,22 @@ def _connectivity_forward(cell, params, xs, h0, stride, length=None):
         padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
         rows = jax.lax.map(rows_for, padded.reshape(chunks, m))  # (chunks, T, m, B)
         rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
-    return jnp.where(ok[::stride, None, :], rows[::stride], jnp.nan)  # (n_out, n_src, B)
+    at = jnp.maximum(src, 0)  # the rows at the source steps (an empty slot's are cut off)
+    return jnp.where(ok[at, None, :], rows[at], jnp.nan)
 
 
-def _connectivity_reverse(cell, params, xs, h0, stride):
+def _connectivity_reverse(cell, params, xs, h0, out, length=None):
     """Reverse mode: carry P_t = ∂h_t/∂s_k for every output t at once (cost ∝ T²·B·S·H²).
 
-    P is (n, H, B, ·) per state part for the n outputs t = 0, stride, 2·stride, …. At step
+    P is (n, H, B, ·) per state part for the n outputs `out` (-1: an empty slot). At step
     k (backwards): P_t ← [I, 0] if k is an output t; one vjp of the step, vmapped over the
     n·H rows, gives both ∂h_t/∂x_k (column k) and P ← P J_k. Columns are kept at the
-    output steps only.
+    output steps only; steps ≥ length are skipped (`_skip_padding`).
     """
     step = STEPS[cell]
     T, B, I = xs.shape
     carry0, prev, ok = _trajectory(cell, params, xs, h0)
     H = carry0[0].shape[-1]
-    out = jnp.arange(0, T, stride)
     n = out.shape[0]
     p0 = tuple(jnp.zeros((n, H, B, c.shape[-1]), xs.dtype) for c in carry0)
     eye = jnp.broadcast_to(jnp.eye(H, dtype=xs.dtype)[:, None, :], (H, B, H))
@@ -542,16 +559,20 @@ def _connectivity_reverse(cell, params, xs, h0, stride):
         return (p_prev, log_scale + log_m), col
 
     init = (p0, jnp.zeros((n, B), xs.dtype))
-    _, cols = jax.lax.scan(body, init, (jnp.arange(T), xs, prev), reverse=True)
-    rows = jnp.swapaxes(cols[::stride], 0, 1)  # (n_out, n_src, B)
-    return jnp.where(ok[::stride, None, :], rows, jnp.nan)
+    _, cols = jax.lax.scan(_skip_padding(body, length), init, (jnp.arange(T), xs, prev),
+                           reverse=True)
+    at = jnp.maximum(out, 0)
+    rows = jnp.swapaxes(cols[at], 0, 1)  # (n_out, n_src, B)
+    return jnp.where(ok[at, None, :], rows, jnp.nan)
 
 
-@programs.jit(static_argnames=("cell", "mode", "stride"))
-def _connectivity_log10(cell, params, xs, h0, mode, stride, length=None):
+# The sampled steps are data, not a compiled constant: one program serves every length and
+# stride of a padded input (see `connectivity`'s `slots`).
+@programs.jit(static_argnames=("cell", "mode"))
+def _connectivity_log10(cell, params, xs, h0, mode, steps, length=None):
     if mode == "forward":
-        return _connectivity_forward(cell, params, xs, h0, stride, length)
-    return _connectivity_reverse(cell, params, xs, h0, stride)
+        return _connectivity_forward(cell, params, xs, h0, steps, length)
+    return _connectivity_reverse(cell, params, xs, h0, steps, length)
 
 
 def _rms_log10(logs, axis):
@@ -575,6 +596,7 @@ def connectivity(
     length: int | None = None,
     stride: int = 1,
     mode: str = "auto",
+    slots: int | None = None,
 ) -> np.ndarray:
     """log10 of the connectivity map ‖∂y_t/∂x_s‖ for output step t and input step s.
 
@@ -606,15 +628,18 @@ def connectivity(
 
     Args:
       params: CellParams (one layer) or a cells.Network.
-      xs: (T, B, I); pad to a length bucket and pass `length` to avoid recompiling
-        (padding after `length` changes nothing before it: a unidirectional map is causal,
-        and a backward direction starts at step length − 1).
+      xs: (T, B, I); pad it and pass `length` to avoid recompiling (padding after
+        `length` changes nothing before it: a unidirectional map is causal, and a backward
+        direction starts at step length − 1); the padded steps are skipped, not computed.
       h0: (B, H) for one layer, (L·D, B, H) for a network, or None for zeros.
       length: if given, keep only the steps t, s < length.
       stride: sample both axes at t, s ∈ `sampled_steps(T, stride)`; the values are
         exact, the cost falls by the factor `stride` (a screen shows a few hundred pixels).
       mode: "auto", "forward" or "reverse" (same numbers, different cost; "reverse" for
         one layer only).
+      slots: run with this many sampled steps, the ones past n empty: one compiled
+        program then serves every length and stride of inputs padded to one shape (an
+        empty slot costs as much as a sampled step). None: n.
     Returns:
       (n, n) float64 numpy array of log10 ‖∂y_t/∂x_s‖_F, rows t, columns s, with
       n = len(sampled_steps(T or length, stride)).
@@ -637,14 +662,17 @@ def connectivity(
     if mode == "auto":
         H, S = params.w_hh.shape[1], state_size(cell, params)
         mode = "reverse" if H * (S + I) < S * I else "forward"
-    both_ways = net.num_directions == 2
-    logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, stride,
-                                          length if both_ways else None), axis=2)
-    if not both_ways:
-        logs[np.triu_indices(logs.shape[0], k=1)] = np.nan
-    if length is not None:
-        n = len(sampled_steps(length, stride))
-        logs = logs[:n, :n]
+    steps = sampled_steps(xs.shape[0] if length is None else length, stride)
+    n = len(steps)
+    slots = n if slots is None else int(slots)
+    if slots < n:
+        raise ValueError(f"{n} sampled steps do not fit in {slots} slots")
+    steps = np.concatenate([steps, np.full(slots - n, -1)]).astype(np.int32)
+    logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, steps,
+                                          None if length is None else np.int32(length)),
+                      axis=2)[:n, :n]
+    if net.num_directions == 1:
+        logs[np.triu_indices(n, k=1)] = np.nan
     return logs
 
 

@@ -108,12 +108,13 @@ def make_params(c: FlowConfig):
     )
 
 
-def params_and_inputs(c: FlowConfig):
-    """The weights and the padded inputs (bucket(T), BATCH, INPUT_SIZE) of a config."""
+def params_and_inputs(c: FlowConfig, padded: int | None = None):
+    """The weights and the inputs (padded, BATCH, INPUT_SIZE) of a config, padded to
+    bucket(T) steps unless `padded` says otherwise."""
     # The inputs' key is fold_in(seed key, 1), derived inside the program (eagerly, fold_in
     # is one more program to compile on a server's first view).
     inputs = _longest_inputs(jax.random.PRNGKey(c.seed), c.inputs, c.T, fold_in=1)
-    return make_params(c), np.asarray(inputs)[: bucket(c.T)]
+    return make_params(c), np.asarray(inputs)[: padded or bucket(c.T)]
 
 
 def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
@@ -140,11 +141,14 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
 # sizes of a page share two programs per cell and bucket instead of five. Wider uploaded
 # cells run at their own width.
 PADDED_UNITS = (32, 128)
+# The connectivity map's forward mode costs ∝ H² per step (4× from 64 to 128 units, more
+# than a compile at long T), so there only the small sizes share the width of 32.
+MAP_PADDED_UNITS = (32,)
 
 
-def padded_width(H: int) -> int:
-    """The width a cell of H units runs at in the one-pass program."""
-    return next((w for w in PADDED_UNITS if w >= H), H)
+def padded_width(H: int, widths: tuple = PADDED_UNITS) -> int:
+    """The width a cell of H units runs at: the first of `widths` that holds it, or H."""
+    return next((w for w in widths if w >= H), H)
 
 
 def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
@@ -361,7 +365,8 @@ def warm_up_plan(first=(), then=()) -> list:
     then the (view, config) pairs `then` (e.g. other pages' defaults), then the other
     sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
     gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
-    activations), then the Jacobian and connectivity maps. The programs depend on the cell,
+    activations), the Jacobian maps, then the connectivity maps (one per cell and width,
+    for every length). The programs depend on the cell,
     H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
     kind, not on the other settings (data)."""
     plan = [(gradient_flow, c) for c in first]
@@ -371,9 +376,11 @@ def warm_up_plan(first=(), then=()) -> list:
         plan += [(make_params, FlowConfig(cell=cell, H=H, init=scheme))
                  for scheme in SCHEMES for cell in DRAW_CELLS]
         plan.append((make_params, FlowConfig(cell="lstm", H=H, chrono=MAX_T)))
-        for view in (gradient_flow, jacobian_analysis, connectivity_map):
+        for view in (gradient_flow, jacobian_analysis):
             plan += [(view, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
                      for b in WARM_BUCKETS for cell in CELLS]
+        if padded_width(H, MAP_PADDED_UNITS) == H:  # one map program per cell and width
+            plan += [(connectivity_map, FlowConfig(cell=cell, H=H)) for cell in CELLS]
         if H == WARM_HIDDEN_SIZES[0]:
             plan += list(then)
     return plan
@@ -435,7 +442,8 @@ def gate_activity(c: FlowConfig) -> GateResult:
 
 
 def map_stride(T: int) -> int:
-    """Sampling stride for the (t, s) maps: fixed per length bucket, so it never recompiles."""
+    """Sampling stride for the (t, s) maps: one per length bucket, at most MAX_MAP_STEPS
+    steps sampled."""
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
@@ -505,10 +513,16 @@ def connectivity_map(c: FlowConfig) -> ConnectivityResult:
     """The connectivity map of Madsen 2019 (Distill), computed exactly for a config."""
     from rnnviz import analysis
 
-    params, xs = params_and_inputs(c)
+    # One program per cell and width for every length and stride: the inputs padded to the
+    # longest bucket, whose padded steps the map skips, MAX_MAP_STEPS sampled steps (the
+    # unused ones empty), and H = 8, 16 run at 32 units. Added units have no tangent (their
+    # states stay 0), so the norms are the cell's own.
+    params, xs = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
     stride = map_stride(c.T)
-    logs = analysis.connectivity(c.cell, params, xs, length=c.T, stride=stride)
-    hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
+    padded = pad_units(c.cell, params, padded_width(c.H, MAP_PADDED_UNITS))
+    logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride,
+                                 slots=MAX_MAP_STEPS)
+    hs = _padded_flow(c.cell, params, xs[: bucket(c.T)], c.T, c.loss)[1]
     return ConnectivityResult(
         steps=analysis.sampled_steps(c.T, stride),
         log10_map=logs.astype(np.float32),

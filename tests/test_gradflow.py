@@ -195,10 +195,16 @@ def test_both_loss_placements_share_one_compiled_program():
 
 def test_warm_up_plan_covers_every_cell_size_and_bucket_of_each_view():
     plan = gradflow.warm_up_plan()
-    for view in (gradflow.gradient_flow, gradflow.jacobian_analysis, gradflow.connectivity_map):
+    for view in (gradflow.gradient_flow, gradflow.jacobian_analysis):
         covered = {(c.cell, c.H, gradflow.bucket(c.T)) for v, c in plan if v is view}
         assert covered == {(cell, H, b) for cell in CELLS for H in gradflow.HIDDEN_SIZES
                            for b in gradflow.LENGTH_BUCKETS}
+    # A map is one program per cell and width for every length (its one-pass gradients
+    # are the Gradient flow view's).
+    maps = {(c.cell, gradflow.padded_width(c.H, gradflow.MAP_PADDED_UNITS))
+            for v, c in plan if v is gradflow.connectivity_map}
+    assert maps == {(cell, gradflow.padded_width(H, gradflow.MAP_PADDED_UNITS))
+                    for cell in CELLS for H in gradflow.HIDDEN_SIZES}
     draws = {(c.cell, c.H, c.init) for v, c in plan if v is gradflow.make_params}
     assert {(H, s) for _, H, s in draws} == {(H, s) for H in gradflow.HIDDEN_SIZES
                                             for s in SCHEMES}
@@ -268,3 +274,22 @@ def test_hidden_sizes_share_two_one_pass_programs():
         counts.append(programs.stats()["compiles"] - before)
     assert counts == [1, 0, 0, 1, 0]
     assert gradflow.padded_width(200) == 200  # a wider uploaded cell runs at its own width
+
+
+def test_connectivity_maps_of_every_length_and_small_size_share_one_program():
+    """One map program per cell for every length bucket and stride and for H = 8, 16, 32
+    (padded to 32 units, the padded steps skipped): each map is the public API's map of the
+    cell itself on its own unpadded inputs."""
+    from rnnviz import analysis, programs
+
+    configs = [gradflow.FlowConfig(cell="lstm", H=H, T=T, init="glorot", gain=1.3)
+               for H, T in ((8, 30), (16, 100), (32, 200), (8, 300), (16, 1000))]
+    programs.clear()
+    maps = [gradflow.connectivity_map(c) for c in configs]
+    assert [key[0].__name__ for key in programs._programs].count("_connectivity_log10") == 1
+    assert [m.stride for m in maps] == [1, 1, 1, 2, 4]
+    for c, m in zip(configs[:4], maps):
+        want = analysis.connectivity("lstm", gradflow.make_params(c), unpadded_inputs(c),
+                                     stride=m.stride)
+        assert m.log10_map.shape == want.shape == (len(m.steps),) * 2
+        np.testing.assert_allclose(m.log10_map, want, atol=1e-3, equal_nan=True)
