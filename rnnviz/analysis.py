@@ -241,7 +241,7 @@ def _check_stride(stride) -> int:
     return stride
 
 
-def _step_jacobian_svals(cell, params, xs, h0, stride, time_chunk):
+def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk):
     step = STEPS[cell]
     carry0, prev, ok = _trajectory(cell, params, xs, h0)
     n_parts = len(carry0)
@@ -256,18 +256,25 @@ def _step_jacobian_svals(cell, params, xs, h0, stride, time_chunk):
         jac = jnp.where(jnp.isfinite(jac).all(), jac, 0.0)
         return jnp.linalg.svd(jac, compute_uv=False)
 
-    def at_t(inputs):
-        p, x = inputs
-        return jax.vmap(one)(p, x)  # (B, S)
+    def chunk(ts):  # (time_chunk,) steps, -1 for an empty slot: (time_chunk, B, S)
+        at = jnp.maximum(ts, 0)
+        p, x = tuple(a[at] for a in prev), xs[at]
+        svals = jax.vmap(jax.vmap(one))(p, x)
+        return jnp.where((ts >= 0)[:, None, None] & ok[at][:, :, None], svals, jnp.nan)
 
-    # lax.map in chunks keeps only `time_chunk` Jacobians (B, S, S) alive at once.
-    sampled = (tuple(p[::stride] for p in prev), xs[::stride])
-    svals = jax.lax.map(at_t, sampled, batch_size=time_chunk)
-    return jnp.where(ok[::stride, :, None], svals, jnp.nan)
+    def empty(ts):  # a chunk of empty slots costs no SVD
+        S = sum(c.shape[-1] for c in carry0)
+        return jnp.full((time_chunk, xs.shape[1], S), jnp.nan, xs.dtype)
+
+    # The steps are data: one program serves every length and stride of a padded input.
+    # One chunk at a time keeps only `time_chunk` Jacobians (B, S, S) alive.
+    chunks = steps.reshape(-1, time_chunk)
+    svals = jax.lax.map(lambda ts: jax.lax.cond(ts[0] >= 0, chunk, empty, ts), chunks)
+    return svals.reshape((-1,) + svals.shape[2:])
 
 
 _step_jacobian_svals_jit = programs.jit(
-    _step_jacobian_svals, static_argnames=("cell", "stride", "time_chunk"), one_at_a_time=True
+    _step_jacobian_svals, static_argnames=("cell", "time_chunk"), one_at_a_time=True
 )
 
 
@@ -284,6 +291,7 @@ def step_jacobian_singular_values(
     length: int | None = None,
     stride: int = 1,
     time_chunk: int = 16,
+    slots: int | None = None,
 ) -> np.ndarray:
     """Singular values of the step Jacobian J_t = ∂s_t/∂s_{t−1} along the forward trajectory.
 
@@ -304,6 +312,9 @@ def step_jacobian_singular_values(
       xs: (T, B, I). h0: (B, H) or None for zeros.
       length: keep only the steps t < length (the rest is padding).
       stride: compute J_t only at t ∈ `sampled_steps(T, stride)`; cost falls by `stride`.
+      slots: run with this many sampled steps, the ones past n empty (costing nothing but
+        their chunk's share): one compiled program then serves every length and stride of
+        inputs padded to one shape. None: n.
     Returns:
       (n, B, S) numpy array, n = len(sampled_steps(T or length, stride)), singular values in
       decreasing order; row i belongs to the step t = i·stride that consumes x_t. NaN for a
@@ -312,10 +323,15 @@ def step_jacobian_singular_values(
     check_cell(cell)
     stride = _check_stride(stride)
     xs = as_array(xs)
-    n = len(sampled_steps(xs.shape[0], stride))
-    time_chunk = max(1, min(int(time_chunk), n))
-    svals = np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, stride, time_chunk))
-    return svals if length is None else svals[: len(sampled_steps(length, stride))]
+    steps = sampled_steps(xs.shape[0] if length is None else length, stride)
+    n = len(steps)
+    slots = n if slots is None else int(slots)
+    if slots < n:
+        raise ValueError(f"{n} sampled steps do not fit in {slots} slots")
+    time_chunk = max(1, min(int(time_chunk), slots))
+    slots = -(-slots // time_chunk) * time_chunk  # whole chunks
+    steps = np.concatenate([steps, np.full(slots - n, -1)]).astype(np.int32)
+    return np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, steps, time_chunk))[:n]
 
 
 def singular_value_quantiles(svals, quantiles=(0.0, 0.5, 1.0)) -> np.ndarray:

@@ -304,12 +304,13 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
     step Jacobian at a time as H vector-Jacobian products batched by vmap, so memory stays
     O(B·H²) whatever T. P is renormalised every step and its scale carried as a log, so
     norms of 1e-300 or 1e+300 come out exact instead of underflowing or overflowing.
-    Entries at t ≥ length (padding) are -inf.
+    Entries at t ≥ length (padding) are -inf, and those steps are skipped (one `lax.cond`
+    each), so a program padded to the longest sequence costs the real steps only.
 
     Args:
-      every: take the norm only at t = 0, every, 2·every, … (NaN elsewhere). The product
-        is still carried through every step; this saves the norms, which for ord=2 (an
-        SVD per step and sequence) cost more than the product itself.
+      every: take the norm only at t = 0, every, 2·every, … (NaN elsewhere); may be traced.
+        The product is still carried through every step; this saves the norms, which for
+        ord=2 (an SVD per step and sequence) cost more than the product itself.
     """
     step = STEPS[cell]
     carry0 = _carry0(cell, params, xs, h0)
@@ -339,9 +340,13 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
         p_prev, e = _scaled(p_prev)
         return (p_prev, log2_scale + e), log_norm
 
+    def padding(carry, inputs):  # t ≥ length: nothing to carry (P starts at length − 1)
+        return carry, jnp.full((B,), -jnp.inf, xs.dtype)
+
     init = (p_last, jnp.zeros((B,), xs.dtype))
     _, log_norms = jax.lax.scan(
-        body, init, (jnp.arange(xs.shape[0]), xs, prev_states), reverse=True
+        lambda carry, inputs: jax.lax.cond(inputs[0] < length, body, padding, carry, inputs),
+        init, (jnp.arange(xs.shape[0]), xs, prev_states), reverse=True
     )
     return log_norms
 

@@ -365,8 +365,8 @@ def warm_up_plan(first=(), then=()) -> list:
     then the (view, config) pairs `then` (e.g. other pages' defaults), then the other
     sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
     gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
-    activations), the Jacobian maps, then the connectivity maps (one per cell and width,
-    for every length). The programs depend on the cell,
+    activations), then the Jacobian analysis and the connectivity map, whose programs
+    serve every length (one per cell and H, one per cell and map width). The programs depend on the cell,
     H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
     kind, not on the other settings (data)."""
     plan = [(gradient_flow, c) for c in first]
@@ -376,10 +376,11 @@ def warm_up_plan(first=(), then=()) -> list:
         plan += [(make_params, FlowConfig(cell=cell, H=H, init=scheme))
                  for scheme in SCHEMES for cell in DRAW_CELLS]
         plan.append((make_params, FlowConfig(cell="lstm", H=H, chrono=MAX_T)))
-        for view in (gradient_flow, jacobian_analysis):
-            plan += [(view, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
-                     for b in WARM_BUCKETS for cell in CELLS]
-        if padded_width(H, MAP_PADDED_UNITS) == H:  # one map program per cell and width
+        plan += [(gradient_flow, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
+                 for b in WARM_BUCKETS for cell in CELLS]
+        # One Jacobian program per (cell, H) and one map per cell and width, for every length.
+        plan += [(jacobian_analysis, FlowConfig(cell=cell, H=H)) for cell in CELLS]
+        if padded_width(H, MAP_PADDED_UNITS) == H:
             plan += [(connectivity_map, FlowConfig(cell=cell, H=H)) for cell in CELLS]
         if H == WARM_HIDDEN_SIZES[0]:
             plan += list(then)
@@ -447,7 +448,7 @@ def map_stride(T: int) -> int:
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
-@programs.jit(static_argnames=("cell", "every"), one_at_a_time=True)  # SVDs
+@programs.jit(static_argnames=("cell",), one_at_a_time=True)  # SVDs
 def _padded_profile(cell, params, xs, length, every):
     from rnnviz.flow import jacobian_log10_norms
 
@@ -476,12 +477,18 @@ def jacobian_analysis(c: FlowConfig) -> JacobianResult:
     """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config."""
     from rnnviz import analysis
 
-    params, all_xs = params_and_inputs(c)
+    # One program per (cell, H) for every length and stride, as the connectivity maps:
+    # the inputs padded to the longest bucket, whose padded steps are skipped, and
+    # MAX_MAP_STEPS sampled steps, the unused ones empty.
+    params, longest = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
+    all_xs = longest[: bucket(c.T)]
     stride = map_stride(c.T)
-    xs = all_xs[:, :JACOBIAN_SEQUENCES]
-    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride)
+    xs = longest[:, :JACOBIAN_SEQUENCES]
+    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride,
+                                                   slots=MAX_MAP_STEPS)
     steps = analysis.sampled_steps(c.T, stride)
-    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, stride), np.float64)
+    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, np.int32(stride)),
+                             np.float64)
     with np.errstate(invalid="ignore"):
         profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
     # The other pages' compiled pass over all the sequences (not one more program for

@@ -195,12 +195,13 @@ def test_both_loss_placements_share_one_compiled_program():
 
 def test_warm_up_plan_covers_every_cell_size_and_bucket_of_each_view():
     plan = gradflow.warm_up_plan()
-    for view in (gradflow.gradient_flow, gradflow.jacobian_analysis):
-        covered = {(c.cell, c.H, gradflow.bucket(c.T)) for v, c in plan if v is view}
-        assert covered == {(cell, H, b) for cell in CELLS for H in gradflow.HIDDEN_SIZES
-                           for b in gradflow.LENGTH_BUCKETS}
-    # A map is one program per cell and width for every length (its one-pass gradients
-    # are the Gradient flow view's).
+    covered = {(c.cell, c.H, gradflow.bucket(c.T)) for v, c in plan if v is gradflow.gradient_flow}
+    assert covered == {(cell, H, b) for cell in CELLS for H in gradflow.HIDDEN_SIZES
+                       for b in gradflow.LENGTH_BUCKETS}
+    # The Jacobian analysis is one program per (cell, H) for every length, a map one per
+    # cell and width (their one-pass gradients are the Gradient flow view's).
+    assert {(c.cell, c.H) for v, c in plan if v is gradflow.jacobian_analysis} == {
+        (cell, H) for cell in CELLS for H in gradflow.HIDDEN_SIZES}
     maps = {(c.cell, gradflow.padded_width(c.H, gradflow.MAP_PADDED_UNITS))
             for v, c in plan if v is gradflow.connectivity_map}
     assert maps == {(cell, gradflow.padded_width(H, gradflow.MAP_PADDED_UNITS))
@@ -274,6 +275,28 @@ def test_hidden_sizes_share_two_one_pass_programs():
         counts.append(programs.stats()["compiles"] - before)
     assert counts == [1, 0, 0, 1, 0]
     assert gradflow.padded_width(200) == 200  # a wider uploaded cell runs at its own width
+
+
+def test_jacobian_analyses_of_every_length_share_one_program_per_size():
+    """The singular values and the profile of every length bucket and stride run in one
+    program each per (cell, H): the numbers are the public API's on the unpadded inputs."""
+    from rnnviz import analysis, programs
+
+    configs = [gradflow.FlowConfig(cell="gru", H=16, T=T, gain=1.2) for T in (30, 200, 300, 700)]
+    programs.clear()
+    results = [gradflow.jacobian_analysis(c) for c in configs]
+    names = [key[0].__name__ for key in programs._programs]
+    assert names.count("_step_jacobian_svals") == names.count("_padded_profile") == 1
+    for c, r in zip(configs, results):
+        stride = gradflow.map_stride(c.T)
+        xs = unpadded_inputs(c)[:, : gradflow.JACOBIAN_SEQUENCES]
+        params = gradflow.make_params(c)
+        assert r.steps.tolist() == list(range(0, c.T, stride))
+        svals = analysis.step_jacobian_singular_values("gru", params, xs, stride=stride)
+        np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4)
+        profile = rnnviz.jacobian_norms("gru", params, xs, ord=2)[r.steps]
+        np.testing.assert_allclose(r.profile, np.exp(np.mean(np.log(profile), axis=1)),
+                                   rtol=1e-4)
 
 
 def test_connectivity_maps_of_every_length_and_small_size_share_one_program():
