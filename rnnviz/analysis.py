@@ -537,9 +537,16 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
         per_source = T * I * B * net.num_directions * net.hidden_size * xs.dtype.itemsize
         m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
         chunks = -(-n // m)
-        # Pad with source -1, which is never injected (its rows are zero and cut off).
+        # Pad with source -1, which is never injected (its rows are zero and cut off); a
+        # chunk of empty slots only is skipped.
         padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
-        rows = jax.lax.map(rows_for, padded.reshape(chunks, m))  # (chunks, T, m, B)
+
+        def chunk_rows(chunk):
+            out = jax.eval_shape(rows_for, chunk)
+            empty = lambda c: jnp.full(out.shape, -jnp.inf, out.dtype)  # noqa: E731
+            return jax.lax.cond(chunk[0] >= 0, rows_for, empty, chunk)
+
+        rows = jax.lax.map(chunk_rows, padded.reshape(chunks, m))  # (chunks, T, m, B)
         rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
     at = jnp.maximum(src, 0)  # the rows at the source steps (an empty slot's are cut off)
     return jnp.where(ok[at, None, :], rows[at], jnp.nan)

@@ -105,10 +105,11 @@ def make_params(c: DeepConfig, input_size: int = gradflow.INPUT_SIZE):
         bidirectional=c.bidirectional)
 
 
-def inputs(c: DeepConfig) -> np.ndarray:
-    """The padded inputs (bucket(T), BATCH, 2), the same sequences as Gradient flow's."""
+def inputs(c: DeepConfig, padded: int | None = None) -> np.ndarray:
+    """The inputs (padded, BATCH, 2), padded to bucket(T) steps unless `padded` says
+    otherwise: the same sequences as Gradient flow's."""
     return gradflow.params_and_inputs(gradflow.FlowConfig(
-        cell="rnn", T=c.T, inputs=c.inputs, seed=c.seed, H=8))[1]
+        cell="rnn", T=c.T, inputs=c.inputs, seed=c.seed, H=8), padded)[1]
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,18 @@ def map_stride(T: int) -> int:
 
 
 def two_sided(c: DeepConfig) -> TwoSidedResult:
-    """Both connectivity maps on the same inputs: what y_t hears of x_s, s on either side."""
-    xs = inputs(c)[:, :CONNECTIVITY_SEQUENCES]
+    """Both connectivity maps on the same inputs: what y_t hears of x_s, s on either side.
+
+    One program per network shape for every length and stride: the inputs padded to the
+    page's longest bucket, whose padded steps the maps skip, and MAX_MAP_STEPS sampled
+    steps, the unused ones empty."""
+    xs = inputs(c, padded=gradflow.bucket(MAX_T))[:, :CONNECTIVITY_SEQUENCES]
     stride = map_stride(c.T)
     maps = {}
     for bi in (True, False):
         config = replace(c, bidirectional=bi)
         maps[bi] = analysis.connectivity(c.cell, make_params(config), xs, length=c.T,
-                                         stride=stride).astype(np.float32)
+                                         stride=stride, slots=MAX_MAP_STEPS).astype(np.float32)
     steps = analysis.sampled_steps(c.T, stride)
     return TwoSidedResult(steps, maps[True], maps[False], future_share(maps[True], steps))
 

@@ -122,3 +122,22 @@ def test_layer_lines_are_shades_of_the_cell_colour():
     assert styles["layer 1 →"].colour != styles["layer 2 →"].colour
     assert (styles["layer 1 ←"].dash, styles["layer 1 →"].dash) == ("dash", "solid")
     assert plots.layer_lines("lstm", ["layer 1"])["layer 1"].colour == plots.CELL_COLOURS["lstm"]
+
+
+def test_two_sided_maps_of_every_length_share_one_program_per_shape():
+    """The maps of every length bucket and stride run in one program per network shape
+    (the padded steps and the empty chunks of slots skipped): each equals the public API's
+    map of the network on its own unpadded inputs."""
+    from rnnviz import analysis, programs
+
+    configs = [config(cell="lstm", layers=3, bidirectional="true", T=T, H=8) for T in (30, 150, 400)]
+    programs.clear()
+    results = [deepflow.two_sided(c) for c in configs]
+    # two programs: the network as set and its unidirectional twin
+    assert [key[0].__name__ for key in programs._programs].count("_connectivity_log10") == 2
+    for c, r in zip(configs, results):
+        stride = deepflow.map_stride(c.T)
+        assert r.steps.tolist() == list(range(0, c.T, stride))
+        xs = deepflow.inputs(c)[: c.T, : deepflow.CONNECTIVITY_SEQUENCES]
+        want = analysis.connectivity(c.cell, deepflow.make_params(c), xs, stride=stride)
+        np.testing.assert_allclose(r.bidirectional, want, atol=1e-3)
