@@ -440,8 +440,6 @@ def gate_activity(c: FlowConfig) -> GateResult:
     )
 
 
-
-
 def map_stride(T: int) -> int:
     """Sampling stride for the (t, s) maps: one per length bucket, at most MAX_MAP_STEPS
     steps sampled."""

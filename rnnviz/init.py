@@ -165,7 +165,8 @@ def _init_layer(key, cell, input_size, hidden_size, *, scheme, gain, spectral_ra
 
 # The last draws, as numpy arrays: a class moving the gain, a bias or the length redraws
 # the same weights again and again, and a draw's programs cost 0.1-0.3 s each to compile or
-# read back and ~1.5 MB each to keep. 64 draws are at most 17 MB.
+# read back and ~1.2 MB each to keep (40 block-draw programs: 46 MB). 64 draws are at most
+# 17 MB.
 KEPT_DRAWS = 64
 _kept: OrderedDict = OrderedDict()
 _kept_lock = threading.Lock()

@@ -165,7 +165,6 @@ def compiling_only() -> bool:
     return getattr(_compiling_only, "active", False)
 
 
-
 @contextlib.contextmanager
 def _compile_turn():
     global _compiles_wanted
