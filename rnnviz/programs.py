@@ -37,6 +37,10 @@ COMPILE_ONLY_KEEPS = CAPACITY // 2
 
 _programs: OrderedDict = OrderedDict()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
+# Programs a visitor waits for while another thread has claimed them: a compile ahead of
+# need that holds such a claim takes its turn at once (see `_compile_turn`), else the
+# visitor would wait for the class to fall quiet, as it did (14 s, scripts/class_load.py).
+_awaited: set = set()
 _compiled_before: dict = {}  # key -> output shapes, of every program compiled so far
 _table_lock = threading.Lock()
 # One visitor's compile at a time: each takes 40-60 MB while it runs (a class that could
@@ -113,12 +117,19 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
             if mine:
                 _in_flight[key] = threading.Event()
         if busy is not None:  # another thread compiles this very program: wait for it
+            visitor = not getattr(_background, "active", False)
+            if visitor:
+                with _table_lock:
+                    _awaited.add(key)
             busy.wait()
+            if visitor:
+                with _table_lock:
+                    _awaited.discard(key)
             program = _lookup(key)  # None if it was compiled only (then from the cache)
             continue
         if mine:
             try:
-                with _compile_turn():
+                with _compile_turn(key):
                     lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
                     program = lowered.compile(compiler_options=compiler_options)
                     _store(key, program, keep=not compiling_only())
@@ -166,14 +177,15 @@ def compiling_only() -> bool:
 
 
 @contextlib.contextmanager
-def _compile_turn():
+def _compile_turn(key=None):
     global _compiles_wanted
     if getattr(_background, "active", False):
         patient = _background.patient
         while True:
             with _table_lock:
                 quiet = not patient or time.monotonic() - _last_wanted[0] >= BACKGROUND_QUIET_S
-                if _compiles_wanted == 0 and quiet and _background_slots.acquire(blocking=False):
+                turn = key in _awaited or (_compiles_wanted == 0 and quiet)
+                if turn and _background_slots.acquire(blocking=False):
                     break
             time.sleep(0.05)
         try:

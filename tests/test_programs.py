@@ -140,6 +140,36 @@ def test_a_one_at_a_time_program_compiles_outside_the_lapack_lock():
     np.testing.assert_array_equal(out["y"], np.ones(3, np.float32))
 
 
+def test_a_visitor_never_waits_for_a_warm_up_that_waits_for_quiet(monkeypatch):
+    """A compile ahead of need claims a program and then waits for the class to fall quiet;
+    a visitor who needs that very program meanwhile must get it at once, not when the
+    class is quiet (it waited 14 s in a teacher-led class before this was mended)."""
+    monkeypatch.setattr(programs, "BACKGROUND_QUIET_S", 3600.0)  # never quiet in this test
+    programs.clear()
+    programs.note_activity()
+    x = np.arange(5, dtype=np.float32)
+
+    def warm_up():
+        with programs.in_background(patient=True), programs.compile_only():
+            _scaled_power(x, power=4)
+
+    background = threading.Thread(target=warm_up, daemon=True)
+    background.start()
+    deadline = time.monotonic() + 60
+    while not programs._in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert programs._in_flight  # the warm-up has claimed the program and waits its turn
+    out = {}
+    visitor = threading.Thread(target=lambda: out.setdefault("y", _scaled_power(x, power=4)),
+                               daemon=True)
+    visitor.start()
+    visitor.join(timeout=120)
+    background.join(timeout=120)
+    assert not visitor.is_alive() and not background.is_alive()
+    np.testing.assert_allclose(out["y"], 2.0 * x**4)
+    assert not programs._awaited
+
+
 def test_compile_only_compiles_without_running_and_keeps_the_table():
     programs.clear()
     x = np.arange(4, dtype=np.float32)
