@@ -234,6 +234,19 @@ def sampled_steps(T: int, stride: int = 1) -> np.ndarray:
     return np.arange(0, T, max(1, int(stride)))
 
 
+def _sampled_slots(T: int, stride: int, slots: int | None, multiple: int = 1) -> np.ndarray:
+    """`sampled_steps(T, stride)` padded with -1 (an empty slot) to `slots` entries, rounded
+    up to a multiple of `multiple` (None: no padding beyond that), as int32 data: a program
+    that takes them serves every length and stride with the same slot count."""
+    steps = sampled_steps(T, stride)
+    n = len(steps)
+    slots = n if slots is None else int(slots)
+    if slots < n:
+        raise ValueError(f"{n} sampled steps do not fit in {slots} slots")
+    slots = -(-slots // multiple) * multiple
+    return np.concatenate([steps, np.full(slots - n, -1)]).astype(np.int32)
+
+
 def _check_stride(stride) -> int:
     stride = int(stride)
     if stride < 1:
@@ -323,14 +336,10 @@ def step_jacobian_singular_values(
     check_cell(cell)
     stride = _check_stride(stride)
     xs = as_array(xs)
-    steps = sampled_steps(xs.shape[0] if length is None else length, stride)
-    n = len(steps)
-    slots = n if slots is None else int(slots)
-    if slots < n:
-        raise ValueError(f"{n} sampled steps do not fit in {slots} slots")
-    time_chunk = max(1, min(int(time_chunk), slots))
-    slots = -(-slots // time_chunk) * time_chunk  # whole chunks
-    steps = np.concatenate([steps, np.full(slots - n, -1)]).astype(np.int32)
+    T = xs.shape[0] if length is None else length
+    n = len(sampled_steps(T, stride))
+    time_chunk = max(1, min(int(time_chunk), n if slots is None else int(slots)))
+    steps = _sampled_slots(T, stride, slots, multiple=time_chunk)  # whole chunks
     return np.asarray(_step_jacobian_svals_jit(cell, params, xs, h0, steps, time_chunk))[:n]
 
 
@@ -685,12 +694,9 @@ def connectivity(
     if mode == "auto":
         H, S = params.w_hh.shape[1], state_size(cell, params)
         mode = "reverse" if H * (S + I) < S * I else "forward"
-    steps = sampled_steps(xs.shape[0] if length is None else length, stride)
-    n = len(steps)
-    slots = n if slots is None else int(slots)
-    if slots < n:
-        raise ValueError(f"{n} sampled steps do not fit in {slots} slots")
-    steps = np.concatenate([steps, np.full(slots - n, -1)]).astype(np.int32)
+    T = xs.shape[0] if length is None else length
+    n = len(sampled_steps(T, stride))
+    steps = _sampled_slots(T, stride, slots)
     logs = _rms_log10(_connectivity_log10(cell, params, xs, h0, mode, steps,
                                           None if length is None else np.int32(length)),
                       axis=2)[:n, :n]
