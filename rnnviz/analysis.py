@@ -470,23 +470,25 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
 
     init = (q0, jnp.zeros((n, B), xs.dtype))
     steps = (jnp.arange(xs.shape[0]), xs, prev, du)
-    _, outs = jax.lax.scan(_skip_padding(body, length), init, steps, reverse=reverse)
+    _, outs = jax.lax.scan(_skip_padding(body, length, tangents=not norms), init, steps,
+                           reverse=reverse)
     return outs
 
 
-def _skip_padding(body, length):
+def _skip_padding(body, length, tangents: bool = False):
     """A scan body that runs only at steps k < length (k the first of its inputs); at the
-    others it keeps the carry and outputs what a zero tangent gives: log10 norms -inf, or
-    zero tangents at the carried scale. No autodiff runs through these scans, so the
-    `lax.cond` costs a branch per step and nothing else."""
+    others it keeps the carry (tangents, log10 scales (n, B)) and outputs what a zero
+    tangent gives: log10 norms -inf of the scales' shape, or (with `tangents`) zero
+    tangents of the first state part at the carried scale. No autodiff runs through these
+    scans, so the `lax.cond` costs a branch per step and nothing else."""
     if length is None:
         return body
 
     def padding(carry, inputs):
-        out = jax.eval_shape(body, carry, inputs)[1]
-        if isinstance(out, tuple):  # (tangent, log10 scale)
-            return carry, (jnp.zeros(out[0].shape, out[0].dtype), carry[1])
-        return carry, jnp.full(out.shape, -jnp.inf, out.dtype)
+        q, log_scale = carry
+        if tangents:
+            return carry, (jnp.zeros_like(q[0]), log_scale)
+        return carry, jnp.full_like(log_scale, -jnp.inf)
 
     return lambda carry, inputs: jax.lax.cond(inputs[0] < length, body, padding, carry, inputs)
 
@@ -505,7 +507,7 @@ def _log10_hypot(logs):
     """log10 √(Σ 10^(2·a)) of log10 norms: the norm of the [forward, backward] Jacobian."""
     if len(logs) == 1:
         return logs[0]
-    ln10 = np.log(10.0)
+    ln10 = float(np.log(10.0))  # a Python float: the result keeps the dtype of `logs`
     return 0.5 * functools.reduce(jnp.logaddexp, [2.0 * ln10 * a for a in logs]) / ln10
 
 
@@ -550,9 +552,8 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
         # chunk of empty slots only is skipped.
         padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
 
-        def chunk_rows(chunk):
-            out = jax.eval_shape(rows_for, chunk)
-            empty = lambda c: jnp.full(out.shape, -jnp.inf, out.dtype)  # noqa: E731
+        def chunk_rows(chunk):  # a chunk of empty slots only: log10 0 = -inf
+            empty = lambda c: jnp.full((T, m, B), -jnp.inf, xs.dtype)  # noqa: E731
             return jax.lax.cond(chunk[0] >= 0, rows_for, empty, chunk)
 
         rows = jax.lax.map(chunk_rows, padded.reshape(chunks, m))  # (chunks, T, m, B)
