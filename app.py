@@ -28,10 +28,28 @@ st.markdown(
    of one setting* in the sidebar and draw both curves on one chart.
 5. Open the **Training lab** and press **Train**: the page says, for each cell, whether its
    loss got below the no-memory baseline, and the maps show where the gradient reaches.
+6. Open **Deep & bidirectional** with the loss at **the middle step**: each direction's
+   gradient runs out from that step toward its own end, and the layer below hears both.
+"""
+)
+st.subheader("The pages")
+st.markdown(
+    """
+| Page | What it shows |
+|---|---|
+| **Gradient flow** | ‖∂L/∂h_t‖ going back in time for one cell, with Pascanu et al.'s bound |
+| **Compare cells** | the RNN, the LSTM and the GRU on the same inputs |
+| **Gate activations** | the LSTM's and GRU's gates over time: how often each saturates, how long the cell state remembers |
+| **Why it vanishes** | the spectrum of W_hh and the step Jacobians behind the curves |
+| **Connectivity** | what each hidden state still remembers of each input |
+| **Training lab** | three cells trained on the adding, copy-memory and sine tasks |
+| **Deep & bidirectional** | stacks of layers, two reading directions, where the loss reads: the gradient through depth and time on one map |
+| **Theory** | the equations, each linked to the view that shows it |
 
-**Why it vanishes** shows the spectrum and the step Jacobians behind the curves,
-**Connectivity** what each hidden state still remembers of each input, and **Theory** the
-equations, each linked to the view that shows it.
+**Your own model.** Open *Bring your own model* in the sidebar and upload a PyTorch
+`state_dict` (.safetensors or .npz) or a Keras 3 `.keras` file: **Gradient flow** then shows
+one layer and direction of it and **Deep & bidirectional** every layer, with your weights;
+it stays loaded for this session, from page to page.
 """
 )
 st.subheader("Classroom scenarios")

@@ -1,35 +1,26 @@
 """Gradient flow: how ∂L/∂h_t shrinks or grows going back through time."""
-from dataclasses import replace
-
 import numpy as np
 import streamlit as st
 
-from rnnviz import claims, deepflow, gradflow, plots, presets, ui
+from rnnviz import claims, gradflow, plots, presets, ui
 from rnnviz.cells import CELL_LABELS
 from rnnviz.flow import FLOOR
 from rnnviz.gradflow import blowup_explanation, forward_sentence, summary_sentence
 
 config, overlay = ui.flow_page("Gradient flow through time", ":material/trending_down:",
                                overlay=True)
-model = ui.model_upload("fl_model")
-if model is not None and (model.layers > 1 or model.bidirectional):
-    st.info(f"Your model has {model.layers} layer(s){', bidirectional' if model.bidirectional else ''}: "
-            "this page shows one layer. Open it on **Deep & bidirectional** to see every layer.",
-            icon=":material/stacks:")
-    st.page_link(ui.DEEP_PAGE, label="Deep & bidirectional", icon=":material/stacks:")
-    model = None
 with ui.computing("Computing the exact gradient (the first view compiles for a few seconds)…"):
-    if model is None:
-        result = ui.gradient_flow(config)
-    else:  # the student's own weights: this session only, not cached for others
-        config = replace(config, cell=model.cell, H=model.hidden_size)
-        result = gradflow.gradient_flow(config, model.params, deepflow.model_inputs(model, config))
-        st.success(f"Showing your model: {model.source}", icon=":material/upload_file:")
+    # The student's model (the chosen layer of it), or the drawn network.
+    config, view, result = ui.drawn_or_model(
+        config, "flow", ui.gradient_flow, gradflow.gradient_flow)
 
 label, value, help_text = claims.rate_metric(result.facts)
 left, right = st.columns([1, 3])
 left.metric(label, value, help=help_text)
-right.subheader(summary_sentence(result, config.T))
+headline = summary_sentence(result, config.T)
+if view is not None:  # which layer and direction of the student's model
+    headline = f"{view.title}: {headline[0].lower()}{headline[1:]}"
+right.subheader(headline)
 st.caption(
     "The loss reads the hidden state through a fixed readout of norm 1, so at the step it "
     "reads, ‖∂L/∂h‖ = 1. **Follow the curve to the left**: every step back multiplies the "
@@ -40,6 +31,8 @@ if problem:
     st.error(problem, icon=":material/warning:")
 
 st.markdown("#### How large is the gradient that reaches step t?")
+if view is None:  # a preset's settings: what the chart shows, right above it
+    ui.preset_narration(presets.FLOW, result)
 norms = {"‖∂L/∂h_t‖": result.grad_norms}
 if result.cell_grad_norms is not None:
     norms["‖∂L/∂c_t‖ (cell state)"] = result.cell_grad_norms
@@ -50,7 +43,8 @@ st.plotly_chart(
                                    for name, dash in zip(norms, ("solid", "dot"))}),
     width="stretch",
 )
-ui.preset_narration(presets.FLOW, result)  # under the chart it narrates
+if view is not None:
+    ui.model_view_note(view, loss=True)
 if result.bound is not None:
     st.caption(
         f"Dashed: the bound (γλ₁)^(T−1−t) of Pascanu, Mikolov & Bengio 2013, with γ = 1 "
@@ -103,7 +97,7 @@ st.caption(forward_sentence(result) + (
     "candidates below −0.9 or above 0.9): there its slope, and the gradient through it, is "
     "almost 0."))
 
-trained = ui.trained_model(config.cell)
+trained = ui.trained_model(config.cell) if view is None else None
 if trained:
     st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: before and after training")
     before, after = trained["profiles"]
@@ -128,7 +122,8 @@ for i in t:
     csv_rows.append(row)
 st.download_button(
     "Download the gradient norms (CSV)", "\n".join(csv_rows) + "\n",
-    file_name=f"rnnviz_gradient_flow_{config.cell}_T{config.T}.csv", mime="text/csv",
+    file_name=f"rnnviz_gradient_flow_{'model_' if view else ''}{config.cell}_T{config.T}.csv",
+    mime="text/csv",
 )
 
 # Last, so that the first view's compile and drawing do not compete with the warm-up's.

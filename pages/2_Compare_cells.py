@@ -11,10 +11,17 @@ from rnnviz.gradflow import blowup_explanation, summary_sentence
 
 COMPARED = ("rnn", "lstm", "gru")
 
-config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=False)
+config = ui.flow_page("Compare cells", ":material/compare_arrows:", choose_cell=False,
+                      shows_model=False)
+ui.model_elsewhere("it compares the three cells drawn with the same seed, size and "
+                   "initialisation, and a trained model is one cell with its own weights.")
 
 with ui.computing("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
+    # Where the GRU fades fastest, the same GRU at larger update-gate biases, to say why.
+    raised = ({b: ui.gradient_flow(replace(config, cell="gru", update_bias=b))
+               for b in claims.raised_update_biases(config.update_bias)}
+              if claims.gru_fades_fastest(results) else {})
 
 st.markdown(
     "The same inputs, seed, hidden size and initialisation family, three cells. "
@@ -39,6 +46,11 @@ st.plotly_chart(
     width="stretch",
 )
 ui.preset_narration(presets.COMPARE, results)  # under the chart it narrates
+# Why the GRU fades fastest, under the chart that shows it (above, it pushed the chart
+# below the fold at 1024×768).
+gru_note = claims.gru_update_gate_note(results, config.update_bias, raised)
+if gru_note:
+    st.info(gru_note, icon=":material/lightbulb:")
 st.markdown("#### Per hidden unit: |∂L/∂h_t|, one colour scale for all three")
 st.plotly_chart(
     ui.figure("gradient_heatmap_row", {CELL_LABELS[c]: r.grad_map for c, r in results.items()},

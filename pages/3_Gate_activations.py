@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import plots, ui
+from rnnviz import gradflow, plots, ui
 from rnnviz.cells import CELL_LABELS
 
 GATE_TEXT = {
@@ -19,7 +19,9 @@ TANH_GATES = ("g", "n")
 config = ui.flow_page("Gate activations", ":material/tune:", page=ui.GATED_PAGE)
 
 with ui.computing("Running the cell (the first view compiles for a few seconds)…"):
-    result = ui.gate_activity(config)
+    # The student's model (the chosen layer of it), or the drawn network.
+    config, view, result = ui.drawn_or_model(
+        config, "gates", ui.gate_activity, gradflow.gate_activity)
 
 st.markdown(
     "A gate is a sigmoid between 0 (closed) and 1 (open). Its slope σ′ = σ(1 − σ) is at most "
@@ -33,7 +35,12 @@ if result.state_blowup_step is not None:
              f"{result.state_blowup_step}: each step multiplied it by more than 1. Values from "
              "there on are inf/NaN and drawn blank. Lower the gain or use tanh.",
              icon=":material/warning:")
-if not result.gates:
+if view is not None:
+    ui.model_view_note(view)
+if not result.gates and view is not None:
+    st.info(f"Your model's cell, a {CELL_LABELS[config.cell]}, has no gates: below is its "
+            "hidden state.", icon=":material/info:")
+elif not result.gates:
     st.info(f"The {CELL_LABELS[config.cell]} has no gates: choose the LSTM or the GRU in the "
             "sidebar. Below is its hidden state.", icon=":material/info:")
 else:
@@ -66,7 +73,7 @@ if result.gates:
     st.markdown("#### Each gate over time (first sequence)")
     st.plotly_chart(ui.figure("gate_maps", result.gates, GATE_TEXT, TANH_GATES), width="stretch")
 
-trained = ui.trained_model(config.cell)
+trained = ui.trained_model(config.cell) if view is None else None
 if trained and result.gates:
     from rnnviz.analysis import gate_saturation
 

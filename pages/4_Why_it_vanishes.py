@@ -2,14 +2,16 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import plots, ui
+from rnnviz import gradflow, plots, ui
 from rnnviz.analysis import block_label
 from rnnviz.flow import FLOOR
 
 config = ui.flow_page("Why it vanishes: Jacobians and spectra", ":material/blur_circular:")
 
 with ui.computing("Computing the Jacobians (the first view compiles for a few seconds)…"):
-    r = ui.jacobian_analysis(config)
+    # The student's model (the chosen layer of it), or the drawn network.
+    config, view, r = ui.drawn_or_model(
+        config, "jacobians", ui.jacobian_analysis, gradflow.jacobian_analysis)
 
 st.markdown(
     "Going back one step multiplies the gradient by the step Jacobian "
@@ -33,7 +35,9 @@ else:
 if r.state_blowup_step is not None:
     st.error(f"The hidden state overflowed float32 at step {r.state_blowup_step}; the "
              "Jacobians from there on are NaN and not drawn.", icon=":material/warning:")
-if config.radius is None:
+if view is not None:
+    ui.model_view_note(view)
+elif config.radius is None:
     st.caption("Tip: switch on **Set the spectral radius of W_hh** in the sidebar and drag "
                "it: the eigenvalues and the curves below move together.")
 

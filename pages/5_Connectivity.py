@@ -2,13 +2,15 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import plots, ui
+from rnnviz import gradflow, plots, ui
 from rnnviz.flow import FLOOR
 
 config = ui.flow_page("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
 
 with ui.computing("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
-    r = ui.connectivity_map(config)
+    # The student's model (the chosen layer of it), or the drawn network.
+    config, view, r = ui.drawn_or_model(
+        config, "connectivity", ui.connectivity_map, gradflow.connectivity_map)
 
 st.markdown(
     "Each row is an output step t, each column an input step s. The colour says how strongly "
@@ -19,6 +21,8 @@ st.markdown(
 st.latex(r"C_{t,s} = \Big\|\frac{\partial h_t}{\partial x_s}\Big\|_F = "
          r"\Big\|J_t J_{t-1}\cdots J_{s+1}\,\frac{\partial h_s}{\partial x_s}\Big\|_F,"
          r"\qquad s \le t")
+if view is not None:
+    ui.model_view_note(view, ": x_s is what this layer reads at step s")
 if r.stride > 1:
     st.caption(f"Showing every {r.stride}th step on both axes (the values are exact; a screen "
                f"has fewer pixels than {config.T}² pairs).")

@@ -17,6 +17,8 @@ query = ui.write_url(ui.lab_query(config, compare), "tr")
 ui.menu(menu, query)
 ui.share_link(query)
 ui.show_notices("tr")
+ui.model_elsewhere("it trains drawn networks from scratch on a memory task; it does not train "
+                   "uploaded weights.")
 
 task = TASKS[config.task]
 cells = train.COMPARE_CELLS if compare else (config.cell,)

@@ -4,7 +4,8 @@ import math
 
 import streamlit as st
 
-from rnnviz import ui
+from rnnviz import model_files, ui
+from rnnviz.presets import DEEP, PRESETS
 
 FLOW = "pages/1_Gradient_flow.py"
 COMPARE = "pages/2_Compare_cells.py"
@@ -18,7 +19,9 @@ SECTIONS = (
     ("gates", "4. How gates help"),
     ("init", "5. How initialisation helps"),
     ("clipping", "6. Gradient clipping"),
-    ("reading", "7. Further reading"),
+    ("deep", "7. Deep and bidirectional networks"),
+    ("upload", "8. Your own model"),
+    ("reading", "9. Further reading"),
 )
 
 # Every link on this page: section anchor -> (page, label, URL parameters). The parameters
@@ -85,6 +88,18 @@ LINKS = {
          {"cell": "rnn", "init": "orthogonal", "gain": "1.1", "T": "300", "inputs": "zeros"}),
         (FLOW, "A relu RNN whose state overflows: W_hh = 1.3·I",
          {"cell": "rnn_relu", "init": "identity", "gain": "1.3", "T": "400", "inputs": "noise"}),
+    ],
+    # The deep page's presets, as they are (their narration then says what the map shows),
+    # and the loss on every step. Parameters of the deep page: rnnviz.deepflow.FIELDS.
+    "deep": [(DEEP, p.name, p.query) for p in PRESETS if p.page == DEEP] + [
+        (DEEP, "Two bidirectional LSTM layers, the loss on every step (summed)",
+         {"cell": "lstm", "layers": "2", "bidirectional": "true", "read": "all"}),
+    ],
+    # An upload cannot travel in a link: these open the pages that show it.
+    "upload": [
+        (FLOW, "Gradient flow: one layer and direction of your model, its headline and "
+               "profile", {}),
+        (DEEP, "Deep & bidirectional: every layer and direction of your model on one map", {}),
     ],
     "reading": [
         (HOME, "Home: every classroom scenario, with what to say about it", {}),
@@ -341,12 +356,104 @@ st.markdown(
 show_links("clipping")
 
 # --- 7 -------------------------------------------------------------------------------------
+header("deep")
+st.markdown(
+    r"**A stack.** Layer $\ell$ reads, at step $t$, the output of the layer below at the same "
+    r"step: $h^{(\ell)}_t = \mathrm{cell}(h^{(\ell)}_{t-1},\ h^{(\ell-1)}_t)$, with "
+    r"$h^{(0)}_t = x_t$. So $h^{(\ell)}_t$ reaches the loss along two kinds of step: **back "
+    r"in time** within a layer, through $J^{(\ell)}_{t+1} = \partial h^{(\ell)}_{t+1} / "
+    r"\partial h^{(\ell)}_t$, and **up a layer**, through $V^{(\ell+1)}_t = \partial "
+    r"h^{(\ell+1)}_t / \partial h^{(\ell)}_t$ ($\mathrm{diag}(\mathrm{act}'(a^{(\ell+1)}_t))\, "
+    r"W^{(\ell+1)}_{ih}$ for a vanilla RNN). One reverse pass computes every layer and step:"
+)
+st.latex(
+    r"\delta^{(\ell)}_t = \delta^{(\ell)}_{t+1} J^{(\ell)}_{t+1} + "
+    r"\delta^{(\ell+1)}_t V^{(\ell+1)}_t, \qquad "
+    r"\delta^{(L)}_t = \frac{\partial \ell_t}{\partial h^{(L)}_t} + "
+    r"\delta^{(L)}_{t+1} J^{(L)}_{t+1}, \qquad \delta^{(\ell)}_t = "
+    r"\frac{\partial L}{\partial h^{(\ell)}_t}"
+)
+st.markdown(
+    r"Unrolled, with the loss on the top layer $L$ at step $s$, $\partial L / \partial "
+    r"h^{(\ell)}_t$ is a sum over the paths of the $(\text{layer}, \text{step})$ grid from "
+    r"$(L, s)$ down to $(\ell, t)$: each path is a product of $s - t$ time Jacobians and "
+    r"$L - \ell$ layer Jacobians, in some order, and there are "
+    r"$\binom{s - t + L - \ell}{L - \ell}$ such paths. A few layers add only a few factors "
+    r"to each product; a long sequence adds many. Whether going down the stack or back in "
+    "time costs more, and which layer receives the most at the first steps, is read off "
+    "the depth × time map, where each row is one layer (and direction)."
+)
+st.markdown(
+    r"**A bidirectional layer** is two recurrences over the same inputs: the forward one "
+    r"($\rightarrow$) reads $x_0, x_1, \ldots$; the backward one ($\leftarrow$) reads "
+    r"$x_{T-1}, x_{T-2}, \ldots$, so "
+    r"$\overleftarrow{h}_t = \mathrm{cell}(\overleftarrow{h}_{t+1}, x_t)$. Its output at "
+    r"step $t$ is the pair $y_t = [\overrightarrow{h}_t, \overleftarrow{h}_t]$, and the "
+    "layer above reads both halves. The backward direction's gradient runs the other way, "
+    "from a loss at step $s$ toward **later** steps:"
+)
+st.latex(
+    r"\frac{\partial L}{\partial \overleftarrow{h}_t} = \sum_{s \le t} "
+    r"\frac{\partial \ell_s}{\partial \overleftarrow{h}_s}\, "
+    r"\overleftarrow{J}_{s} \cdots \overleftarrow{J}_{t-1}, \qquad "
+    r"\overleftarrow{J}_k = \frac{\partial \overleftarrow{h}_k}{\partial \overleftarrow{h}_{k+1}}"
+)
+st.markdown(
+    r"**Where the loss reads decides what can be reached.** A loss read only at step $s$ "
+    r"cannot depend on $\overrightarrow{h}_t$ for $t > s$, nor on $\overleftarrow{h}_t$ for "
+    r"$t < s$: in that direction's reading those states come after $s$. In the top layer "
+    "their gradient is exactly 0, a structural zero (no path), not a vanishing one. One "
+    r"layer down there are paths again: $\overleftarrow{h}^{(L)}_s$ depends on "
+    r"$\overleftarrow{h}^{(L)}_t$ for every $t > s$, which reads "
+    r"$\overrightarrow{h}^{(L-1)}_t$; so the forward states below reach the loss from "
+    "after $s$ through the backward direction above, and the backward states below from "
+    "before $s$ through the forward one. A loss at the middle step shows both directions "
+    "at once, each fading out from the middle toward its own end.\n\n"
+    "Frameworks read different steps. PyTorch's `output[t]` is "
+    r"$[\overrightarrow{h}_t, \overleftarrow{h}_t]$, so a classifier on `output[-1]` reads "
+    r"$\overleftarrow{h}_{T-1}$, which has seen only $x_{T-1}$. Keras's "
+    "`Bidirectional(LSTM(…))` with `return_sequences=False` returns each direction's "
+    r"final state, $[\overrightarrow{h}_{T-1}, \overleftarrow{h}_0]$: both have read the "
+    "whole sequence. rnnviz reads an uploaded Keras model that way (section 8)."
+)
+show_links("deep")
+
+# --- 8 -------------------------------------------------------------------------------------
+header("upload")
+st.markdown(
+    "Every page draws networks with the weights its settings draw. A network you trained "
+    "yourself can be shown instead: open **Bring your own model** in the sidebar and "
+    "upload " + model_files.EXPECTED + f" (at most {model_files.MAX_BYTES // model_files.MB}"
+    " MB). The file is read as data, never run as code (no pickle), and kept in your "
+    "session only; it follows you from page to page until you remove it.\n\n"
+    "- rnnviz reads the recurrent layers: their cell (RNN, LSTM, GRU), layers, directions "
+    "and sizes come from the file, so the cell, size and initialisation controls are "
+    "greyed out while it is loaded. A Keras model's `Embedding` is kept; the loss is the "
+    "page's readout of norm 1 of the top recurrent layer, as for the drawn networks, so "
+    "what is drawn is the gradient that reaches your network's states.\n"
+    "- **Inputs.** Gaussian noise at the model's input size, or, for a model with an "
+    "`Embedding`, random token ids turned into vectors by its own embedding weights; each "
+    "page that shows the model says which.\n"
+    "- **Where the loss reads.** Where the page's setting says (*Loss on* on Gradient "
+    "flow, *Loss reads* on Deep & bidirectional). On Deep & bidirectional, a Keras model "
+    "whose top layer is a `Bidirectional` without `return_sequences` is read as Keras "
+    "outputs it, each direction's final state (section 7).\n"
+    "- **Which page.** *Gradient flow* shows one layer and direction of it, chosen in the "
+    "sidebar; *Deep & bidirectional* shows every layer and direction on one depth × time "
+    "map. Pages that compare drawn networks say so in the main area, with links to these "
+    "two."
+)
+show_links("upload")
+
+# --- 9 -------------------------------------------------------------------------------------
 header("reading")
 st.markdown(
     """
 - Bengio, Simard & Frasconi 1994. *Learning long-term dependencies with gradient descent is
   difficult.* IEEE Transactions on Neural Networks 5(2).
 - Hochreiter & Schmidhuber 1997. *Long short-term memory.* Neural Computation 9(8).
+- Schuster & Paliwal 1997. *Bidirectional recurrent neural networks.* IEEE Transactions on
+  Signal Processing 45(11).
 - Gers, Schmidhuber & Cummins 2000. *Learning to forget: continual prediction with LSTM.*
   Neural Computation 12(10).
 - Glorot & Bengio 2010. *Understanding the difficulty of training deep feedforward neural
@@ -355,6 +462,8 @@ st.markdown(
   ICML. [arXiv:1211.5063](https://arxiv.org/abs/1211.5063)
 - Saxe, McClelland & Ganguli 2013. *Exact solutions to the nonlinear dynamics of learning in
   deep linear neural networks.* [arXiv:1312.6120](https://arxiv.org/abs/1312.6120)
+- Graves, Mohamed & Hinton 2013. *Speech recognition with deep recurrent neural networks.*
+  ICASSP. [arXiv:1303.5778](https://arxiv.org/abs/1303.5778)
 - Cho et al. 2014. *Learning phrase representations using RNN encoder-decoder for
   statistical machine translation.* [arXiv:1406.1078](https://arxiv.org/abs/1406.1078)
 - He, Zhang, Ren & Sun 2015. *Delving deep into rectifiers.*

@@ -545,7 +545,8 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
     if net.num_layers == 1:
         rows = rows_for(src)
     else:
-        per_source = T * I * B * net.num_directions * net.hidden_size * xs.dtype.itemsize
+        widest = max(D * H for D, H in zip(net.directions, net.hidden_sizes))  # D_k·H_k
+        per_source = T * I * B * widest * xs.dtype.itemsize
         m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
         chunks = -(-n // m)
         # Pad with source -1, which is never injected (its rows are zero and cut off); a
@@ -637,9 +638,9 @@ def connectivity(
     hidden state (no readout): h_t of one layer, or a network's top output [h_fwd_t,
     h_bwd_t] (D·H, torch's ``output``). Entry [t, s] is the Frobenius norm of the Jacobian
     ∂y_t/∂x_s, root-mean-square over the batch. For one layer or a unidirectional stack,
-    causality makes it zero for s > t; those entries are NaN (not computed). A
-    bidirectional network's backward direction reads the sequence from the end, so its map
-    fills both triangles. An exact zero (e.g. a dead relu path) is -inf. Once the forward
+    causality makes it zero for s > t; those entries are NaN (not computed). A network with
+    a backward direction in any layer (also a mixed stack, a Bidirectional layer under a
+    one-way one) reads the sequence from the end too, so its map fills both triangles. An exact zero (e.g. a dead relu path) is -inf. Once the forward
     pass overflows (a state is inf/NaN in any sequence at step k), rows t ≥ k are NaN too
     (every row, for a bidirectional network): `flow.first_nonfinite(hs)` gives k for the
     page to explain.

@@ -38,29 +38,53 @@ DIRECTIONS = ("forward", "backward")  # index d of a Network's layers[k][d]
 
 
 class Network(NamedTuple):
-    """Weights of a stack of L layers of one cell, each with D directions (1 or 2).
+    """Weights of a stack of L layers of one cell, layer k with D_k directions (1 or 2) of
+    H_k units each.
 
     ``layers[k][d]`` is the CellParams of layer k, direction d (0 forward, 1 backward), in
-    PyTorch's layout: layer 0 reads the inputs (``w_ih (G*H, I)``), layer k > 0 reads the
-    [forward, backward] outputs of layer k − 1 concatenated (``w_ih (G*H, D*H)``), as
-    ``torch.nn.LSTM(num_layers=L, bidirectional=True)`` and Keras ``Bidirectional`` do.
-    L and D live in the pytree structure, so they are static under jit without a static
-    argument. A single unidirectional layer is ``Network(((params,),))``, the same as
-    passing its CellParams.
+    PyTorch's layout: layer 0 reads the inputs (``w_ih (G*H_0, I)``), layer k > 0 reads the
+    [forward, backward] outputs of layer k − 1 concatenated (``w_ih (G*H_k, D_{k−1}·H_{k−1})``),
+    as ``torch.nn.LSTM(num_layers=L, bidirectional=True)`` and Keras ``Bidirectional`` do.
+    PyTorch's stacks are uniform (every layer D directions of H units); Keras also stacks
+    layers that differ, e.g. ``Bidirectional(LSTM(32, return_sequences=True))`` under
+    ``LSTM(16)``: directions (2, 1), hidden sizes (32, 16).
+    L, every D_k and every shape live in the pytree structure, so they are static under jit
+    without a static argument. A single unidirectional layer is ``Network(((params,),))``,
+    the same as passing its CellParams.
     """
 
-    layers: tuple  # L tuples of D CellParams
+    layers: tuple  # L tuples of D_k CellParams
 
     @property
     def num_layers(self) -> int:
         return len(self.layers)
 
     @property
+    def directions(self) -> tuple:
+        """(D_0, …, D_{L−1}): each layer's number of directions."""
+        return tuple(len(layer) for layer in self.layers)
+
+    @property
+    def hidden_sizes(self) -> tuple:
+        """(H_0, …, H_{L−1}): each layer's units per direction."""
+        return tuple(layer[0].w_hh.shape[1] for layer in self.layers)
+
+    @property
+    def is_uniform(self) -> bool:
+        """True when every layer has the same directions and units (any PyTorch stack): its
+        per-layer results stack into (L, D, T, B, H) arrays."""
+        return len(set(self.directions)) == 1 and len(set(self.hidden_sizes)) == 1
+
+    @property
     def num_directions(self) -> int:
-        return len(self.layers[0])
+        """D of every layer of a uniform network; for a mixed one the most of any layer,
+        so that 2 means "some layer reads the sequence backwards" (see `directions`)."""
+        return max(self.directions)
 
     @property
     def hidden_size(self) -> int:
+        """H of every layer of a uniform network; for a mixed one layer 0's (see
+        `hidden_sizes`)."""
         return self.layers[0][0].w_hh.shape[1]
 
     @property
@@ -84,24 +108,26 @@ def is_single_layer(params) -> bool:
 
 
 def check_network(cell: str, params) -> Network:
-    """`params` as a Network, after checking that its layers fit together (ValueError if not)."""
+    """`params` as a Network, after checking that its layers fit together (ValueError if not):
+    each layer's directions share its hidden size H_k, and its w_ih reads what the layer
+    below outputs, D_{k−1}·H_{k−1} features (the inputs' I for layer 0)."""
     net = as_network(params)
     G = GATE_BLOCKS[check_cell(cell)]
     L = len(net.layers)
-    D = len(net.layers[0]) if L else 0
-    if not 1 <= L <= MAX_LAYERS or D not in (1, 2):
+    if not 1 <= L <= MAX_LAYERS:
         raise ValueError(f"a network has 1 to {MAX_LAYERS} layers of 1 or 2 directions, "
-                         f"got {L} layers of {D}")
-    H = net.hidden_size
+                         f"got {L} layers")
+    inputs = net.input_size
     for k, layer in enumerate(net.layers):
-        if len(layer) != D:
-            raise ValueError(f"layer {k} has {len(layer)} directions, layer 0 has {D}")
+        if len(layer) not in (1, 2):
+            raise ValueError(f"layer {k} has {len(layer)} directions; a layer has 1 or 2 "
+                             "(forward, backward)")
+        H = layer[0].w_hh.shape[1]
         for d, p in enumerate(layer):
             where = f"layer {k}, {DIRECTIONS[d]}"
             if tuple(p.w_hh.shape) != (G * H, H):
                 raise ValueError(f"{where}: w_hh has shape {tuple(p.w_hh.shape)}; a {cell} "
                                  f"of hidden size {H} needs ({G * H}, {H})")
-            inputs = net.input_size if k == 0 else D * H
             if tuple(p.w_ih.shape) != (G * H, inputs):
                 raise ValueError(f"{where}: w_ih has shape {tuple(p.w_ih.shape)}; expected "
                                  f"({G * H}, {inputs})")
@@ -109,6 +135,7 @@ def check_network(cell: str, params) -> Network:
                 if tuple(getattr(p, name).shape) != (G * H,):
                     raise ValueError(f"{where}: {name} has shape "
                                      f"{tuple(getattr(p, name).shape)}; expected ({G * H},)")
+        inputs = len(layer) * H  # what layer k + 1 reads
     return net
 
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnviz.flow import FLOOR
+from rnnviz.flow import FLOOR, no_dependence
 
 # A curve is "geometric" when no point lies further than this from its straight-line fit
 # in log10 units, relative to the decades it spans (and never more than MAX_DEVIATION).
@@ -44,6 +44,9 @@ class ProfileFacts(NamedTuple):
     largest_step: int | None
     smallest_step: int | None
     nonfinite_from: int | None  # latest step holding inf/NaN (an overflow going back)
+    # Steps where it is exactly 0 with no path to the loss (`flow.no_dependence`): not
+    # "below 1e-30", which is kept for tiny values and for zeros float32 flushed.
+    no_path_steps: tuple = ()
 
 
 def format_factor(x: float) -> str:
@@ -52,6 +55,16 @@ def format_factor(x: float) -> str:
         mantissa, exponent = f"{x:.1e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     return f"{x:.2g}" if x < 100 else f"{x:.0f}"
+
+
+def format_value(x: float) -> str:
+    """A magnitude for text, 2 significant digits: 0.069, 3.4, 6.5e-4, 2.1e5."""
+    if x == 0 or not np.isfinite(x):
+        return f"{x:g}"
+    if 1e-2 <= abs(x) < 1e4:
+        return f"{x:.2g}" if abs(x) < 100 else f"{x:.0f}"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def round_up(x: float) -> float:
@@ -70,10 +83,12 @@ def profile_facts(norms, floor: float = FLOOR) -> ProfileFacts:
     finite = np.isfinite(v)
     nonfinite_from = int(t[~finite].max()) if (~finite).any() else None
     ok = finite & (v >= floor)
-    below = finite & (v < floor)
+    zero = no_dependence(v, floor)
+    below = finite & (v < floor) & ~zero
     below_from = int(t[below].max()) if below.any() else None
+    no_path = tuple(int(i) for i in t[zero])
     none = ProfileFacts(T, int(ok.sum()), None, None, None, below_from, False, None, None,
-                        None, None, None, None, nonfinite_from)
+                        None, None, None, None, nonfinite_from, no_path)
     if ok.sum() < 2 or not ok[-1]:
         return none
     logs = np.log10(v[ok])
@@ -97,7 +112,7 @@ def profile_facts(norms, floor: float = FLOOR) -> ProfileFacts:
             concentrated = _concentration(ts, logs)
     return ProfileFacts(T, int(ok.sum()), span, change, int(ts[0]), below_from, geometric,
                         steps, direction, concentrated, phases, largest, smallest,
-                        nonfinite_from)
+                        nonfinite_from, no_path)
 
 
 def geometric_rate(ts, logs) -> float | None:
@@ -155,7 +170,8 @@ def _concentration(ts, logs) -> tuple | None:
 
 
 def profile_headline(facts: ProfileFacts, quantity: str = "the gradient",
-                     lead: str = "Going back in time, ", step_of=None) -> str:
+                     lead: str = "Going back in time, ", step_of=None, part: bool = False
+                     ) -> str:
     """One sentence about a profile, true of it (tests/test_claims.py checks the rules).
 
     Args:
@@ -163,9 +179,13 @@ def profile_headline(facts: ProfileFacts, quantity: str = "the gradient",
       lead: words before the subject; "" starts the sentence with the quantity.
       step_of: maps an index of the profile to the step number to print (for a profile
         taken in reverse, e.g. a backward direction's); the identity by default.
+      part: the profile is a part of a longer curve, which `lead` names ("From step 57
+        back to step 0 (58 of the 276 steps), "): the sentence says "these 58 steps",
+        never "all 58 steps".
     """
     f, T = facts, facts.T
     step_of = step_of or (lambda i: i)
+    no_path = step_ranges([step_of(i) for i in f.no_path_steps])
     f = f._replace(**{name: None if getattr(f, name) is None else step_of(getattr(f, name))
                       for name in ("nonfinite_from", "below_floor_from", "largest_step",
                                    "smallest_step")})
@@ -174,21 +194,55 @@ def profile_headline(facts: ProfileFacts, quantity: str = "the gradient",
     elif f.direction is None:
         body = f"too few values of {quantity} are resolvable (≥ 1e-30) to say how it changes"
     else:
-        body = _profile_body(f, T, quantity)
+        body = _profile_body(f, T, quantity, part)
         if f.below_floor_from is not None:
             body += f"; from step {f.below_floor_from} back it is below 1e-30"
+    if no_path and f.nonfinite_from is None:
+        body += f"; at {no_path} it is exactly 0: {NO_PATH}"
     text = lead + body + "."
     return text[0].upper() + text[1:] if lead else text
+
+
+NO_PATH = "no path from there to the loss"
+
+
+def step_ranges(steps) -> str:
+    """Steps as text by runs: "step 5", "steps 0–98", "steps 0–3 and 7–9"; "" for none."""
+    s = sorted(int(i) for i in steps)
+    if not s:
+        return ""
+    runs, start = [], s[0]
+    for prev, cur in zip(s, s[1:] + [None]):
+        if cur != prev + 1:
+            runs.append(f"{start}" if start == prev else f"{start}–{prev}")
+            start = cur
+    word = "step" if len(s) == 1 else "steps"
+    return f"{word} " + (runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + " and " + runs[-1])
+
+
+def whole_curve_sentence(norms, floor: float = FLOOR) -> str:
+    """What a whole profile spans, for a sentence that described only part of it:
+    "Over all 276 steps it spans 4.8× (largest at step 57, smallest at step 275)." Only
+    values ≥ floor count (said so when some are not); "" without two of them."""
+    v = np.asarray(norms, np.float64)
+    ok = np.isfinite(v) & (v >= floor)
+    if ok.sum() < 2:
+        return ""
+    t = np.arange(v.size)[ok]
+    largest, smallest = int(t[np.argmax(v[ok])]), int(t[np.argmin(v[ok])])
+    where = "" if ok.all() else ", where it is at least 1e-30,"
+    return (f"Over all {v.size} steps{where} it spans {format_factor(v[ok].max() / v[ok].min())}× "
+            f"(largest at step {largest}, smallest at step {smallest}).")
 
 
 def _steps(k: int) -> str:
     return "step" if k == 1 else f"{k} steps"
 
 
-def _profile_body(f: ProfileFacts, T: int, quantity: str) -> str:
+def _profile_body(f: ProfileFacts, T: int, quantity: str, part: bool = False) -> str:
     if f.direction == "flat":
         return (f"{quantity} stays within a factor of {format_factor(round_up(f.span))} over "
-                f"all {T} steps")
+                f"{'these' if part else 'all'} {T} steps")
     if f.direction == "uneven":
         return (f"{quantity} spans {format_factor(f.span)}× over {T} steps, not monotonically: "
                 f"largest at step {f.largest_step}, smallest at step {f.smallest_step}")
@@ -308,3 +362,80 @@ def training_outcome(label: str, losses, baseline: float, diverged: bool = False
     when = "" if step is None else f"; it first fell below half the baseline at step {step}"
     return (f"{label} ends at loss {end:.3g} (mean of its last {LAST_STEPS} steps), "
             f"{format_factor(ratio)}× below the no-memory baseline {baseline:.3g}{when}.")
+
+
+# --- Compare cells: why the GRU fades fastest ------------------------------------------
+
+# Update-gate biases tried on Compare cells to show what opens the GRU's direct path.
+RAISED_UPDATE_BIASES = (1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def steady_rate(facts: ProfileFacts) -> float | None:
+    """Steps per 10× of a falling profile's steady part: the whole curve's rate when it is
+    geometric, else the rate before a fast change in its last steps; None otherwise."""
+    if facts.direction == "falls" and facts.geometric and facts.steps_per_decade is not None:
+        return float(facts.steps_per_decade)
+    if facts.phases is not None and facts.phases[2][0] == "rate" and facts.phases[2][2] == "falls":
+        return float(facts.phases[2][1])
+    return None
+
+
+def gru_fades_fastest(results: dict) -> bool:
+    """Whether, of the compared cells (cell -> gradflow.FlowResult), the GRU's gradient
+    falls going back and delivers the least to step 0 (every curve finite)."""
+    if "gru" not in results or len(results) < 2:
+        return False
+    if not all(np.isfinite(r.grad_norms).all() for r in results.values()):
+        return False
+    at_0 = {c: float(r.grad_norms[0]) for c, r in results.items()}
+    return (results["gru"].facts.direction == "falls"
+            and all(at_0["gru"] < v for c, v in at_0.items() if c != "gru"))
+
+
+def raised_update_biases(bias: float) -> tuple:
+    """The update-gate biases above `bias` to try (RAISED_UPDATE_BIASES)."""
+    return tuple(b for b in RAISED_UPDATE_BIASES if b > bias)
+
+
+def _amount(x: float) -> str:
+    return f"{x:.1e}" if x >= FLOOR else "less than 1e-30"
+
+
+def gru_update_gate_note(results: dict, bias: float, raised: dict) -> str | None:
+    """Why the GRU fades fastest of the compared cells, and what update-gate bias b_z
+    makes it carry the gradient; None unless it does fade fastest.
+
+    Args:
+      results: cell -> gradflow.FlowResult of the compared cells at update-gate bias `bias`.
+      raised: b_z -> FlowResult of the same GRU at larger biases (`raised_update_biases`).
+        The sentence names the smallest that delivers more to step 0 than every other
+        cell, else the one that delivers most.
+    """
+    if not gru_fades_fastest(results):
+        return None
+    from rnnviz.cells import CELL_LABELS
+
+    gru = results["gru"]
+    z = gru.forward.gate_means.get("z")
+    if z is None or not np.isfinite(z):
+        return None
+    text = (f"Why the GRU fades fastest: {profile_headline(gru.facts, 'its gradient', lead='')} "
+            f"With update-gate bias b_z = {bias:g} its update gates average z = {z:.2f} "
+            f"(σ({bias:g}) = {1 / (1 + np.exp(-bias)):.2f}). A GRU carries its state over as "
+            "h_t = (1 − z) ⊙ n_t + z ⊙ h_{t−1}, so along that direct path each step back keeps "
+            f"only a fraction z ≈ {z:.2f} of the gradient.")
+    others = {c: float(r.grad_norms[0]) for c, r in results.items() if c != "gru"}
+    best = max(others, key=others.get)
+    tried = {b: r for b, r in raised.items()
+             if np.isfinite(r.grad_norms).all() and "z" in r.forward.gate_means}
+    if not tried:
+        return text
+    beat = [b for b in sorted(tried) if tried[b].grad_norms[0] > others[best]]
+    b = beat[0] if beat else max(tried, key=lambda k: tried[k].grad_norms[0])
+    r = tried[b]
+    v = float(r.grad_norms[0])
+    said = profile_headline(r.facts, "the same GRU's gradient", lead="")[:-1]
+    return (f"{text} A larger bias opens that path: at b_z = {b:g} (mean z = "
+            f"{r.forward.gate_means['z']:.2f}) {said}, and {_amount(v)} reaches step 0, "
+            f"{'more' if v > others[best] else 'less'} than the {CELL_LABELS[best]}'s "
+            f"{_amount(others[best])}.")

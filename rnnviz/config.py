@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Field:
@@ -25,8 +27,27 @@ class Field:
         if self.kind is bool:
             return "true or false"
         if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        return f"between {self.lo:g} and {self.hi:g}"
+            return "one of " + ", ".join(map(format_value, self.choices))
+        return f"between {format_value(self.lo)} and {format_value(self.hi)}"
+
+
+GROUP = "\u00a0"  # a no-break space between groups of digits: "2 147 483 647" stays one line
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as people read it: whole numbers in full, digits grouped in threes
+    from 10 000 on (2 147 483 647, never 2.14748e+09), other numbers without an exponent
+    where one is not needed (0.0001); text and booleans as they are."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e18:
+        whole = int(value)
+        return f"{whole:,}".replace(",", GROUP) if abs(whole) >= 10_000 else str(whole)
+    if 1e-6 <= abs(value) < 1e6:
+        return np.format_float_positional(float(value), trim="-")  # shortest, as repr
+    return repr(float(value))
 
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -68,20 +89,22 @@ def parse_value(field: Field, raw: Any) -> tuple[Any, str | None]:
         shown = str(raw)[:40]
         return field.default, (
             f"“{field.key}={shown}” is not valid: {field.key} must be {field.bounds_text()}; "
-            f"using {field.default}."
+            f"using {format_value(field.default)}."
         )
     if field.choices:
         if value not in field.choices:
             nearest = min(field.choices, key=lambda c: abs(c - value))
             return nearest, (
-                f"“{field.key}={raw}” is not offered ({field.bounds_text()}); using {nearest}."
+                f"“{field.key}={raw}” is not offered ({field.bounds_text()}); using "
+                f"{format_value(nearest)}."
             )
         return value, None
     clipped = min(max(value, field.lo), field.hi)
     clipped = field.kind(clipped)
     if clipped != value:
         return clipped, (
-            f"“{field.key}={raw}” is out of range ({field.bounds_text()}); using {clipped}."
+            f"“{field.key}={raw}” is out of range ({field.bounds_text()}); using "
+                f"{format_value(clipped)}."
         )
     return value, None
 

@@ -12,7 +12,8 @@ import numpy as np
 from rnnviz import analysis, claims, programs
 from rnnviz import config as cfg
 from rnnviz import gradflow
-from rnnviz.flow import FLOOR, first_nonfinite, flow, layer_norms
+from rnnviz.flow import (FLOOR, first_nonfinite, flow, network_norms, no_dependence,
+                         per_layer_arrays, unroll)
 from rnnviz.init import init_params
 
 MAX_LAYERS = 4
@@ -83,7 +84,18 @@ def read_steps(read: str, T: int) -> list[int]:
 
 
 def masked_readout_loss(ys, mask):
-    """L = Σ_t mask_t Σ_b vᵀy_t with v = (1,…,1)/√(D·H): unit-norm readout where mask ≠ 0."""
+    """L = Σ_t mask_t Σ_b vᵀy_t with v = (1,…,1)/√(D·H): unit-norm readout where mask ≠ 0.
+
+    mask (T,) weighs both directions' halves of y_t alike; mask (T, D) weighs each
+    direction's half on its own: with mask[T−1, 0] = mask[0, 1] = 1 the loss reads the
+    vector [forward state at T − 1, backward state at 0] through v, Keras's Bidirectional
+    output with return_sequences=False (`model_read_mask`).
+    """
+    if mask.ndim == 2:
+        T, B, F = ys.shape
+        D = mask.shape[1]
+        halves = ys.reshape(T, B, D, F // D).sum(axis=-1) / jnp.sqrt(F)  # (T, B, D)
+        return jnp.sum(mask[:, None, :] * halves)
     readout = ys.sum(axis=-1) / jnp.sqrt(ys.shape[-1])  # (T, B)
     return jnp.sum(mask[:, None] * readout)
 
@@ -128,7 +140,8 @@ class DeepResult:
 
     profiles: tuple  # LayerProfile per layer and direction, layer 1 first, → before ←
     depth_map: np.ndarray  # (L·D, T) ‖∂L/∂h_t‖, rows as `profiles`
-    read_steps: list
+    read_steps: list  # steps where the loss reads some direction ([0, T − 1] for Keras's
+    # Bidirectional final states: forward at T − 1, backward at 0); [] when it reads all
     state_blowup_step: int | None
 
 
@@ -139,46 +152,173 @@ def layer_label(k: int, d: int, D: int) -> str:
 def describe_layers(norms: np.ndarray) -> tuple:
     """LayerProfiles of (L, D, T) norms. Each profile is described going back from its
     largest value along its own direction: toward earlier steps for the forward direction,
-    toward later steps for the backward one (it read the sequence from the end)."""
+    toward later steps for the backward one (it reads the sequence from the end). The
+    sentence names that part of the curve ("From its peak at step 57 back to step 0 (58 of
+    the 276 steps)"), and says what the rest of the curve does where it has one."""
     L, D, T = norms.shape
     out = []
     for k in range(L):
         for d in range(D):
             label = layer_label(k, d, D)
             curve = norms[k, d]
-            finite = np.where(np.isfinite(curve), curve, -np.inf)
-            peak = int(np.argmax(finite)) if np.isfinite(finite).any() else T - 1
-            if d == 0:
-                segment, step_of = curve[: peak + 1], None
-                lead = f"Going back in time from step {peak}, "
-            else:
-                segment = curve[peak:][::-1]
-                step_of = lambda i, T=T: T - 1 - i  # noqa: E731
-                lead = f"Going back along its reading (to later steps) from step {peak}, "
-            facts = claims.profile_facts(segment)
-            if segment.size < 2:
-                text = (f"{label}'s ‖∂L/∂h_t‖ is largest at step {peak}, where its own "
-                        "reading starts: no step lies behind it in its direction.")
-            else:
-                text = claims.profile_headline(facts, f"{label}'s ‖∂L/∂h_t‖", lead=lead,
-                                               step_of=step_of)
+            facts, text = layer_sentence(label, curve, backward=d == 1)
             out.append(LayerProfile(label, curve, facts, text))
     return tuple(out)
 
 
-def deep_flow(c: DeepConfig, params=None, xs=None) -> DeepResult:
-    """∂L/∂h_t of every layer and direction, in one reverse pass (flow.flow)."""
+def layer_sentence(label: str, curve: np.ndarray, backward: bool) -> tuple:
+    """(facts, sentence) of one layer and direction's ‖∂L/∂h_t‖ (T,), in input order: the
+    part from its peak back along its own reading, named, then the rest of the curve."""
+    T = curve.size
+    finite = np.where(np.isfinite(curve), curve, -np.inf)
+    peak = int(np.argmax(finite)) if np.isfinite(finite).any() else T - 1
+    quantity = f"{label}'s ‖∂L/∂h_t‖"
+    if not backward:
+        segment, step_of, end, rest = curve[: peak + 1], None, 0, np.arange(peak + 1, T)
+        way = "back"
+    else:
+        segment = curve[peak:][::-1]
+        step_of = lambda i, T=T: T - 1 - i  # noqa: E731
+        end, rest, way = T - 1, np.arange(0, peak), "back along its reading (to later steps)"
+    facts = claims.profile_facts(segment)
+    if segment.size < 2:
+        text = (f"At step {peak}, where its own reading starts, {quantity} is largest: no "
+                "step lies behind it in its direction.")
+    else:
+        part = (f"all {T} steps" if segment.size == T
+                else f"{segment.size} of the {T} steps")
+        lead = f"From its peak at step {peak} {way} to step {end} ({part}), "
+        text = claims.profile_headline(facts, quantity, lead=lead, step_of=step_of,
+                                       part=segment.size < T)
+    return facts, " ".join(filter(None, [text, rest_sentence(curve, rest, peak)]))
+
+
+def rest_sentence(curve: np.ndarray, rest: np.ndarray, peak: int) -> str:
+    """What the steps outside a layer sentence's part do: where they are exactly 0 (no
+    path to the loss), and what the whole curve spans when they hold values."""
+    if rest.size == 0:
+        return ""
+    zero = no_dependence(curve)
+    words = []
+    if zero[rest].any():
+        steps = claims.step_ranges(rest[zero[rest]])
+        words.append(f"On the other side of step {peak}, at {steps}, it is exactly 0: "
+                     f"{claims.NO_PATH}.")
+    resolved = np.isfinite(curve) & (curve >= FLOOR)
+    shown = rest[resolved[rest]]
+    if shown.size:
+        part = np.setdiff1d(np.flatnonzero(resolved), rest)
+        if part.size and curve[shown].min() >= curve[part].min():
+            words.append(f"Its other {claims.step_ranges(shown)} lie within the range of "
+                         "that part.")
+        else:  # they reach below it: the whole curve spans more than the part
+            words.append(claims.whole_curve_sentence(curve))
+    return " ".join(w for w in words if w)
+
+
+FAR_SHARE = 0.1  # "the steps farthest from where the loss reads": this share of them
+
+
+def far_steps(read_steps, T: int) -> np.ndarray:
+    """The steps farthest from every step the loss reads (a tenth of the sequence, at least
+    one), sorted; every step when the loss reads every step (read_steps empty)."""
+    t = np.arange(T)
+    if not len(read_steps):
+        return t
+    distance = np.min(np.abs(t[:, None] - np.asarray(read_steps)[None, :]), axis=1)
+    n = max(1, int(round(FAR_SHARE * T)))
+    return np.sort(np.argsort(-distance, kind="stable")[:n])
+
+
+def layer_of(label: str) -> int:
+    """The layer number of a row label: "layer 2 ←" -> 2."""
+    return int(label.split(" ")[1])
+
+
+def layer_gradient(depth_map: np.ndarray, labels, steps) -> np.ndarray:
+    """(L,) mean over `steps` of ‖∂L/∂y_t‖ for each layer's output y_t = [h→_t, h←_t]:
+    its directions' rows combined as √(Σ row²), which is the RMS over the batch of the
+    norm of both directions' gradients together. Layer 1 first."""
+    rows = np.asarray(depth_map, np.float64)
+    layers = sorted({layer_of(label) for label in labels})
+    joint = [np.sqrt(np.sum(rows[[i for i, label in enumerate(labels) if layer_of(label) == k]]
+                            ** 2, axis=0)) for k in layers]
+    return np.array([j[steps].mean() for j in joint])
+
+
+def depth_sentence(result: "DeepResult") -> str:
+    """What the depth × time map shows about depth, computed from it: which layer receives
+    the most and the least gradient at the steps farthest from where the loss reads, by
+    what factor, and whether it fades with depth (each layer less than the one above it)."""
+    labels = [p.label for p in result.profiles]
+    T = result.depth_map.shape[1]
+    if len({layer_of(label) for label in labels}) < 2:
+        return "With one layer there is no depth to compare: only time, along the row."
+    steps = far_steps(result.read_steps, T)
+    where = ("on average over every step" if steps.size == T else
+             f"at the steps farthest from where the loss reads ({claims.step_ranges(steps)})")
+    v = layer_gradient(result.depth_map, labels, steps)
+    if not np.isfinite(v).all():
+        return ("The gradient overflowed float32 (inf/NaN) in some layer: the layers cannot "
+                "be compared.")
+    most, least = int(np.argmax(v)), int(np.argmin(v))
+    if v[most] == 0:
+        return f"{where[0].upper()}{where[1:]}, no layer receives any gradient (exactly 0)."
+    amount = ("none (exactly 0)" if v[least] == 0 else
+              f"{claims.format_value(v[least])}: {claims.format_factor(v[most] / v[least])}× "
+              "less")
+    both = " (its two directions together)" if any("←" in label for label in labels) else ""
+    going_down = np.diff(v[::-1])  # from the top layer down to layer 1
+    if (going_down < 0).all():
+        trend = ("Here the gradient fades with depth: each layer receives less than the "
+                 "one above it.")
+    elif (going_down > 0).all():
+        trend = ("Here the gradient does not fade with depth: each layer receives more than "
+                 "the one above it.")
+    else:
+        trend = ("Here the gradient neither fades nor grows steadily with depth: the layers "
+                 "are not in order.")
+    return (f"{where[0].upper()}{where[1:]}, layer {most + 1} receives the most gradient, "
+            f"‖∂L/∂h_t‖ = {claims.format_value(v[most])} on average{both}, and layer "
+            f"{least + 1} the least ({amount}). {trend}")
+
+
+def deep_flow(c: DeepConfig, params=None, xs=None, mask=None) -> DeepResult:
+    """∂L/∂h_t of every layer and direction, in one reverse pass (flow.flow).
+
+    Args:
+      params, xs: the network and its padded inputs (the page's own from `c` if None); any
+        cells.Network, mixed ones too (Keras's Bidirectional under a one-way layer): one
+        profile and map row per layer and direction, labelled "layer 1 →", "layer 1 ←",
+        "layer 2".
+      mask: where the loss reads, (padded,) or per direction (padded, D_top) (see
+        `masked_readout_loss`); None: `read_mask(c.read, …)`. `model_flow` passes an
+        uploaded model's own reading.
+    """
     params = make_params(c) if params is None else params
     xs = inputs(c) if xs is None else xs
-    mask = read_mask(c.read, c.T, xs.shape[0])
+    mask = read_mask(c.read, c.T, xs.shape[0]) if mask is None else np.asarray(mask, np.float32)
     ys, g = _network_flow(c.cell, params, xs, mask, c.T)
-    g = np.asarray(g)
-    if g.ndim == 3:  # one unidirectional layer
-        g = g[None, None]
-    norms = layer_norms(g[:, :, : c.T])  # (L, D, T)
-    profiles = describe_layers(norms)
-    return DeepResult(profiles, norms.reshape(-1, c.T), read_steps(c.read, c.T),
+    # (D_k, T) per layer, whatever the network's form (one layer, uniform, mixed)
+    norms = network_norms(tuple(np.asarray(a)[:, : c.T] for a in per_layer_arrays(g)))
+    steps = sorted({int(t) for t in np.nonzero(mask[: c.T])[0]}) if c.read != "all" else []
+    return DeepResult(network_profiles(norms), np.concatenate(norms, axis=0), steps,
                       first_nonfinite(np.asarray(ys)[: c.T]))
+
+
+def network_profiles(norms: tuple) -> tuple:
+    """LayerProfiles of a network's norms given per layer, an L-tuple of (D_k, T), as
+    `describe_layers` says them, each labelled with its layer's own directions: a mixed
+    Keras stack's rows read "layer 1 →", "layer 1 ←", "layer 2"."""
+    if len({n.shape for n in norms}) == 1:
+        return describe_layers(np.stack(norms))
+    out = []
+    for k, n in enumerate(norms):
+        for d, curve in enumerate(n):
+            label = layer_label(k, d, n.shape[0])
+            facts, text = layer_sentence(label, curve, backward=d == 1)
+            out.append(LayerProfile(label, curve, facts, text))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -236,7 +376,10 @@ def two_sided_sentence(r: TwoSidedResult) -> str:
 
 def model_config(model, c: DeepConfig) -> DeepConfig:
     """The page's settings with the shape of an uploaded model (cell, layers, directions,
-    H) in place of the drawn one's; H may lie outside the menu of drawn sizes."""
+    H) in place of the drawn one's; H may lie outside the menu of drawn sizes. For a mixed
+    Keras stack `bidirectional` says that some layer reads backwards and H is the first
+    layer's: `model.directions` and `model.hidden_sizes` say each layer's, and the results
+    (`model_flow`) come from the model's own weights whatever these say."""
     return replace(c, cell=model.cell, layers=model.layers, bidirectional=model.bidirectional,
                    H=model.hidden_size)
 
@@ -250,3 +393,140 @@ def model_inputs(model, c: DeepConfig) -> np.ndarray:
         tokens = rng.integers(0, model.embedding.shape[0], size=shape)
         return model.embedding[tokens].astype(np.float32)
     return rng.standard_normal(shape + (model.input_size,)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# An uploaded model, read as its framework reads it
+
+
+def model_read_mask(model, read: str, T: int, padded: int) -> np.ndarray:
+    """Where the loss reads an uploaded model's top layer, as `masked_readout_loss` takes it.
+
+    "last" reads what the framework outputs: a Keras Bidirectional top layer with
+    return_sequences=False outputs [forward state after x_{T−1}, backward state after x_0]
+    (each direction's final state), so the mask is per direction (padded, 2), forward at
+    T − 1 and backward at 0. Every other case reads the pair [forward_t, backward_t] at the
+    steps of `read_mask` (padded,): torch's output[t] and Keras return_sequences=True at
+    each step read, and for a return_sequences=False model the states a loss at those
+    steps would read (the model itself outputs only its final states).
+    """
+    mask = read_mask(read, T, padded)
+    if read != "last" or not model.reads_final_states:
+        return mask
+    both = np.zeros((padded, 2), np.float32)
+    both[T - 1, 0] = 1.0  # forward: its state after the last step
+    both[0, 1] = 1.0  # backward: its state after x_0, the last one it reaches
+    return both
+
+
+def model_output(model, xs, T: int | None = None) -> np.ndarray:
+    """What the framework outputs from the model's top recurrent layer, computed by rnnviz.
+
+    Args:
+      xs: (padded, B, I) inputs (embedding vectors for an Embedding model), time-major.
+      T: number of real steps (all of xs if None).
+    Returns:
+      (T, B, D·H) every step's [forward_t, backward_t] when the model returns sequences
+      (torch's output, Keras return_sequences=True), else (B, D·H): the vector the loss
+      reads with "last" (`model_read_mask`), for a Keras Bidirectional layer [forward after
+      x_{T−1}, backward after x_0]. Transpose to compare with Keras's batch-major output.
+    """
+    xs = np.asarray(xs, np.float32)
+    T = xs.shape[0] if T is None else T
+    hs = np.asarray(unroll(model.cell, model.params, xs, length=T)[0])[:T]
+    if model.returns_sequences:
+        return hs
+    mask = model_read_mask(model, "last", T, T)
+    if mask.ndim == 1:
+        return np.tensordot(mask, hs, axes=1)
+    halves = np.split(hs, mask.shape[1], axis=-1)  # [forward, backward], (T, B, H) each
+    return np.concatenate([np.tensordot(mask[:, d], h, axes=1) for d, h in enumerate(halves)],
+                          axis=-1)
+
+
+def model_flow(model, c: DeepConfig) -> DeepResult:
+    """`deep_flow` of an uploaded model (model_files.LoadedModel) on its own inputs
+    (`model_inputs`), the loss reading what its framework outputs (`model_read_mask`)."""
+    c = model_config(model, c)
+    xs = model_inputs(model, c)
+    return deep_flow(c, model.params, xs, model_read_mask(model, c.read, c.T, xs.shape[0]))
+
+
+def model_read_sentence(model, read: str) -> str:
+    """What the loss reads of an uploaded model, in words, for the page."""
+    top = model.directions[-1] if model.directions else (2 if model.bidirectional else 1)
+    keras = model.framework == "keras"
+    if read == "last" and model.reads_final_states:
+        return ("The loss reads what Keras's Bidirectional layer outputs (return_sequences="
+                "False): the forward state after the last step and the backward state after "
+                "x₀, the final state of each direction, through a readout of norm 1.")
+    where = READ_LABELS[read]
+    if top == 1:
+        text = f"The loss reads the top layer's state at {where} through a readout of norm 1."
+        if not model.returns_sequences and read != "last":
+            text += (" Your model outputs only its state after the last step "
+                     "(return_sequences=False); this shows what a loss there would do.")
+        return text
+    text = (f"The loss reads the top layer's [forward, backward] pair at {where} through a "
+            "readout of norm 1")
+    if keras and not model.returns_sequences:
+        return text + (": a pair your model does not output (it outputs each direction's "
+                       "final state, read with \"the last step\"); this shows what a loss "
+                       "there would do.")
+    if keras:
+        return text + ", as Keras's Bidirectional outputs it with return_sequences=True."
+    return text + (", as PyTorch's output[t] holds it. A head on h_n instead would read the "
+                   "backward state after x₀: the file does not say which your model used.")
+
+
+@dataclass(frozen=True)
+class ModelConnectivity:
+    """Connectivity ‖∂y_t/∂x_s‖ of an uploaded model's top output (every step's [forward_t,
+    backward_t], what return_sequences=True or torch's output gives), x_s the vector the
+    first recurrent layer reads at step s (the embedding vector for an Embedding model)."""
+
+    steps: np.ndarray  # (n,) sampled steps, both axes
+    log10_map: np.ndarray  # (n, n) log10, NaN where s > t cannot be reached (one way only)
+    two_sided: bool  # some layer reads backwards: both triangles filled
+    future_share: float  # mean over t of the share of Σ_s ‖·‖ from s > t (0 one way)
+
+
+# Forward-mode connectivity carries (sampled steps × input size) tangents; the page's own
+# map carries 64 × 2. An uploaded model's inputs may be 100 wide (an Embedding): it gets
+# fewer sampled steps so that the work stays about that of the page's map at I = 16.
+MODEL_MAP_TANGENTS = MAX_MAP_STEPS * 16
+MIN_MODEL_MAP_STEPS = 16
+
+
+def model_map_slots(model) -> int:
+    """Sampled steps on each axis of an uploaded model's connectivity map."""
+    return int(np.clip(MODEL_MAP_TANGENTS // max(model.input_size, 1), MIN_MODEL_MAP_STEPS,
+                       MAX_MAP_STEPS))
+
+
+def model_connectivity(model, c: DeepConfig) -> ModelConnectivity:
+    """‖∂y_t/∂x_s‖ of an uploaded model (uniform or mixed stack) on its own inputs
+    (`model_inputs`, the first CONNECTIVITY_SEQUENCES sequences), sampled at up to
+    `model_map_slots(model)` steps per axis."""
+    c = model_config(model, c)
+    xs = model_inputs(model, c)[:, :CONNECTIVITY_SEQUENCES]
+    slots = model_map_slots(model)
+    stride = max(1, int(np.ceil(c.T / slots)))
+    log10_map = analysis.connectivity(model.cell, model.params, xs, length=c.T, stride=stride,
+                                      slots=slots).astype(np.float32)
+    steps = analysis.sampled_steps(c.T, stride)
+    two = model.bidirectional
+    return ModelConnectivity(steps, log10_map, two,
+                             future_share(log10_map, steps) if two else 0.0)
+
+
+def model_connectivity_sentence(r: ModelConnectivity) -> str:
+    """What the uploaded model's map says about which inputs each output hears."""
+    share = r.future_share
+    if not r.two_sided:
+        return ("Your model reads one way: output y_t depends only on inputs up to step t, "
+                "so the map's upper triangle (s > t) is blank.")
+    if not np.isfinite(share):
+        return "Nothing resolvable to read off the map (the forward pass overflowed)."
+    return (f"Your model reads both ways: on average {share:.0%} of what output y_t depends on "
+            "comes from inputs after step t, heard through its backward direction.")

@@ -4,7 +4,9 @@ Time-major shapes throughout: ``xs (T, B, I)``, ``hs (T, B, H)``. A network (cel
 L layers, D directions) runs the same scan once per layer and direction; its top output is
 ``(T, B, D·H)`` and its per-layer arrays are ``(L, D, T, B, H)``, the backward direction
 indexed by input position t as in PyTorch's ``output``. One unidirectional layer keeps the
-one-layer shapes ``(T, B, H)``.
+one-layer shapes ``(T, B, H)``. A mixed network (layers that differ in directions D_k or
+units H_k, as Keras stacks them) has a top output ``(T, B, D_top·H_top)`` and per-layer
+results as an L-tuple of ``(D_k, T, B, H_k)`` arrays (`per_layer_arrays` reads both forms).
 """
 
 import jax
@@ -76,10 +78,11 @@ def _scan(cell, params, xs, carry0, eps=None, reverse=False, length=None):
 
 def _start_state(net: Network, h0, k: int, d: int):
     """Layer k, direction d's slice of a start state: (B, H) for one layer, else h0[k·D + d]
-    of an (L·D, B, H) array, PyTorch's h_0 order (layer 0 forward, layer 0 backward, ...)."""
+    of an (L·D, B, H) array, PyTorch's h_0 order (layer 0 forward, layer 0 backward, ...).
+    (A mixed network starts from zeros: `check_start_state` refuses an h0 for it.)"""
     if h0 is None or is_single_layer(net):
         return h0
-    return h0[k * net.num_directions + d]
+    return h0[sum(net.directions[:k]) + d]
 
 
 def _carries0(cell, net: Network, xs, h0=None, c0=None) -> tuple:
@@ -117,11 +120,32 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None):
 
 
 def _per_layer(net: Network, parts):
-    """Nested per-layer, per-direction arrays parts[k][d] (T, B, H) as one (L, D, T, B, H)
-    array, or the (T, B, H) array itself for one unidirectional layer."""
+    """Nested per-layer, per-direction arrays parts[k][d] (T, B, H_k) as one (L, D, T, B, H)
+    array, or the (T, B, H) array itself for one unidirectional layer. A mixed network's
+    layers do not stack: an L-tuple of (D_k, T, B, H_k) arrays."""
     if is_single_layer(net):
         return parts[0][0]
+    if not net.is_uniform:
+        return tuple(jnp.stack(list(row)) for row in parts)
     return jnp.stack([jnp.stack(list(row)) for row in parts])
+
+
+def per_layer_arrays(a) -> tuple:
+    """Any per-layer result (a gradient or gate, as `unroll`, `flow` and `hidden_grads` return
+    it) as an L-tuple of (D_k, T, B, H_k) arrays: (T, B, H) of one layer -> ((1, T, B, H),),
+    (L, D, T, B, H) of a uniform network -> its L layers, a mixed network's tuple as it is."""
+    if isinstance(a, (tuple, list)):
+        return tuple(a)
+    if a.ndim == 3:
+        return (a[None],)
+    return tuple(a[k] for k in range(a.shape[0]))
+
+
+def network_norms(grads) -> tuple:
+    """‖∂L/∂h_t‖ per layer, direction and step, RMS over the batch, for any network: an
+    L-tuple of (D_k, T) float64 arrays (see `per_layer_arrays` for what `grads` may be).
+    For a uniform network `layer_norms` gives the same numbers as one (L, D, T) array."""
+    return tuple(per_step_norms(np.asarray(g)) for g in per_layer_arrays(grads))
 
 
 def _gates(net: Network, outs) -> dict:
@@ -138,10 +162,14 @@ def _unroll(cell, params, xs, h0, c0, length=None):
 
 def check_start_state(params, xs, h0, name="h0"):
     """For a network, h0 must be (L·D, B, H), PyTorch's h_0 (a ValueError otherwise); one
-    layer's (B, H) start state is passed through unchecked, as before networks existed."""
+    layer's (B, H) start state is passed through unchecked, as before networks existed. A
+    mixed network (layers of different sizes or directions) starts from zeros only."""
     if h0 is None or is_single_layer(params):
         return
     net = as_network(params)
+    if not net.is_uniform:
+        raise ValueError(f"{name} must be None (zeros) for a network whose layers differ in "
+                         f"directions {net.directions} or sizes {net.hidden_sizes}")
     want = (net.num_layers * net.num_directions, xs.shape[1], net.hidden_size)
     if tuple(np.shape(h0)) != want:
         raise ValueError(f"{name} of a {net.num_layers}-layer network with "
@@ -152,7 +180,7 @@ def check_start_state(params, xs, h0, name="h0"):
 def _length_if_needed(params, length):
     """`length` where it changes results (a backward direction reads from the end), else None,
     so that one-layer and unidirectional programs stay the same and need no length."""
-    return length if as_network(params).num_directions == 2 else None
+    return length if 2 in as_network(params).directions else None
 
 
 def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
@@ -172,7 +200,9 @@ def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
       hs and a dict of gate activations: LSTM i, f, g, o and the cell state c; GRU r, z, n;
       nothing for the vanilla cells. One layer: hs and each gate (T, B, H). A network: hs
       (T, B, D·H), the top layer's [forward, backward] output (= torch's ``output``), and
-      each gate (L, D, T, B, H): layer, direction (0 forward, 1 backward), input step.
+      each gate (L, D, T, B, H): layer, direction (0 forward, 1 backward), input step. A
+      mixed network (Keras's Bidirectional under a one-way layer): hs (T, B, D_top·H_top)
+      and each gate an L-tuple of (D_k, T, B, H_k).
     """
     check_cell(cell)
     xs = as_array(xs)
@@ -222,7 +252,7 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None):
     Returns:
       (loss, hs, gates, grads) with hs and gates as `unroll` returns them and grads
       {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
-      network.
+      network, an L-tuple of (D_k, T, B, H_k) for a mixed one.
     """
     net = as_network(params)
     length = _length_if_needed(net, length)
@@ -260,8 +290,9 @@ def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
     Returns:
       {"h"}, and for the LSTM also "c": ∂L/∂c_t including the path through
       ``h_t = o_t * tanh(c_t)``; each (T, B, H) for one layer and (L, D, T, B, H) for a
-      network (layer, direction, input step t, batch, unit). Overflow shows up as inf/NaN
-      entries, never an exception.
+      network (layer, direction, input step t, batch, unit), an L-tuple of
+      (D_k, T, B, H_k) for a mixed network (`network_norms` reads every form). Overflow
+      shows up as inf/NaN entries, never an exception.
     """
     check_cell(cell)
     xs = as_array(xs)
@@ -427,6 +458,39 @@ def per_unit_magnitudes(grads) -> np.ndarray:
     """|∂L/∂h_t[j]| root-mean-square over the batch: (T, B, H) -> (T, H) float64."""
     g = np.asarray(grads, np.float64)
     return np.sqrt(np.mean(g * g, axis=1))
+
+
+def no_dependence(values, floor=FLOOR, axis=-1, log10=False) -> np.ndarray:
+    """Where a norm is exactly 0 because nothing there reaches the loss: a bool mask of
+    `values`' shape, for "no dependence" to be drawn and said apart from "below `floor`".
+
+    An exact 0 is "no dependence" (no path to the loss, or every path through an inactive
+    relu or a tanh′ that is 0 in float32) unless its stretch of zeros along `axis` (time)
+    touches a nonzero value below `floor`: a gradient that fades through 1e-30 … 1e-38 is
+    then flushed to 0 by float32 (XLA on CPU flushes subnormals), and is only "below".
+
+    Args:
+      values: norms (≥ 0; inf/NaN allowed), or with log10=True their log10 (-inf = 0), as
+        the connectivity maps hold them.
+    """
+    v = np.moveaxis(np.asarray(values, np.float64), axis, -1)
+    with np.errstate(invalid="ignore"):
+        if log10:
+            zero, tiny = np.isneginf(v), np.isfinite(v) & (v < np.log10(floor))
+        else:
+            zero, tiny = v == 0, np.isfinite(v) & (v != 0) & (np.abs(v) < floor)
+    n = v.shape[-1]
+    if n == 0:
+        return np.moveaxis(zero, -1, axis)
+    idx = np.broadcast_to(np.arange(n), v.shape)
+    # The nearest nonzero entry on each side of every entry (-1 and n: none).
+    before = np.maximum.accumulate(np.where(~zero, idx, -1), axis=-1)
+    after = np.flip(np.minimum.accumulate(np.flip(np.where(~zero, idx, n), -1), axis=-1), -1)
+
+    def tiny_at(i):
+        return (i >= 0) & (i < n) & np.take_along_axis(tiny, np.clip(i, 0, n - 1), -1)
+
+    return np.moveaxis(zero & ~tiny_at(before) & ~tiny_at(after), -1, axis)
 
 
 def steps_per_decade(norms, floor=FLOOR):

@@ -215,6 +215,11 @@ class FlowResult:
     grad_blowup_step: int | None  # latest t where ∂L/∂h_t is inf/NaN (going back from T)
     loss: float
     forward: "ForwardStats"
+    # relu RNN only, (T,) int: how many (sequence, unit) entries of ∂L/∂h_t are nonzero, and
+    # how many of those units are active at t (relu′(a_t) = 1, h_t > 0). Only these pass
+    # gradient back: ∂L/∂h_{t−1} = W_hhᵀ(relu′(a_t) ⊙ ∂L/∂h_t) (+ the loss's own term).
+    grad_units: np.ndarray | None = None
+    passing_units: np.ndarray | None = None
 
     @property
     def steps_per_decade(self) -> float | None:
@@ -295,6 +300,9 @@ def gradient_flow(c: FlowConfig, params=None, xs=None) -> FlowResult:
         grad_blowup_step=last_nonfinite(g),
         loss=float(loss),
         forward=forward_stats(c.cell, hs, {k: np.asarray(v)[: c.T] for k, v in gates.items()}),
+        grad_units=np.count_nonzero(g, axis=(1, 2)) if c.cell == "rnn_relu" else None,
+        passing_units=(np.count_nonzero((g != 0) & (hs > 0), axis=(1, 2))
+                       if c.cell == "rnn_relu" else None),
     )
 
 
@@ -422,11 +430,17 @@ class GateResult:
     state_blowup_step: int | None  # first t where some h_t is inf/NaN
 
 
-def gate_activity(c: FlowConfig) -> GateResult:
-    """Gates and states over time for a config (the same compiled pass as `gradient_flow`)."""
+def gate_activity(c: FlowConfig, params=None, xs=None) -> GateResult:
+    """Gates and states over time for a config (the same compiled pass as `gradient_flow`).
+
+    Args:
+      params, xs: a model's own weights (one layer) and padded inputs (bucket(T), B, I),
+        e.g. a layer of an uploaded one (model_layers.layer_view), instead of the drawn ones.
+    """
     from rnnviz.analysis import forget_horizon, gate_saturation
 
-    params, xs = params_and_inputs(c)
+    if params is None:
+        params, xs = params_and_inputs(c)
     _, hs, gates, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)
     gates = {name: np.asarray(a)[: c.T] for name, a in gates.items()}
     cell_state = gates.pop("c", None)
@@ -471,14 +485,22 @@ class JacobianResult:
     state_blowup_step: int | None
 
 
-def jacobian_analysis(c: FlowConfig) -> JacobianResult:
-    """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config."""
+def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
+    """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config.
+
+    Args:
+      params, xs: a model's own weights (one layer) and padded inputs (at least bucket(T)
+        steps), instead of the drawn ones.
+    """
     from rnnviz import analysis
 
     # One program per (cell, H) for every length and stride, as the connectivity maps:
     # the inputs padded to the longest bucket, whose padded steps are skipped, and
     # MAX_MAP_STEPS sampled steps, the unused ones empty.
-    params, longest = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
+    if params is None:
+        params, longest = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
+    else:
+        longest = np.asarray(xs)
     all_xs = longest[: bucket(c.T)]
     stride = map_stride(c.T)
     xs = longest[:, :JACOBIAN_SEQUENCES]
@@ -514,15 +536,21 @@ class ConnectivityResult:
     state_blowup_step: int | None
 
 
-def connectivity_map(c: FlowConfig) -> ConnectivityResult:
-    """The connectivity map of Madsen 2019 (Distill), computed exactly for a config."""
+def connectivity_map(c: FlowConfig, params=None, xs=None) -> ConnectivityResult:
+    """The connectivity map of Madsen 2019 (Distill), computed exactly for a config.
+
+    Args:
+      params, xs: a model's own weights (one layer) and padded inputs (at least bucket(T)
+        steps), instead of the drawn ones.
+    """
     from rnnviz import analysis
 
     # One program per cell and width for every length and stride: the inputs padded to the
     # longest bucket, whose padded steps the map skips, MAX_MAP_STEPS sampled steps (the
     # unused ones empty), and H = 8, 16 run at 32 units. Added units have no tangent (their
     # states stay 0), so the norms are the cell's own.
-    params, xs = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
+    if params is None:
+        params, xs = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
     stride = map_stride(c.T)
     padded = pad_units(c.cell, params, padded_width(c.H, MAP_PADDED_UNITS))
     logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride,

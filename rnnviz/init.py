@@ -369,8 +369,8 @@ def _keras_direction(cell: str, arrays, where: str, input_size: int | None,
     H = recurrent.shape[0]
     if hidden_size is not None and H != hidden_size:
         raise ValueError(f"{where}: recurrent_kernel has shape {recurrent.shape}, hidden size "
-                         f"{H}; layer 0 has {hidden_size}, and every layer of a network has the "
-                         "same hidden size")
+                         f"{H}; its forward direction has {hidden_size}, and both directions "
+                         "of a layer have the same hidden size")
     want_in = "I" if input_size is None else input_size
     if (kernel.ndim != 2 or kernel.shape[1] != G * H or not kernel.shape[0]
             or (input_size is not None and kernel.shape[0] != input_size)):
@@ -408,11 +408,13 @@ def from_keras(cell: str, weights) -> CellParams | Network:
       weights: one layer's ``get_weights()`` list, ``[kernel (I, G·H), recurrent_kernel
         (H, G·H), bias]``, or a list of them, one per stacked layer (bottom first). A
         ``Bidirectional`` layer's list has 6 arrays: the forward layer's 3, then the
-        backward layer's. Every layer is bidirectional or none is (as in PyTorch); layer
-        k > 0 reads D·H inputs. Lists of 2 (or 4) arrays are layers with use_bias=False.
+        backward layer's. Layers may differ, as Keras stacks them (a Bidirectional layer
+        under a one-way one, units per layer): layer k > 0 reads the D_{k−1}·H_{k−1}
+        outputs of the layer below. Lists of 2 (or 4) arrays are layers with use_bias=False.
     Returns:
       CellParams (float32 numpy arrays, PyTorch layout and gate order) for one
-      unidirectional layer, else a cells.Network. Keras's gate orders are converted: LSTM
+      unidirectional layer, else a cells.Network (mixed, see `cells.Network`, when its
+      layers differ in directions or units). Keras's gate orders are converted: LSTM
       i, f, c, o is PyTorch's i, f, g, o; GRU z, r, h becomes r, z, n; SimpleRNN's single
       bias goes into b_ih (b_hh = 0).
 
@@ -433,26 +435,21 @@ def from_keras(cell: str, weights) -> CellParams | Network:
     stacked = isinstance(weights[0], (list, tuple))
     layer_lists = list(weights) if stacked else [weights]
     _check_depth(len(layer_lists), "the weights list")
-    counts = []
     for k, arrays in enumerate(layer_lists):
         if not isinstance(arrays, (list, tuple)) or len(arrays) not in (2, 3, 4, 6):
             n = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
             raise ValueError(f"layer {k}: expected 3 arrays (kernel, recurrent_kernel, bias) "
                              f"or 6 for a Bidirectional layer, got {n}")
-        counts.append(len(arrays))
-    D = 2 if counts[0] in (4, 6) else 1
-    if any((c in (4, 6)) != (D == 2) for c in counts):
-        raise ValueError("every layer must be Bidirectional or none: rnnviz (like PyTorch) "
-                         f"stacks layers of one kind; got {counts} arrays per layer")
-    layers, I, H = [], None, None  # inferred from layer 0's forward direction
+    layers, width = [], None  # features entering layer k; layer 0's from its kernel
     for k, arrays in enumerate(layer_lists):
+        D = 2 if len(arrays) in (4, 6) else 1  # a Bidirectional layer: 2 × (2 or 3) arrays
         n = len(arrays) // D
-        layer = []
+        layer, H = [], None  # H from the layer's forward direction
         for d in range(D):
             where = f"layer {k}" + (f" ({DIRECTIONS[d]})" if D == 2 else "")
-            p = _keras_direction(cell, arrays[d * n:(d + 1) * n], where,
-                                 I if k == 0 else D * H, H)
-            I, H = p.w_ih.shape[1] if I is None else I, p.w_hh.shape[1]
+            p = _keras_direction(cell, arrays[d * n:(d + 1) * n], where, width, H)
+            width, H = p.w_ih.shape[1], p.w_hh.shape[1]  # the backward direction's too
             layer.append(p)
+        width = D * H
         layers.append(layer)
     return _network_of(layers)

@@ -29,16 +29,42 @@ CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 
 
 class LoadedModel(NamedTuple):
-    """A recurrent network read from a file, in rnnviz's (PyTorch) layout."""
+    """A recurrent network read from a file, in rnnviz's (PyTorch) layout.
+
+    A PyTorch module is uniform (every layer D directions of H units); a Keras stack may
+    mix them, e.g. Bidirectional(LSTM(32, return_sequences=True)) under LSTM(16):
+    directions (2, 1), hidden_sizes (32, 16), bidirectional True, hidden_size 32.
+    """
 
     cell: str  # one of CELLS; "rnn" for any 1-gate torch file (tanh and relu look alike)
     layers: int  # L, stacked recurrent layers
-    bidirectional: bool  # D = 2 when True
-    hidden_size: int  # H, per direction
+    bidirectional: bool  # True when some layer (every layer, for torch) has two directions
+    hidden_size: int  # H per direction of every layer; for a mixed stack the first layer's
     input_size: int  # I of the first layer (= E when `embedding` is given)
     params: Any  # CellParams or cells.Network, as from_torch / from_keras return
     embedding: np.ndarray | None  # (V, E) float32: a leading Keras Embedding; inputs are token ids
     source: str  # what was read, in words, for the UI
+    # What the framework outputs from the top recurrent layer. True: every step's
+    # [forward_t, backward_t] (torch's `output`, Keras return_sequences=True). False (Keras
+    # return_sequences=False): one vector, the final state of each direction: the forward
+    # state after x_{T−1} and the backward state after x_0 (`reads_final_states`).
+    returns_sequences: bool = True
+    directions: tuple = ()  # (D_0, …, D_{L−1}), layer 0 first
+    hidden_sizes: tuple = ()  # (H_0, …, H_{L−1}), units per direction
+    framework: str = ""  # "keras" or "pytorch": whose reading of the output applies
+
+    @property
+    def is_uniform(self) -> bool:
+        """Every layer has the same directions and units (any torch file): results per layer
+        stack into (L, D, T, B, H) arrays; a mixed Keras stack's come per layer."""
+        return len(set(self.directions)) <= 1 and len(set(self.hidden_sizes)) <= 1
+
+    @property
+    def reads_final_states(self) -> bool:
+        """True when the framework's output of the top layer is [forward after the last
+        step, backward after x_0], not a pair at one step: a Keras Bidirectional top layer
+        with return_sequences=False."""
+        return not self.returns_sequences and self.directions[-1:] == (2,)
 
 
 def load_model_file(name: str, data: bytes) -> LoadedModel:
@@ -243,7 +269,12 @@ def _load_state_dict(arrays: dict, ext: str) -> LoadedModel:
                  "relu if the model was built with nonlinearity='relu'")
     if others:
         text += f"; also in the file, not used: {_list(others)}"
-    return LoadedModel(cell, L, D == 2, H, input_size, params, None, text)
+    # A state_dict holds no head code, so how the head read the module is unknown: rnnviz
+    # reads `output` (every step's [forward_t, backward_t]), the module's first result; a
+    # head on h_n would read the backward state after x_0 instead (deepflow says which).
+    return LoadedModel(cell, L, D == 2, H, input_size, params, None, text,
+                       returns_sequences=True, directions=(D,) * L, hidden_sizes=(H,) * L,
+                       framework="pytorch")
 
 
 def _gates_and_hidden(name: str, w_hh: np.ndarray) -> tuple[int, int]:
@@ -380,21 +411,17 @@ def _keras_plan(config) -> list[dict]:
         raise ValueError("the Keras model has no recurrent layer; expected SimpleRNN, LSTM, GRU "
                          "or Bidirectional.")
     first = recurrent[0]
+    # Layers may differ in directions and units (Keras stacks Bidirectional under one-way
+    # layers, cells.Network reads that); one cell runs in every layer.
     for p in recurrent[1:]:
         if p["cell"] != first["cell"]:
             raise ValueError(f"mixed cells in one stack: {first['label']} then {p['label']}; "
                              "rnnviz's networks have one cell in every layer.")
-        if p["bidirectional"] != first["bidirectional"]:
-            raise ValueError(f"mixed directions in one stack: {first['label']} then {p['label']}; "
-                             "expected every layer bidirectional, or none.")
-        if p["units"] != first["units"]:
-            raise ValueError(f"layers of different sizes: {first['label']} then {p['label']}; "
-                             "expected the same number of units in every layer.")
     for p in recurrent[:-1]:
         if not p["return_sequences"]:
             raise ValueError(f"{p['label']} feeds another recurrent layer but has "
                              "return_sequences=False.")
-    _bounds(len(recurrent), first["units"])
+    _bounds(len(recurrent), max(p["units"] for p in recurrent))
     return plan
 
 
@@ -429,7 +456,7 @@ def _recurrent_plan(cls: str, cfg: dict, name: str, path: str) -> dict:
                              f"and a {bwd[3]} backward; expected the same cell both ways.")
         if bwd[1] != fwd[1]:
             raise ValueError(f"layer {name!r} has {fwd[1]} units forward and {bwd[1]} backward; "
-                             "expected the same number of units in every layer.")
+                             "expected the same number of units in both directions.")
         backwards = bwd_cfg.get("go_backwards") if "backward_layer" in cfg else True
         if fwd_cfg.get("go_backwards") or not backwards:
             raise ValueError(f"layer {name!r}: expected its forward layer to read forwards and its "
@@ -534,11 +561,11 @@ def _hard_link(f: h5py.File, path: str):
 
 def _keras_model(plan: list[dict], arrays: dict) -> LoadedModel:
     recurrent = [p for p in plan if p["kind"] == "recurrent"]
-    first = recurrent[0]
-    cell, H, bidirectional = first["cell"], first["units"], first["bidirectional"]
+    cell = recurrent[0]["cell"]
     G = GATE_BLOCKS[cell]
     weights = []
     for p in recurrent:
+        H = p["units"]
         subs = ("/forward_layer", "/backward_layer") if p["bidirectional"] else ("",)
         layer = []
         for sub, use_bias in zip(subs, p["use_bias"]):
@@ -563,4 +590,8 @@ def _keras_model(plan: list[dict], arrays: dict) -> LoadedModel:
                      "rnnviz reads every step")
     if notes:
         text += "; " + "; ".join(notes)
-    return LoadedModel(cell, len(recurrent), bidirectional, H, input_size, params, embedding, text)
+    directions = tuple(2 if p["bidirectional"] else 1 for p in recurrent)
+    hidden_sizes = tuple(p["units"] for p in recurrent)
+    return LoadedModel(cell, len(recurrent), 2 in directions, hidden_sizes[0], input_size, params,
+                       embedding, text, returns_sequences=recurrent[-1]["return_sequences"],
+                       directions=directions, hidden_sizes=hidden_sizes, framework="keras")

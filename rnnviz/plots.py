@@ -25,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from rnnviz.analysis import circle, complex_xy
 from rnnviz.cells import GATE_NAMES
+from rnnviz.flow import no_dependence
 
 # ---------------------------------------------------------------------------------------
 # The template
@@ -54,6 +55,11 @@ GATE_COLOURS = {g: LINE_COLOURS[i % len(LINE_COLOURS)]
 MAGNITUDE_SCALE = "Viridis"  # sequential, for magnitudes
 SIGNED_SCALE = "RdBu"  # diverging, only for signed values
 FLOOR_TEXT = "below 1e-30 (not resolved)"
+# An exact 0 with no path to the loss is not a small value: a neutral grey of its own on
+# every map, outside the colour scale, and marks of its own under a profile.
+NO_DEPENDENCE_COLOUR = "#A6A6A6"
+NO_DEPENDENCE_TEXT = "no dependence (exactly 0)"
+NO_PATH_TEXT = "exactly 0: no path from here to the loss"
 
 _AXIS = dict(
     tickfont=dict(size=TICK_SIZE, color=INK),
@@ -162,6 +168,9 @@ class Line(NamedTuple):
     dash: str = "solid"
     width: float = 3.5
     label_colour: str | None = None  # the direct label's text (default: colour)
+    marker: str | None = None  # a Plotly marker symbol along the line (e.g. a direction's)
+    label_side: str | None = None  # "left"/"right": the end it is named at (default: the
+    # figure's)
 
 
 STAGES = ("init", "trained")
@@ -260,14 +269,35 @@ def power_text(exponent: int) -> str:
 
 
 COLORBAR_TICKS = 6  # powers of ten fit side by side on a 300-pixel bar
+MIN_COLORBAR_TICKS = 3  # a bar with one labelled tick cannot be read as a scale
 
 
 def _decade_colorbar(lo: float, hi: float) -> dict:
-    """Colour-bar ticks for log10 values, labelled as powers of ten at whole decades."""
+    """Colour-bar ticks for log10 values: powers of ten at whole decades, and where fewer
+    than MIN_COLORBAR_TICKS decades fit, 1-3 steps (then 1-2-5, then 1…9) within the range."""
     a, b = math.ceil(lo - 1e-9), math.floor(hi + 1e-9)
     step = next((k for k in (1, 2, 5, 10, 20, 50) if (b - a) / k < COLORBAR_TICKS), 100)
-    vals = [e for e in range(a, b + 1) if e % step == 0] or [a]
-    return dict(tickmode="array", tickvals=vals, ticktext=[power_text(e) for e in vals])
+    vals = [float(e) for e in range(a, b + 1) if e % step == 0]
+    for mantissas in ((1, 3), (1, 2, 5), range(1, 10)):
+        if len(vals) >= MIN_COLORBAR_TICKS:
+            break
+        vals = [e + math.log10(m) for e in range(a - 1, b + 1) for m in mantissas
+                if lo - 1e-9 <= e + math.log10(m) <= hi + 1e-9]
+    if len(vals) < MIN_COLORBAR_TICKS:  # narrower than a factor of 2: its ends and middle
+        vals = [lo, (lo + hi) / 2, hi]
+    return dict(tickmode="array", tickvals=vals, ticktext=[log_tick_text(v) for v in vals])
+
+
+def log_tick_text(log10_value: float) -> str:
+    """A colour-bar label for 10^log10_value: 10⁻³ at decades; 0.2, 5, 50, 2·10⁻⁴ between."""
+    e = math.floor(log10_value + 1e-9)
+    mantissa = 10 ** (log10_value - e)
+    if abs(mantissa - round(mantissa)) < 1e-6 and round(mantissa) == 1:
+        return power_text(e)
+    if -1 <= e <= 2:
+        x = 10 ** log10_value
+        return f"{x:.2g}" if x < 100 else f"{x:.0f}"
+    return f"{mantissa:.2g}·{power_text(e)}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -340,7 +370,8 @@ MAX_ROOM = 0.3  # how much an axis may grow (of its span) to give labels room
 def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
     """Write the name of each line (traces with meta["label"]) where it ends, in its
     colour: at the last drawn point (side="right") or the first (side="left", where a
-    gradient profile arrives going back in time).
+    gradient profile arrives going back in time); a trace's meta["side"] overrides `side`
+    for its own line (a backward direction's profile arrives at its right end).
 
     Over the stretch of line that its text spans, a label sits above the line where the
     line runs down from its end and below where it runs up, clear of the whole stretch
@@ -364,20 +395,22 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
         if not ok.any():
             continue
         idx = np.flatnonzero(ok)
-        i = idx[0] if side == "left" else idx[-1]
+        end_side = meta.get("side") or side  # a line may name the end it is read from
+        i = idx[0] if end_side == "left" else idx[-1]
         yd = np.log10(y[ok]) if log else y[ok]
         xs = x[ok]
         xlo, xhi = _display_range(fig, xname, xs, False)
         text = meta["label"]
         reach = float(np.clip(len(text) * FONT_SIZE * 0.55 / PLOT_PX, 0.05, 0.45)) * (xhi - xlo)
-        near = (xs - x[i] <= reach) if side == "left" else (x[i] - xs <= reach)
-        end = yd[0] if side == "left" else yd[-1]
+        near = (xs - x[i] <= reach) if end_side == "left" else (x[i] - xs <= reach)
+        end = yd[0] if end_side == "left" else yd[-1]
         band_lo, band_hi = float(yd[near].min()), float(yd[near].max())
         labels.append(dict(
             x=float(x[i]), xref=trace.xaxis or "x", yref=trace.yaxis or "y", yname=yname,
             fx=(x[i] - xlo) / max(xhi - xlo, 1e-12), text=text, chars=len(text),
-            above=band_hi - end <= end - band_lo + 1e-9, band=(band_lo, band_hi),
-            colour=meta.get("label_colour") or trace.line.color, log=log, data=yd))
+            above=band_hi - end <= end - band_lo + 1e-9, band=(band_lo, band_hi), end=end,
+            colour=meta.get("label_colour") or trace.line.color, log=log, data=yd,
+            side=end_side))
     for yname in {lab["yname"] for lab in labels}:
         group = [lab for lab in labels if lab["yname"] == yname]
         domain = fig.layout[yname].domain or (0, 1)
@@ -386,6 +419,16 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
                                 False)
         need = (LABEL_PX + 8) / plot_px  # of the span, above or below a band
         span = hi - lo
+        # Two labels between their lines (the lower line's above it, the upper's below
+        # it) where the gap cannot hold both would be pushed past each other, each onto
+        # the other's line (the Training lab's GRU label sat on the LSTM's curve and the
+        # LSTM's on the GRU's): they go to the far sides of their lines instead.
+        ordered = sorted(group, key=lambda lab: lab["end"])
+        for low, high in zip(ordered, ordered[1:]):
+            if (low["above"] and not high["above"]
+                    and _clash(dict(low, box=(0, 1)), dict(high, box=(0, 1)))
+                    and high["band"][0] - low["band"][1] < 2 * need * span):
+                low["above"], high["above"] = False, True
         top = max([(lab["band"][1] - lo) / span + need - 1 for lab in group if lab["above"]]
                   + [0.0])
         bottom = max([need - (lab["band"][0] - lo) / span for lab in group
@@ -431,7 +474,7 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
     for lab in placed:
         # The text runs into the plot from the end; a line that ends near the far side
         # (one drawn point at the right, say) gets its text on the near side instead.
-        rightward = lab["fx"] < 0.7 if side == "left" else lab["fx"] < 0.3
+        rightward = lab["fx"] < 0.7 if lab["side"] == "left" else lab["fx"] < 0.3
         fig.add_annotation(
             x=lab["x"], y=lab["band"][1] if lab["above"] else lab["band"][0],
             xref=lab["xref"], yref=lab["yref"], text=lab["text"],
@@ -475,12 +518,18 @@ def _reference_line(fig, y: float, text: str, log: bool, at: str = "right",
     )
 
 
+LINE_MARKERS = 12  # markers drawn along a line that has some: enough to tell, not clutter
+
+
 def _line(x, y, name: str, style: Line, hover: str, label: bool = True, **kwargs):
+    markers = {} if style.marker is None else dict(marker=dict(
+        symbol=style.marker, size=11, color=style.colour, maxdisplayed=LINE_MARKERS))
     return go.Scatter(
-        x=x, y=y, mode="lines", name=name,
+        x=x, y=y, mode="lines+markers" if markers else "lines", name=name,
         line=dict(color=style.colour, width=style.width, dash=style.dash),
-        meta={"label": name, "label_colour": style.label_colour} if label else None,
-        hovertemplate=hover, **kwargs,
+        meta={"label": name, "label_colour": style.label_colour, "side": style.label_side}
+        if label else None,
+        hovertemplate=hover, **markers, **kwargs,
     )
 
 
@@ -508,6 +557,31 @@ def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:
         out = np.log10(np.maximum(v, floor))
     out[~np.isfinite(v)] = np.nan
     return out.astype(np.float32)
+
+
+def log10_shown(values: np.ndarray, floor: float, time_axis: int = 0) -> np.ndarray:
+    """A map's log10 magnitudes, float32, as `_heatmaps` draws them: -inf where a value is
+    exactly 0 with no dependence (`flow.no_dependence` along `time_axis`), drawn in a grey
+    of its own; log10(floor) where it is below `floor` (tiny, or flushed to 0 after fading
+    through it); NaN (blank) where it is inf/NaN."""
+    out = log10_clipped(values, floor)
+    out[no_dependence(values, floor, axis=time_axis)] = -np.inf
+    return out
+
+
+def log10_map_shown(log10_map: np.ndarray, floor: float, time_axis: int = 1) -> np.ndarray:
+    """`log10_shown` of a map already in log10 (connectivity: -inf is an exact 0)."""
+    v = np.asarray(log10_map, np.float64)
+    with np.errstate(invalid="ignore"):
+        out = np.where(v < np.log10(floor), np.log10(floor), v)
+    out[no_dependence(v, floor, axis=time_axis, log10=True)] = -np.inf
+    return out.astype(np.float32)
+
+
+def no_dependence_share(z: np.ndarray) -> float:
+    """The fraction of a drawn map's cells that are "no dependence" (-inf), for tests."""
+    z = np.asarray(z, np.float64)
+    return float(np.isneginf(z).mean()) if z.size else 0.0
 
 
 def downsample_time(a: np.ndarray, max_steps: int = 500) -> tuple[np.ndarray, np.ndarray]:
@@ -574,16 +648,21 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
         subplot_titles=None if single else [p.title for p in panels],
         horizontal_spacing=0.04 if columns > 1 else 0.0, vertical_spacing=0.12,
     )
+    any_zero = False
     for k, p in enumerate(panels):
         r, c = k // columns + 1, k % columns + 1
+        z = np.asarray(p.z, np.float64)
+        zero = np.isneginf(z)  # exactly 0, no dependence: not on the colour scale
         fig.add_trace(go.Heatmap(
-            z=p.z, x=p.x, y=p.y, coloraxis=p.colour_axis, hovertemplate=hover,
-            name=p.title,
+            z=np.where(zero, np.nan, z).astype(np.float32) if zero.any() else p.z, x=p.x,
+            y=p.y, coloraxis=p.colour_axis, hovertemplate=hover, name=p.title,
         ), row=r, col=c)
         xref = fig.data[-1].xaxis
         yref = fig.data[-1].yaxis
-        z = np.asarray(p.z, np.float64)
-        if not np.isfinite(z).any():
+        if zero.any():
+            any_zero = True
+            fig.add_trace(_no_dependence_trace(p, zero, hover), row=r, col=c)
+        if not np.isfinite(z).any() and not zero.any():
             _say_missing(fig, p.missing, xref, yref, hide_axes=True)
         else:
             if x_integer and len(p.x):
@@ -606,7 +685,11 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
             bar.update(_decade_colorbar(a.zmin, a.zmax))
         fig.update_layout({name: dict(colorscale=a.scale, cmin=a.zmin, cmax=a.zmax,
                                       colorbar=_merge(_COLORBAR, go.layout.coloraxis.ColorBar(bar)))})
-    if all(not np.isfinite(np.asarray(p.z, np.float64)).any() for p in panels):
+    if any_zero:
+        fig.update_layout({NO_DEPENDENCE_AXIS: dict(
+            colorscale=[[0, NO_DEPENDENCE_COLOUR], [1, NO_DEPENDENCE_COLOUR]], cmin=0, cmax=1,
+            showscale=False)})
+    if not any_zero and all(not np.isfinite(np.asarray(p.z, np.float64)).any() for p in panels):
         height, axes = 220, {}  # only words to show: no empty frame, no colour bar
         for name in list(fig.layout):
             if name.startswith("coloraxis"):
@@ -617,10 +700,28 @@ def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_ti
     plot_px = height - fig.layout.margin.t - fig.layout.margin.b
     for name in axes:
         fig.layout[name].colorbar.y = -COLORBAR_OFFSET / plot_px
+    if any_zero:  # the grey's key, beside the colour bar(s), at the height of their titles
+        fig.add_annotation(
+            x=0.64 if bars == 1 else 1.0, xanchor="left" if bars == 1 else "right",
+            y=-COLORBAR_OFFSET / plot_px, yanchor="top", xref="paper", yref="paper",
+            text=f"<span style='color:{NO_DEPENDENCE_COLOUR}'>■■</span> {NO_DEPENDENCE_TEXT}",
+            showarrow=False, font=dict(size=FONT_SIZE, color=INK), name="no dependence")
     for a in fig.layout.annotations:  # subplot titles: left, readable
         if a.name is None and a.text in [p.title for p in panels]:
             a.update(font=dict(size=FONT_SIZE, color=INK))
     return fig
+
+
+NO_DEPENDENCE_AXIS = "coloraxis9"  # a one-colour axis of its own, with no bar
+
+
+def _no_dependence_trace(p: Panel, zero: np.ndarray, hover: str) -> go.Heatmap:
+    """The cells of a panel that are exactly 0 with no dependence, in their own grey."""
+    where = hover.split("<br>")[:-1]  # the main hover's position lines, not its value
+    return go.Heatmap(
+        z=np.where(zero, 1.0, np.nan).astype(np.float32), x=p.x, y=p.y,
+        coloraxis=NO_DEPENDENCE_AXIS, name=NO_DEPENDENCE_TEXT,
+        hovertemplate="<br>".join(where + [f"{NO_DEPENDENCE_TEXT}<extra></extra>"]))
 
 
 def time_unit_heatmap(
@@ -646,7 +747,7 @@ def time_unit_heatmap(
 
 
 def _gradient_panel(title: str, grad_map: np.ndarray, floor: float, quantity: str) -> Panel:
-    t, z = downsample_time(log10_clipped(grad_map, floor))
+    t, z = downsample_time(log10_shown(grad_map, floor, time_axis=0))
     return Panel(title, z.T, t, np.arange(grad_map.shape[1]),
                  missing=f"|{quantity}| is inf or NaN at every step (it overflowed "
                          "float32): nothing to draw")
@@ -719,9 +820,7 @@ def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str)
 
     The upper triangle (s > t) is blank: an output cannot depend on a later input.
     """
-    v = np.asarray(log10_map, np.float64)
-    with np.errstate(invalid="ignore"):
-        z = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
+    z = log10_map_shown(log10_map, floor, time_axis=1)
     lo, hi = log10_range(z)
     panel = Panel(title, z, np.asarray(steps), np.asarray(steps),
                   missing="‖∂h_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
@@ -742,7 +841,7 @@ def training_flow_maps(maps: dict, floor: float, title: str, zrange=None) -> go.
     """
     panels = []
     for name, (steps, profiles) in maps.items():
-        z = log10_clipped(profiles, floor)
+        z = log10_shown(profiles, floor, time_axis=1)
         panels.append(Panel(name, z, np.arange(z.shape[1]), np.asarray(steps),
                             missing="‖∂ℓ/∂h_t‖ is inf or NaN in every snapshot"))
     lo, hi = zrange if zrange is not None else log10_range(*(p.z for p in panels))
@@ -784,7 +883,7 @@ def gradient_profile(
     """
     styles = styles or {}
     fig = go.Figure()
-    any_below, drawn, missing, everything = False, 0, [], []
+    any_below, drawn, missing, everything, no_path = False, 0, [], [], {}
     n = max((np.asarray(v).size for v in norms.values()), default=0)
     for i, (name, values) in enumerate(norms.items()):
         v = np.asarray(values, np.float64)
@@ -793,7 +892,16 @@ def gradient_profile(
         shown = np.where(np.isfinite(v) & (v >= floor), v, np.nan)
         fig.add_trace(_line(x, shown, name, style,
                             f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
-        below = np.isfinite(v) & (v < floor)
+        lone = _lone_points(shown)
+        if lone.any():  # a line of one point between gaps draws nothing: a dot instead
+            fig.add_trace(go.Scatter(
+                x=x[lone], y=shown[lone], mode="markers", name=name, showlegend=False,
+                marker=dict(symbol=style.marker or "circle", size=11, color=style.colour),
+                hovertemplate=f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
+        zero = no_dependence(v, floor)
+        if zero.any():
+            no_path[name] = (x[zero], style)
+        below = np.isfinite(v) & (v < floor) & ~zero
         if below.any():
             fig.add_trace(go.Scatter(
                 x=x[below], y=np.full(below.sum(), floor), mode="markers",
@@ -808,6 +916,8 @@ def gradient_profile(
             everything.append(shown)
         elif below.any():
             missing.append(f"{name} is below 1e-30 at every step (crosses on the floor)")
+        elif zero.any():
+            missing.append(f"{name} is exactly 0 at every step: no path from it to the loss")
         else:
             missing.append(f"{name} is inf or NaN at every step: the values overflowed "
                            "float32 and cannot be drawn")
@@ -830,11 +940,55 @@ def gradient_profile(
     fig.update_xaxes(title_text=x_title)
     if any_below:
         _reference_line(fig, floor, FLOOR_TEXT, log=True, at="right", dash="dot", width=1.5)
+    if no_path:
+        _no_path_band(fig, no_path)
     fig = _layout(fig, title, height=480)
+    if no_path:
+        fig.layout.yaxis2.visible = False
     _label_lines(fig, label_side)
     if missing:
         _say_missing(fig, "<br>".join(missing), hide_axes=not (everything or any_below))
     return fig
+
+
+NO_PATH_BAND = 0.16  # of the plot's height, under the log axis: where exact zeros are marked
+
+
+def _lone_points(shown: np.ndarray) -> np.ndarray:
+    """Finite entries with no finite neighbour: a line through them draws nothing."""
+    ok = np.isfinite(shown)
+    left = np.concatenate([[False], ok[:-1]])
+    right = np.concatenate([ok[1:], [False]])
+    return ok & ~left & ~right
+
+
+def _no_path_band(fig, no_path: dict) -> None:
+    """Mark the steps where a line is exactly 0 with no path to the loss: a strip of
+    marks in its colour per line, in a band under the log axis that has no ticks (a log
+    axis has no place for 0, and a mark at any height on it would read as a value).
+
+    Args:
+      no_path: line name -> (steps where it is exactly 0, its Line).
+    """
+    fig.update_layout(yaxis=dict(domain=[NO_PATH_BAND, 1]),
+                      xaxis=dict(anchor="free", position=0),
+                      yaxis2=dict(domain=[0, NO_PATH_BAND * 0.9], range=[0, 1], anchor="x",
+                                  fixedrange=True, showgrid=False))
+    rows = len(no_path)
+    for j, (name, (steps, style)) in enumerate(no_path.items()):
+        y = 0.45 - 0.4 * j / max(rows - 1, 1) if rows > 1 else 0.25
+        fig.add_trace(go.Scatter(
+            x=steps, y=np.full(steps.size, y), yaxis="y2", mode="markers",
+            name=f"{name}: {NO_PATH_TEXT}", showlegend=False,
+            marker=dict(symbol="line-ns", size=10, line=dict(width=3, color=style.colour)),
+            hovertemplate=f"t=%{{x}}<br>{name}: {NO_PATH_TEXT}<extra></extra>"))
+    # The words over the longest stretch of marks, clear of the lines above the band.
+    steps = max((s for s, _ in no_path.values()), key=len)
+    fig.add_annotation(
+        x=float(np.median(steps)), xref="x", y=1.0, yref="y2", yanchor="top",
+        text=f"{next(iter(no_path))}: {NO_PATH_TEXT}" if rows == 1 else NO_PATH_TEXT,
+        showarrow=False, font=dict(size=FONT_SIZE, color=INK),
+        bgcolor="rgba(255,255,255,0.85)", name="no path")
 
 
 def saturation_top(*saturations: dict) -> float:
@@ -1127,7 +1281,7 @@ def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps
       labels: row names, layer 1 first (as `depth_map`'s rows).
       depth_map: (rows, T) norms.
     """
-    t, z = downsample_time(log10_clipped(np.asarray(depth_map).T, floor))
+    t, z = downsample_time(log10_shown(np.asarray(depth_map).T, floor, time_axis=0))
     lo, hi = log10_range(z)
     # Rows as categories, listed from the top layer down: a network is drawn input at the
     # bottom, so layer 1 sits lowest.
@@ -1151,9 +1305,7 @@ def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
     """
     zs = {}
     for name, m in maps.items():
-        v = np.asarray(m, np.float64)
-        with np.errstate(invalid="ignore"):
-            zs[name] = np.where(v < np.log10(floor), np.log10(floor), v).astype(np.float32)
+        zs[name] = log10_map_shown(m, floor, time_axis=1)
     lo, hi = log10_range(*zs.values())
     panels = [Panel(name, z, np.asarray(steps), np.asarray(steps),
                     missing="‖∂y_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
@@ -1166,13 +1318,28 @@ def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
     )
 
 
+LAYER_DASHES = ("solid", "dash", "dot", "dashdot")  # layer 1, 2, 3, 4
+DIRECTION_MARKERS = {"→": "triangle-right", "←": "triangle-left"}
+
+
 def layer_lines(cell: str, labels: list) -> dict:
-    """Line styles for a network's layers: shades of the cell's colour, darker with depth;
-    the backward direction (labels with "←") dashed."""
-    layers = sorted({label.split(" ")[1] for label in labels})
+    """Line styles for a network's layers ("layer 2 ←"): the cell's hue, one dash and one
+    shade per layer (darker going up); a marker per direction, pointing the way it reads.
+
+    Each line is named at the end where its gradient arrives going back along its own
+    direction: a forward line at its left end, a backward one at its right end, so the
+    names do not stack at one edge.
+    """
+    layers = sorted({label.split(" ")[1] for label in labels}, key=int)
     styles = {}
     for label in labels:
         k = layers.index(label.split(" ")[1])
-        amount = 0.45 - 0.8 * k / max(len(layers) - 1, 1) if len(layers) > 1 else 0.0
-        styles[label] = Line(shade(CELL_COLOURS[cell], amount), "dash" if "←" in label else "solid")
+        amount = 0.35 - 0.7 * k / max(len(layers) - 1, 1) if len(layers) > 1 else 0.0
+        arrow = label.split(" ")[-1] if label.split(" ")[-1] in DIRECTION_MARKERS else None
+        colour = CELL_COLOURS[cell]
+        styles[label] = Line(shade(colour, amount), LAYER_DASHES[k % len(LAYER_DASHES)], 3.0,
+                             # a light shade's name in a darker one, to read on white
+                             label_colour=shade(colour, min(amount, 0.1)),
+                             marker=DIRECTION_MARKERS.get(arrow),
+                             label_side="right" if arrow == "←" else "left")
     return styles

@@ -28,6 +28,7 @@ class Preset(NamedTuple):
 FLOW = "pages/1_Gradient_flow.py"
 COMPARE = "pages/2_Compare_cells.py"
 LAB = "pages/6_Training_lab.py"
+DEEP = "pages/8_Deep_bidirectional.py"
 
 
 def _after(norms, steps: int) -> float:
@@ -66,10 +67,40 @@ def _irnn(r) -> str:
             "one stops the gradient through it.")
 
 
+def relu_cutoff(r) -> tuple[int, int, float] | None:
+    """Where a relu RNN's gradient becomes exactly 0 because no unit passes it back.
+
+    Returns (n, carrying, alone): ∂L/∂h_t is exactly 0 at every step t ≤ n, and at step
+    n + 1 it was nonzero in `carrying` (sequence, unit) entries, none of whose units was
+    active (relu′ = 0); `alone` is ‖∂L/∂h_{n+1}‖·λ₁, what W_hh's factor alone would give at
+    step n. None where the result shows no such cut.
+    """
+    if r.grad_units is None or r.passing_units is None:
+        return None
+    zero = np.asarray(r.grad_norms) == 0
+    if not zero[0] or zero.all():
+        return None
+    n = int(np.argmin(zero)) - 1  # the last of the leading exact zeros
+    carrying, passing = int(r.grad_units[n + 1]), int(r.passing_units[n + 1])
+    if carrying == 0 or passing != 0:
+        return None
+    return n, carrying, float(r.grad_norms[n + 1]) * r.lambda1
+
+
 def _scaled_identity(r) -> str:
-    return (f"W_hh = 0.01·I: each step back multiplies the gradient by at most 0.01, so it "
-            f"falls 10× every {r.steps_per_decade:.2f} steps and is below 1e-30 from step "
-            f"{r.facts.below_floor_from} back. Compare with the IRNN preset.")
+    lead = (f"W_hh = {r.lambda1:.2g}·I: each step back multiplies the gradient by at most "
+            f"{r.lambda1:.2g}, so it falls 10× every {r.steps_per_decade:.2f} steps")
+    cut = relu_cutoff(r)
+    if cut is None:
+        below = r.facts.below_floor_from
+        tail = "" if below is None else f" and is below 1e-30 from step {below} back"
+        return f"{lead}{tail}. Compare with the IRNN preset."
+    n, carrying, alone = cut
+    return (f"{lead}. From step {n} back it is not small but exactly 0: at step {n + 1} the "
+            f"gradient was left in {carrying} units (counted over all sequences), and every "
+            f"one of them was inactive there (relu′ = 0), so none passes it back. The "
+            f"×{r.lambda1:.2g} per step alone would give about {alone:.0e} at step {n}. "
+            "Compare with the IRNN preset.")
 
 
 def _forget_bias_0(r) -> str:
@@ -105,6 +136,123 @@ def _relu_blowup(r) -> str:
             "gradient included, is inf/NaN.")
 
 
+def _stack(r) -> tuple[np.ndarray, int, int]:
+    """A deepflow.DeepResult's map as (L, D, T) float64, and L, D (from its row labels)."""
+    m = np.asarray(r.depth_map, np.float64)
+    D = 2 if any(p.label.endswith("←") for p in r.profiles) else 1
+    L = m.shape[0] // D
+    return m.reshape(L, D, m.shape[1]), L, D
+
+
+def _change(start: float, end: float) -> str:
+    """How a value changes from `start` to `end`: "falls 57×", "grows 3.1×", "falls to
+    exactly 0", "changes only ×0.98"."""
+    if end == 0:
+        return "falls to exactly 0"
+    ratio = start / end
+    if claims.format_factor(max(ratio, 1 / ratio)) == "1":
+        return f"changes only ×{end / start:.2f}"
+    if ratio >= 1:
+        return f"falls {claims.format_factor(ratio)}×"
+    return f"grows {claims.format_factor(1 / ratio)}×"
+
+
+def _steps(n: int) -> str:
+    return "1 step" if n == 1 else f"{n} steps"
+
+
+def _zero_beyond(v: np.ndarray, m: int, side: str) -> bool:
+    """Whether `v` is exactly 0 at every step on `side` ("after"/"before") of step m and at
+    no other step: the states a direction reaches after the read step in its own reading
+    (→ after m, ← before m), from which no path leads to a loss read at m."""
+    zero = np.nonzero(v == 0)[0]
+    beyond = np.arange(m + 1, v.size) if side == "after" else np.arange(0, m)
+    return bool(zero.size) and np.array_equal(zero, beyond)
+
+
+def _overflowed(r) -> str | None:
+    if r.state_blowup_step is None and np.isfinite(np.asarray(r.depth_map)).all():
+        return None
+    at = f" at step {r.state_blowup_step}" if r.state_blowup_step is not None else ""
+    return (f"The forward pass overflowed float32{at}: the gradient from there on is inf/NaN, "
+            "so there is nothing to compare. Lower the gain.")
+
+
+def _two_directions(r) -> str:
+    """Where each direction of a bidirectional stack hears a loss read at one step."""
+    bad = _overflowed(r)
+    if bad or not r.read_steps:
+        return bad or ""
+    g, L, D = _stack(r)
+    if D != 2:
+        return ""
+    m, T = int(r.read_steps[0]), g.shape[2]
+    fwd, bwd = g[-1, 0], g[-1, 1]
+    out = []
+    zeros = []
+    for arrow, v, side, n in (("→", fwd, "after", T - 1 - m), ("←", bwd, "before", m)):
+        if _zero_beyond(v, m, side):
+            zeros.append(f"layer {L} {arrow} is exactly 0 at the {_steps(n)} {side} t = {m}")
+    if zeros:
+        out.append(f"{'; '.join(zeros)}: in that direction's reading they come after the "
+                   "read step, so the loss cannot depend on them (no path).")
+    reach = []
+    if m > 0:
+        reach.append(f"layer {L} → {_change(fwd[m], fwd[0])} back to step 0 ({_steps(m)})")
+    if m < T - 1:
+        reach.append(f"layer {L} ← {_change(bwd[m], bwd[T - 1])} on to step {T - 1} "
+                     f"({_steps(T - 1 - m)})")
+    if reach:
+        out.append(f"Out from t = {m}, {' and '.join(reach)}.")
+    if L >= 2:
+        below = g[-2]
+        heard = []
+        if m < T - 1 and below[0, T - 1] > 0:
+            heard.append(f"layer {L - 1} → has {below[0, T - 1]:.1e} at step {T - 1}")
+        if m > 0 and below[1, 0] > 0:
+            heard.append(f"layer {L - 1} ← has {below[1, 0]:.1e} at step 0")
+        if heard:
+            lead = "One layer down nothing is 0" if (below != 0).all() else "One layer down"
+            out.append(f"{lead}: {' and '.join(heard)}, as layer {L} reads both of layer "
+                       f"{L - 1}'s directions at every step.")
+    out[:1] = [o[0].upper() + o[1:] for o in out[:1]]
+    return " ".join(out)
+
+
+def _deep_stack(r) -> str:
+    """A one-way stack: what depth costs at the read step, what time costs, and which
+    layer holds the most at step 0."""
+    bad = _overflowed(r)
+    if bad or not r.read_steps:
+        return bad or ""
+    g, L, D = _stack(r)
+    if D != 1 or L < 2:
+        return ""
+    g = g[:, 0]  # (L, T)
+    s = int(r.read_steps[0])
+    top, bottom = g[-1], g[0]
+    out = [f"At t = {s}, going down the stack ‖∂L/∂h_t‖ {_change(top[s], bottom[s])} over "
+           f"{L - 1} layers ({top[s]:.2g} in layer {L}, {bottom[s]:.2g} in layer 1)"]
+    if s == 0:
+        return out[0] + "."
+    depth = max(top[s], bottom[s]) / max(min(top[s], bottom[s]), np.finfo(float).tiny)
+    time = top[s] / top[0] if top[0] > 0 else np.inf
+    out.append(f"; back in time it {_change(top[s], top[0])} over {_steps(s)} in layer {L}"
+               f"{' (more than down the stack)' if time > depth else ''} and "
+               f"{_change(bottom[s], bottom[0]).removeprefix('falls ')} in layer 1.")
+    most = int(np.argmax(g[:, 0]))
+    if most != L - 1 and top[0] > 0:
+        rates = [s / np.log10(v[s] / v[0]) if v[s] > v[0] > 0 else None for v in (bottom, top)]
+        said = (f" So at step 0 layer {most + 1} holds the most, "
+                f"{claims.format_factor(g[most, 0] / top[0])}× more than layer {L} "
+                f"({g[most, 0]:.1e} against {top[0]:.1e})")
+        if most == 0 and None not in rates and rates[0] > rates[1]:
+            said += (f": its gradient fades more slowly, on average 10× every "
+                     f"{rates[0]:.1f} steps against {rates[1]:.1f}")
+        out.append(said + ".")
+    return "".join(out)
+
+
 def compare_ranking(results: dict) -> list[str]:
     """Cells ordered by how much gradient reaches step 0, most first (overflow last)."""
     def at_start(r):
@@ -120,9 +268,44 @@ def _compare(results: dict) -> str:
         v = results[cell].grad_norms[0]
         shown = "below 1e-30" if v < claims.FLOOR else f"{v:.0e}"
         parts.append(f"{CELL_LABELS[cell]} {shown}")
-    return ("How much of the gradient reaches step 0: " + ", ".join(parts) + ". "
-            + " ".join(f"{CELL_LABELS[c]}: {claims.profile_headline(results[c].facts)}"
-                       for c in order))
+    # Each cell's own headline stands under its metric above the chart: not said again here,
+    # so that the narration stays short enough to read beside the chart.
+    return ("How much of the gradient reaches step 0: " + ", ".join(parts) + "."
+            + _compare_takeaway(results))
+
+
+def _compare_takeaway(results: dict) -> str:
+    """Which cell carries the gradient furthest back, and why, from the curves: the
+    steadier per-step rate, compounded over the sequence ("" where the curves do not show
+    one cell ahead with a slower steady fall)."""
+    order = compare_ranking(results)
+    if len(order) < 2 or not all(np.isfinite(r.grad_norms).all() for r in results.values()):
+        return ""
+    first, second = results[order[0]], results[order[1]]
+    v1, v2 = float(first.grad_norms[0]), float(second.grad_norms[0])
+    a, b = claims.steady_rate(first.facts), claims.steady_rate(second.facts)
+    if v1 < claims.FLOOR or a is None or b is None or a <= b:
+        return ""
+    name1, name2 = CELL_LABELS[order[0]], CELL_LABELS[order[1]]
+    T = first.grad_norms.size
+    alone = all(r.grad_norms[0] < claims.FLOOR for c, r in results.items() if c != order[0])
+    if v2 < claims.FLOOR:
+        runner = f"the {name2}'s is below 1e-30 from step {second.facts.below_floor_from} back"
+    else:
+        runner = f"the {name2} delivers {claims.format_factor(v1 / v2)}× less"
+    text = (f" Take-away: the {name1} carries the gradient furthest back"
+            + (f", the only one of the {len(results)} with more than 1e-30 at step 0 "
+               if alone else " ")
+            + f"({v1:.0e}), while {runner}. Its steady fall is slower, 10× every {a:.1f} "
+            f"steps against {b:.1f}: ×{10 ** (-1 / a):.2f} against ×{10 ** (-1 / b):.2f} per "
+            f"step, a difference that compounds over the {T - 1} steps back to step 0.")
+    gates = {c: results[c].forward.gate_means.get(g) for c, g in (("lstm", "f"), ("gru", "z"))
+             if c in results}
+    if len(gates) == 2 and None not in gates.values() and abs(gates["lstm"] - gates["gru"]) < 0.05:
+        text += (f" The LSTM's forget gates and the GRU's update gates are about equally open "
+                 f"(mean f = {gates['lstm']:.2f}, mean z = {gates['gru']:.2f}), so how far those "
+                 "gates open on average does not explain the difference.")
+    return text
 
 
 def _lab(histories: dict) -> str:
@@ -216,6 +399,28 @@ PRESETS = (
         "Train (open circles mark the steps where clipping fired), then switch clipping off "
         "and train again.",
         _clipping,
+    ),
+    Preset(
+        "Bidirectional: the loss reads the middle step", DEEP,
+        {"cell": "lstm", "layers": "2", "bidirectional": "true", "read": "middle", "T": "100"},
+        "Two bidirectional LSTM layers; the loss reads the top layer at the middle step only "
+        "(dashed). → reads the sequence from the start, ← from the end.",
+        _two_directions,
+    ),
+    Preset(
+        "Bidirectional: the loss reads the last step", DEEP,
+        {"cell": "lstm", "layers": "3", "bidirectional": "true", "read": "last", "T": "100"},
+        "Three bidirectional LSTM layers; the loss reads the top layer at the last step, as "
+        "a sequence classifier reading PyTorch's output[T − 1] does.",
+        _two_directions,
+    ),
+    Preset(
+        "Deep one-way stack: 4 tanh layers", DEEP,
+        {"cell": "rnn", "layers": "4", "bidirectional": "false", "read": "last", "T": "100"},
+        "Four tanh RNN layers, one direction, each reading the one below; the loss reads the "
+        "top layer at the last step. Compare the map down a column (depth) and along a row "
+        "(time).",
+        _deep_stack,
     ),
     Preset(
         "relu RNN blowing up", FLOW,

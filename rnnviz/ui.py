@@ -6,13 +6,13 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import deepflow, gradflow, model_files, plots, presets, programs, train
+from rnnviz import deepflow, gradflow, model_files, model_layers, plots, presets, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
@@ -53,7 +53,13 @@ LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
 # A compact frame, so that at 1024×768 the first chart is on the first screen: less empty
 # space above the title and the sidebar, a headline beside a metric at 1.4rem rather than
 # 1.75, and metric labels and values that wrap instead of being cut off with "…" in narrow
-# columns. st.html with only a <style> takes no room on the page.
+# columns. For the back row of a lecture hall: captions, page links and the text of every
+# box (a preset's narration is an st.info) at 16 px or more in the figures' dark ink
+# (plots.INK), not Streamlit's grey 14 px; nothing cut off at 1024×768: page and preset
+# links (in the sidebar and on the page) and the upload box's line of formats wrap; and
+# the sidebar's folded menus a little lower, so that its settings still start in its top
+# 30%. st.html with only a <style> takes no room on the page.
+TEXT_MIN_PX = 16
 FRAME_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 1.5rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; margin-bottom: 0; }
@@ -62,7 +68,20 @@ FRAME_CSS = """<style>
 [data-testid="stMetricLabel"] p, [data-testid="stMetricLabel"] div,
 [data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p {
   white-space: normal; overflow: visible; text-overflow: clip; }
-</style>"""
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p,
+[data-testid="stAlertContainer"] [data-testid="stMarkdownContainer"],
+[data-testid="stAlertContainer"] [data-testid="stMarkdownContainer"] p {
+  font-size: max(%(px)dpx, 1rem); color: %(ink)s; opacity: 1; }
+[data-testid="stAlertContainer"] [data-testid="stMarkdownContainer"] p { line-height: 1.45; }
+[data-testid="stAlertContainer"] { padding: 0.75rem 1rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stPageLink-NavLink"] p {
+  font-size: max(%(px)dpx, 1rem); }
+[data-testid="stPageLink-NavLink"] span, [data-testid="stPageLink-NavLink"] p,
+[data-testid="stSidebar"] [data-testid="stFileUploaderDropzoneInstructions"] span {
+  white-space: normal; overflow: visible; text-overflow: clip; }
+[data-testid="stPageLink-NavLink"] { height: auto; line-height: 1.3; }
+[data-testid="stSidebar"] [data-testid="stExpander"] summary { min-height: 2.1rem; }
+</style>""" % {"px": TEXT_MIN_PX, "ink": plots.INK}
 
 
 def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
@@ -76,7 +95,10 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
         start_warm_up()
     st.html(FRAME_CSS)
     st.markdown(f"### {title}")
-    return st.sidebar.container()
+    menu_slot = st.sidebar.container()
+    model_sidebar()  # the session's model, on every page, right under the menu
+    model_refused_notice()
+    return menu_slot
 
 
 def menu(container, query: dict[str, str] | None = None) -> None:
@@ -123,13 +145,16 @@ def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
 
 
 def preset_gallery() -> None:
-    """Every preset as a link with its introduction (for the home page)."""
+    """Every preset as a link with its introduction and the page it opens, with that
+    page's icon (for the home page)."""
+    pages = {path: (label, icon) for path, label, icon in PAGES}
     columns = st.columns(2)
     for i, preset in enumerate(PRESETS):
+        label, icon = pages[preset.page]
         with columns[i % 2].container(border=True):
             st.page_link(preset.page, label=f"**{preset.name}**", query_params=preset.query,
-                         icon=":material/play_circle:")
-            st.caption(preset.intro)
+                         icon=icon)
+            st.caption(f"*{label}.* {preset.intro}")
 
 
 def preset_narration(page: str, result=None) -> bool:
@@ -190,7 +215,9 @@ def share_link(query: dict[str, str]) -> None:
     base = (st.context.url or "").split("?")[0]
     link = base + "?" + "&".join(f"{k}={v}" for k, v in query.items())
     with st.sidebar.expander("Share this view", icon=":material/link:"):
-        st.caption("Copy this link: it reproduces every setting, seed included.")
+        st.caption("Copy this link: it reproduces every setting, seed included."
+                   + (" Your uploaded model stays in this session: it is not in the link."
+                      if current_model() is not None else ""))
         st.code(link, language=None, wrap_lines=True)
 
 
@@ -205,46 +232,65 @@ def _flow_widgets(c: gradflow.FlowConfig) -> dict:
 
 
 def flow_controls(prefix: str = "fl", choose_cell: bool = True,
-                  defaults: dict | None = None) -> gradflow.FlowConfig:
+                  defaults: dict | None = None, model=None) -> gradflow.FlowConfig:
     """The sidebar controls of the gradient-flow experiment, bound to the URL.
 
     With choose_cell=False (pages that show every cell) the cell control is hidden and
-    the settings of every cell (forget and update biases) are shown.
+    the settings of every cell (forget and update biases) are shown. With an uploaded
+    `model` (shown by the page) the settings it brings itself are greyed out with a note:
+    cell, size and inputs show the model's own (the layer shown); initialisation, gain,
+    radius and biases keep the student's values for the drawn network.
     """
     def parse(raw):
         return gradflow.FlowConfig.from_query({**(defaults or {}), **raw})
 
     load_url_once(parse, prefix, _flow_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
-    s = st.sidebar
-    if choose_cell:
+    s, off = st.sidebar, model is not None
+    if off:
+        s.caption(locked_note(model))
+        k_, d_ = st.session_state.get(VIEW_KEY, model_layers.default_choice(model))
+        shown = model_layers.layer_shape(model)[1][k_] if (k_, d_) in model_layers.choices(
+            model) else model.hidden_size
+    if choose_cell and off:
+        _model_value("Cell", CELL_LABELS[model.cell], prefix)
+    elif choose_cell:
         s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
     cell = st.session_state[k("cell")] if choose_cell else None
     s.slider("Sequence length T", 2, gradflow.MAX_T, key=k("T"),
              help=f"Up to {gradflow.MAX_T} steps.")
-    s.select_slider("Hidden size H", gradflow.HIDDEN_SIZES, key=k("H"))
-    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"))
-    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"),
+    if off:
+        _model_value("Hidden size H", str(shown), prefix)
+    else:
+        s.select_slider("Hidden size H", gradflow.HIDDEN_SIZES, key=k("H"))
+    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"),
+                disabled=off)
+    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"), disabled=off,
              help="Multiplies the recurrent weights after they are drawn.")
-    s.toggle("Set the spectral radius of W_hh", key=k("radius_on"))
+    s.toggle("Set the spectral radius of W_hh", key=k("radius_on"), disabled=off)
     if st.session_state[k("radius_on")]:
-        s.slider("Target spectral radius", 0.0, 4.0, step=0.01, key=k("radius"))
-        s.radio("Measured as", RADIUS_KINDS, key=k("radius_kind"), horizontal=True,
+        s.slider("Target spectral radius", 0.0, 4.0, step=0.01, key=k("radius"), disabled=off)
+        s.radio("Measured as", RADIUS_KINDS, key=k("radius_kind"), horizontal=True, disabled=off,
                 format_func={"eigen": "largest |eigenvalue|",
                              "singular": "largest singular value λ₁"}.get,
                 help="Rescales each gate block of W_hh after the gain. The eigenvalue radius "
                      "decides long-run growth; λ₁ bounds every single step (Pascanu et al.).")
     if cell in ("lstm", None):
         s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"),
+                 disabled=off,
                  help="1 is Keras's default (Gers et al. 2000; Jozefowicz et al. 2015).")
-        s.toggle("Chrono initialisation", key=k("chrono_on"),
+        s.toggle("Chrono initialisation", key=k("chrono_on"), disabled=off,
                  help="b_f ~ log U[1, T_max − 1], b_i = −b_f (Tallec & Ollivier 2018).")
         if st.session_state[k("chrono_on")]:
-            s.number_input("Chrono T_max", 3, 100_000, step=10, key=k("chrono"))
+            s.number_input("Chrono T_max", 3, 100_000, step=10, key=k("chrono"), disabled=off)
     if cell in ("gru", None):
         s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"),
+                 disabled=off,
                  help="Large b_z makes z ≈ 1: the GRU copies h forward and remembers.")
-    s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
+    if off:
+        _model_value("Inputs", model_inputs_label(model), prefix)
+    else:
+        s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
     s.radio("Loss on", LOSS_PLACEMENTS, format_func=LOSS_LABELS.get, key=k("loss"),
             horizontal=True)
     s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
@@ -262,12 +308,20 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
 
 
 def flow_page(title: str, icon: str, choose_cell: bool = True, overlay: bool = False,
-              page: str | None = None):
+              page: str | None = None, shows_model: bool = True):
     """The frame of every page built on the gradient-flow settings; returns the settings,
-    and with overlay=True also the gradflow.Overlay (one knob, several values)."""
+    and with overlay=True also the gradflow.Overlay (one knob, several values).
+
+    shows_model: the page shows a layer of the session's uploaded model when there is one
+    (`model_view`): its layer picker is drawn and the settings the model ignores greyed out.
+    """
     menu_slot = page_frame(title, icon)
-    config = flow_controls(choose_cell=choose_cell, defaults=PAGE_DEFAULTS.get(page))
-    chosen = overlay_controls() if overlay else gradflow.Overlay()
+    model = current_model() if shows_model else None
+    if model is not None:
+        model_layer_picker(model)
+    config = flow_controls(choose_cell=choose_cell, defaults=PAGE_DEFAULTS.get(page),
+                           model=model)
+    chosen = overlay_controls(locked=model is not None) if overlay else gradflow.Overlay()
     query = write_url({**config.to_query(), **chosen.to_query()}, "fl")
     st.session_state["_ov_url"] = st.session_state["_fl_url"]
     menu(menu_slot, query)
@@ -287,15 +341,20 @@ def _overlay_widgets(o: gradflow.Overlay) -> dict:
     return {"vary": o.knob or "", "values": o.to_query().get("values", "")}
 
 
-def overlay_controls(prefix: str = "ov") -> gradflow.Overlay:
-    """Sidebar controls of the overlay: which knob, which values (in the URL)."""
+def overlay_controls(prefix: str = "ov", locked: bool = False) -> gradflow.Overlay:
+    """Sidebar controls of the overlay: which knob, which values (in the URL). Locked (an
+    uploaded model is shown): greyed out, and no overlay (its curves are drawn networks)."""
     load_url_once(gradflow.Overlay.from_query, prefix, _overlay_widgets)
     s = st.sidebar.expander("Compare values of one setting", icon=":material/stacked_line_chart:",
-                            expanded=bool(st.session_state.get(f"{prefix}_vary")))
+                            expanded=bool(st.session_state.get(f"{prefix}_vary")) and not locked)
+    if locked:
+        s.caption("Off while your model is shown: each curve would be a drawn network.")
     knob = s.selectbox("Draw one curve for each value of", ("",) + tuple(gradflow.OVERLAY_DEFAULTS),
                        format_func=lambda k: OVERLAY_LABELS.get(k, "nothing (one curve)"),
-                       key=f"{prefix}_vary",
+                       key=f"{prefix}_vary", disabled=locked,
                        on_change=lambda: st.session_state.update({f"{prefix}_values": ""}))
+    if locked:
+        return gradflow.Overlay()
     if knob:
         s.text_input("Values, separated by commas", key=f"{prefix}_values",
                      placeholder=", ".join(gradflow.OVERLAY_DEFAULTS[knob]),
@@ -393,7 +452,9 @@ def start_warm_up() -> list[threading.Thread]:
     takes several minutes (README, "Performance"); the threads run at the lowest priority,
     and after the presets' first views they pause while visitors use the server.
     """
-    deep = [(view, deepflow.DeepConfig(cell=cell))  # the deep page's defaults, each cell
+    # The deep page's defaults, each cell. Not its deeper presets' networks: compiling those
+    # (3 and 4 layers) held a visitor's first program back for over 90 s on a cold cache.
+    deep = [(view, deepflow.DeepConfig(cell=cell))
             for view in (deepflow.deep_flow, deepflow.two_sided) for cell in CELLS]
     presets = _preset_configs()
     plan = gradflow.warm_up_plan(presets, deep)
@@ -537,7 +598,9 @@ def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
 
     s.toggle("Compare RNN, LSTM and GRU", key=k("compare"),
              help="Train all three cells on the same task, seed and budget.")
-    s.selectbox("Task", tuple(TASKS), format_func=lambda t: TASKS[t].label, key=k("task"))
+    s.selectbox("Task", tuple(TASKS), format_func=lambda t: TASKS[t].label.split(" (")[0],
+                key=k("task"), help="The adding and copy-memory problems are those of "
+                "Arjovsky, Shah & Bengio 2016.")  # the short name fits a 1024-pixel sidebar
     s.slider("Task length T", *b["T"], key=k("T"), help=f"At most {b['T'][1]} (training "
              "runs on a shared CPU). Copy memory is T + 20 steps long.")
     if not state[k("compare")]:
@@ -599,27 +662,60 @@ def _deep_widgets(c: deepflow.DeepConfig) -> dict:
     return asdict(c)
 
 
-def deep_controls(prefix: str = "dp") -> deepflow.DeepConfig:
-    """The Deep & bidirectional page's sidebar, bound to the URL."""
+def deep_controls(prefix: str = "dp", model=None) -> deepflow.DeepConfig:
+    """The Deep & bidirectional page's sidebar, bound to the URL. With an uploaded `model`
+    the settings it brings itself are greyed out with a note (cell, layers, directions,
+    size, initialisation, gain, biases, inputs), and "Loss reads" too where the model
+    dictates its reading (a Keras Bidirectional top layer with return_sequences=False)."""
     load_url_once(deepflow.DeepConfig.from_query, prefix, _deep_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     s, state = st.sidebar, st.session_state
-    s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
-    s.slider("Layers", 1, deepflow.MAX_LAYERS, key=k("layers"))
-    s.toggle("Bidirectional", key=k("bidirectional"),
-             help="Each layer also reads the sequence from the end; the next layer reads "
-                  "both directions' outputs side by side.")
-    s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get, key=k("read"),
-            horizontal=True)
+    off = model is not None
+    fixed_read = off and getattr(model, "reads_final_states", False)
+    if off:
+        s.caption(locked_note(model))
+        directions, sizes = model_layers.layer_shape(model)
+        _model_value("Cell", CELL_LABELS[model.cell], prefix)
+        _model_value("Layers", str(len(directions)), prefix)
+        _model_value("Directions", ", then ".join(
+            "two (bidirectional)" if D == 2 else "one" for D in
+            (directions if len(set(directions)) > 1 else directions[:1])), prefix)
+    else:
+        s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+        s.slider("Layers", 1, deepflow.MAX_LAYERS, key=k("layers"))
+        s.toggle("Bidirectional", key=k("bidirectional"),
+                 help="Each layer also reads the sequence from the end; the next layer reads "
+                      "both directions' outputs side by side.")
+    if fixed_read:  # shown as the model reads; the student's setting kept for drawn networks
+        state[f"_{prefix}_model_read"] = "last"
+        s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get,
+                key=f"_{prefix}_model_read", horizontal=True, disabled=True)
+    else:
+        s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get,
+                key=k("read"), horizontal=True)
+    if fixed_read:
+        s.caption("Your model's last layer is a Keras Bidirectional with return_sequences="
+                  "False: its output is the forward state after the last step and the "
+                  "backward state after x₀, so that is what the loss reads.")
     s.slider("Sequence length T", 2, deepflow.MAX_T, key=k("T"))
-    s.select_slider("Hidden size H (per direction)", deepflow.HIDDEN_SIZES, key=k("H"))
-    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"))
-    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"))
+    if off:
+        _model_value("Hidden size H (per direction)",
+                     ", ".join(str(H) for H in dict.fromkeys(sizes)), prefix)
+    else:
+        s.select_slider("Hidden size H (per direction)", deepflow.HIDDEN_SIZES, key=k("H"))
+    s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"),
+                disabled=off)
+    s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"), disabled=off)
     if state[k("cell")] == "lstm":
-        s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"))
+        s.slider("Forget-gate bias b_f", -10.0, 10.0, step=0.1, key=k("forget_bias"),
+                 disabled=off)
     if state[k("cell")] == "gru":
-        s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"))
-    s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
+        s.slider("Update-gate bias b_z", -10.0, 10.0, step=0.1, key=k("update_bias"),
+                 disabled=off)
+    if off:
+        _model_value("Inputs", model_inputs_label(model), prefix)
+    else:
+        s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
     s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
     s.caption(f"Limits on this shared server: layers ≤ {deepflow.MAX_LAYERS}, T ≤ "
               f"{deepflow.MAX_T}, H ≤ {deepflow.HIDDEN_SIZES[-1]} per direction.")
@@ -631,42 +727,243 @@ def deep_controls(prefix: str = "dp") -> deepflow.DeepConfig:
     return config
 
 
-def model_upload(key: str):
-    """Upload a trained network; returns its model_files.LoadedModel, or None.
+# The student's model lives in the session, under one key, and follows them to every page:
+# each page shows it (a layer of it, on the single-layer pages) or says in its main area
+# that it shows another network, why, and where the model is shown.
+MODEL_KEY = "uploaded_model"  # {"name", "size", "model": LoadedModel, "ambiguous": bool}
+MODEL_ERROR_KEY = "_model_error"  # {"name", "size", "message"} of a file that was refused
+_UPLOADER_N = "_model_uploader"  # the uploader's key is numbered: a new number empties it
+VIEW_KEY = "model_view"  # (layer, direction) the single-layer pages show
+ACT_KEY = "model_act"  # a 1-gate PyTorch file's nonlinearity: "rnn" (tanh) or "rnn_relu"
+_MEMO_KEY = "_model_memo"  # the model's results, this session only (not cached for others)
+MEMO_ENTRIES = 8
+FLOW_PAGE = "pages/1_Gradient_flow.py"
+MODEL_FORMATS = "PyTorch state_dict (.safetensors, .npz) or Keras 3 (.keras)"
 
-    The weights live in this session only; a bad file gets the loader's message and
-    nothing is kept.
-    """
-    box = st.sidebar.expander("Bring your own model", icon=":material/upload_file:",
-                              expanded=st.session_state.get(key) is not None)
-    file = box.file_uploader(
-        "PyTorch state_dict (.safetensors, .npz) or Keras 3 (.keras)",
-        type=["safetensors", "npz", "keras"], key=key,
-        help=f"At most {model_files.MAX_BYTES // model_files.MB} MB. Read as data (no pickle); "
-             "kept in this session only.")
-    if file is None:
-        st.session_state.pop("uploaded_model", None)
+
+def plain(text: str) -> str:
+    """Text from a user's file (names, layer labels) made safe to show in Markdown: every
+    ASCII punctuation mark escaped, so no link, image, HTML, LaTeX or :directive: renders."""
+    out = []
+    for ch in str(text).replace("\r", " ").replace("\n", " "):
+        out.append("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch)
+    return "".join(out)
+
+
+def current_model():
+    """The model uploaded in this session (a model_files.LoadedModel), or None."""
+    entry = st.session_state.get(MODEL_KEY)
+    if entry is None:
         return None
-    cached = st.session_state.get("uploaded_model")
-    if cached is not None and cached[0] == (file.name, file.size):
-        model = cached[1]
-    else:
-        try:
-            if file.size > model_files.MAX_BYTES:
-                raise ValueError(f"{file.name} is {file.size / model_files.MB:.1f} MB; files "
-                                 f"of at most {model_files.MAX_BYTES // model_files.MB} MB are read.")
-            model = model_files.load_model_file(file.name, file.getvalue())
-        except ValueError as e:
-            st.session_state.pop("uploaded_model", None)
-            box.error(str(e), icon=":material/error:")
-            return None
-        st.session_state["uploaded_model"] = ((file.name, file.size), model)
-    box.success(model.source, icon=":material/check_circle:")
-    box.caption(f"Shown with the model's own shape: {model.layers} layer(s), "
-                f"{'two directions' if model.bidirectional else 'one direction'}, H = "
-                f"{model.hidden_size}, I = {model.input_size}; the cell, size and "
-                "initialisation settings above do not apply while it is loaded.")
+    model = entry["model"]
+    if entry.get("ambiguous") and st.session_state.get(ACT_KEY) == "rnn_relu":
+        model = model._replace(cell="rnn_relu")
     return model
+
+
+def keep_model(name: str, size: int, model) -> None:
+    """Make `model` this session's model (what an upload does; tests call it directly)."""
+    ambiguous = model.cell == "rnn" and not name.lower().endswith(".keras")
+    st.session_state[MODEL_KEY] = {"name": name, "size": size, "model": model,
+                                   "ambiguous": ambiguous}
+    st.session_state[VIEW_KEY] = model_layers.default_choice(model)
+    st.session_state[ACT_KEY] = "rnn"
+    st.session_state.pop(MODEL_ERROR_KEY, None)
+    st.session_state.pop(_MEMO_KEY, None)
+
+
+def remove_model() -> None:
+    """Forget the session's model and empty the uploader (a new key: Streamlit cannot set
+    a file uploader's value)."""
+    for key in (MODEL_KEY, MODEL_ERROR_KEY, VIEW_KEY, _MEMO_KEY):
+        st.session_state.pop(key, None)
+    st.session_state[_UPLOADER_N] = st.session_state.get(_UPLOADER_N, 0) + 1
+
+
+def _same_file(file, entry) -> bool:
+    return entry is not None and (entry["name"], entry["size"]) == (file.name, file.size)
+
+
+def _load_upload(file) -> None:
+    try:
+        if file.size > model_files.MAX_BYTES:
+            raise ValueError(f"{file.name} is {file.size / model_files.MB:.1f} MB; files "
+                             f"of at most {model_files.MAX_BYTES // model_files.MB} MB are read.")
+        model = model_files.load_model_file(file.name, file.getvalue())
+    except ValueError as e:
+        for key in (MODEL_KEY, VIEW_KEY, _MEMO_KEY):
+            st.session_state.pop(key, None)
+        st.session_state[MODEL_ERROR_KEY] = {"name": file.name, "size": file.size,
+                                             "message": str(e)}
+        return
+    keep_model(file.name, file.size, model)
+
+
+def model_sidebar() -> None:
+    """The sidebar box of the session's model, on every page (called by `page_frame`):
+    upload, what was read, the nonlinearity of a 1-gate PyTorch file, and Remove. A file
+    that was refused gets the loader's message here and in the main area."""
+    state = st.session_state
+    key = f"model_file_{state.get(_UPLOADER_N, 0)}"
+    file = state.get(key)  # the uploader's file, as the browser last sent it
+    if file is not None and not _same_file(file, state.get(MODEL_KEY)) \
+            and not _same_file(file, state.get(MODEL_ERROR_KEY)):
+        _load_upload(file)  # first, so that the box's label names the model just read
+    entry = state.get(MODEL_KEY)
+    label = ("Bring your own model" if entry is None
+             else f"Your model: {model_layers.model_words(entry['model'])}")
+    box = st.sidebar.expander(label, icon=":material/upload_file:", expanded=file is not None)
+    box.file_uploader(
+        MODEL_FORMATS, type=["safetensors", "npz", "keras"], key=key,
+        help=f"At most {model_files.MAX_BYTES // model_files.MB} MB. Read as data (no pickle); "
+             "kept in this session only, on every page, until you remove it (the button "
+             "below; emptying this box keeps it).")
+    error = state.get(MODEL_ERROR_KEY)
+    if error is not None and file is not None and _same_file(file, error):
+        box.error(plain(error["message"]), icon=":material/error:")
+    if entry is None:
+        return
+    box.success(plain(entry["model"].source), icon=":material/check_circle:")
+    box.caption(f"From {plain(entry['name'])}, kept for this session: every page shows it or "
+                "says why not.")
+    if entry.get("ambiguous"):
+        box.radio("Its nonlinearity", ("rnn", "rnn_relu"), key=ACT_KEY, horizontal=True,
+                  format_func={"rnn": "tanh", "rnn_relu": "relu"}.get,
+                  help="A PyTorch nn.RNN stores the same weights for tanh and relu: say which "
+                       "one it was built with (nonlinearity=...).")
+    box.button("Remove this model", icon=":material/delete:", on_click=remove_model,
+               key="model_remove")
+
+
+def model_refused_notice() -> None:
+    """In the main area, on the page where a file was refused: why, and what is drawn."""
+    error = st.session_state.get(MODEL_ERROR_KEY)
+    key = f"model_file_{st.session_state.get(_UPLOADER_N, 0)}"
+    file = st.session_state.get(key)
+    if error is None or file is None or not _same_file(file, error):
+        return
+    st.error(f"Your file {plain(error['name'])} could not be read: {plain(error['message'])} "
+             "This page shows its own drawn network.", icon=":material/error:")
+
+
+def model_layer_picker(model) -> tuple[int, int]:
+    """The sidebar control of which layer and direction of the model the single-layer
+    pages show; the choice follows the student from page to page."""
+    state = st.session_state
+    options = model_layers.choices(model)
+    chosen = state.get(VIEW_KEY)
+    if chosen not in options:
+        chosen = model_layers.default_choice(model)
+        state[VIEW_KEY] = chosen
+    if len(options) == 1:
+        return chosen
+    state["_model_view_widget"] = chosen  # the widget forgets its value on other pages
+    st.sidebar.selectbox(
+        "Layer of your model shown here", options, key="_model_view_widget",
+        format_func=lambda c: model_layers.choice_label(model, c),
+        on_change=lambda: state.update({VIEW_KEY: state["_model_view_widget"]}),
+        help="These pages analyse one recurrent layer: this one, run inside your model (it "
+             "reads the outputs of the layers below). Deep & bidirectional shows every layer.")
+    return chosen
+
+
+def model_view(config) -> model_layers.LayerView | None:
+    """The chosen layer of the session's model on the page's inputs (length T, seed), or
+    None without a model. Kept for the session (the last few), not shared."""
+    model = current_model()
+    if model is None:
+        return None
+    choice = st.session_state.get(VIEW_KEY)
+    if choice not in model_layers.choices(model):
+        choice = model_layers.default_choice(model)
+    xs = deepflow.model_inputs(model, deepflow.DeepConfig(T=config.T, seed=config.seed))
+    return session_memo(("view", model.cell, choice, config.T, config.seed),
+                        lambda: model_layers.layer_view(model, xs, config.T, choice))
+
+
+def drawn_or_model(config, name: str, drawn, of_model):
+    """(config, view, result) of a single-layer page: `drawn(config)` (cached for everyone)
+    without a model; with one, `of_model(config, params, xs)` on the chosen layer of the
+    student's model, kept for this session only, and the config given that layer's cell and
+    size."""
+    view = model_view(config)
+    if view is None:
+        return config, None, drawn(config)
+    config = model_config(config, view)
+    return config, view, session_memo((name, view.title, config),
+                                      lambda: of_model(config, view.params, view.xs))
+
+
+def session_memo(key, compute):
+    """`compute()` kept under `key` for this session's model (its results are not cached
+    for other visitors); the last MEMO_ENTRIES only."""
+    memo = st.session_state.setdefault(_MEMO_KEY, {})
+    if key not in memo:
+        while len(memo) >= MEMO_ENTRIES:
+            memo.pop(next(iter(memo)))
+        memo[key] = compute()
+    return memo[key]
+
+
+def model_config(config, view: model_layers.LayerView):
+    """A single-layer page's settings with the cell and size of the model's layer."""
+    return replace(config, cell=view.cell, H=view.hidden_size)
+
+
+def model_view_note(view: model_layers.LayerView, what: str = "", loss: bool = False) -> None:
+    """In the main area: this page shows the student's model, which part, on which inputs
+    (and with `loss`, where the page's loss reads it)."""
+    model = current_model()
+    lines = [f"**Showing your model: {plain(model.source)}**",
+             f"{view.title}{what}. {view.inputs}"]
+    if not model_layers.is_one_layer(model) and loss:
+        lines.append("This page analyses one layer (one direction) as if alone: the loss "
+                     "reads its own output through a readout of norm 1, not your model's head. "
+                     "Choose the layer in the sidebar; every layer at once is on Deep & "
+                     "bidirectional.")
+    elif not model_layers.is_one_layer(model):
+        lines.append("This page analyses one layer: its states are the ones it has inside "
+                     "your model, and the layers above it are left out. Choose the layer in "
+                     "the sidebar; every layer at once is on Deep & bidirectional.")
+    st.info("\n\n".join(lines), icon=":material/upload_file:")
+    if not model_layers.is_one_layer(model):
+        st.page_link(DEEP_PAGE, label="Every layer and direction of your model: Deep & "
+                     "bidirectional",
+                     icon=":material/stacks:")
+
+
+def model_elsewhere(why: str) -> None:
+    """In the main area of a page that does not draw the session's model: say so, why, and
+    link to the pages that show it."""
+    entry = st.session_state.get(MODEL_KEY)
+    if entry is None:
+        return
+    st.info(f"This page shows a drawn network, not your model (the "
+            f"{model_layers.model_words(entry['model'])} of {plain(entry['name'])}): {why}",
+            icon=":material/info:")
+    left, right = st.columns(2)
+    left.page_link(FLOW_PAGE, label="Your model on Gradient flow", icon=":material/trending_down:")
+    right.page_link(DEEP_PAGE, label="Your model on Deep & bidirectional", icon=":material/stacks:")
+
+
+def locked_note(model) -> str:
+    return (f"Greyed out: your {model_layers.model_words(model)} has its own cell, size and "
+            "inputs; initialisation, gain and biases are for drawn networks. T, the loss and "
+            "the seed (it draws the inputs) still apply.")
+
+
+def model_inputs_label(model) -> str:
+    if model.embedding is not None:
+        return "random token ids (Embedding)"
+    return f"Gaussian noise N(0, 1), I = {model.input_size}"
+
+
+def _model_value(label: str, text: str, prefix: str) -> None:
+    """A greyed-out control that shows the uploaded model's own value of a setting (its own
+    key: the student's setting for drawn networks stays as it was)."""
+    key = f"_{prefix}_model_{label.split()[0].lower()}"
+    st.session_state[key] = text
+    st.sidebar.selectbox(label, (text,), key=key, disabled=True)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)

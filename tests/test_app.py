@@ -1,4 +1,5 @@
 """Streamlit pages under AppTest: load without exceptions, every widget works, URLs bind."""
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -170,3 +171,150 @@ def test_training_lab_every_control_and_divergence():
 def test_training_lab_malformed_url():
     at = open_page(LAB, {"steps": "1e9", "learning_rate": "fast", "task": "chess"})
     assert len(at.warning) == 3
+
+
+# ---------------------------------------------------------------------------------------
+# The student's model in the session: every page shows it or says in its main area why not
+
+
+MODEL_PAGES = (FLOW,) + FLOW_PAGES + (LAB, "pages/8_Deep_bidirectional.py")
+SHOWN_ON = {FLOW, "pages/3_Gate_activations.py", "pages/4_Why_it_vanishes.py",
+            "pages/5_Connectivity.py", "pages/8_Deep_bidirectional.py"}
+
+
+def two_layer_gru():
+    from rnnviz import model_files
+    from tests.fixtures import model_files as fx
+
+    data = fx.safetensors_bytes(fx.torch_state_dict("gru", layers=2, bidirectional=False,
+                                                    hidden_size=8))
+    return model_files.load_model_file("two_gru.safetensors", data)
+
+
+def with_model(model, name="two_gru.safetensors", page=FLOW, query=None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    at.session_state[ui.MODEL_KEY] = {"name": name, "size": 1, "model": model,
+                                      "ambiguous": False}
+    at.query_params.update(query or {"T": "40"})
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def main_infos(at) -> list[str]:
+    return [i.value for i in at.main.info]
+
+
+@pytest.mark.parametrize("page", MODEL_PAGES)
+def test_every_page_shows_the_model_or_says_why_not(page):
+    at = with_model(two_layer_gru(), page=page)
+    infos = main_infos(at)
+    if page in SHOWN_ON:
+        assert any(i.startswith("**Showing your model: PyTorch state") for i in infos), infos
+        assert any("Inputs: Gaussian noise" in i and "I = 3" in i for i in infos)
+    else:
+        assert any(i.startswith("This page shows a drawn network, not your model (the 2-layer "
+                                "GRU of two") for i in infos), infos
+    # The sidebar box on every page: what was read, and Remove.
+    assert any("Remove" in b.label for b in at.sidebar.button)
+
+
+def test_gradient_flow_shows_the_chosen_layer_and_greys_out_the_rest():
+    at = with_model(two_layer_gru())
+    assert at.subheader[0].value.startswith("Your 2-layer GRU, layer 2 of 2: ")
+    # The model's own cell, size and inputs, greyed out; the drawn network's knobs too.
+    shown = {at.selectbox(key=f"_fl_model_{k}").value: at.selectbox(key=f"_fl_model_{k}")
+             for k in ("cell", "hidden", "inputs")}
+    assert list(shown) == ["GRU", "8", "Gaussian noise N(0, 1), I = 3"]
+    assert all(w.disabled for w in shown.values())
+    assert at.selectbox(key="fl_init").disabled and at.slider(key="fl_gain").disabled
+    assert not at.slider(key="fl_T").disabled and not at.number_input(key="fl_seed").disabled
+    assert any("Greyed out: your 2-layer GRU" in c.value for c in at.sidebar.caption)
+    top = list(at.session_state["_model_memo"].values())
+    at.selectbox(key="_model_view_widget").set_value((0, 0)).run()
+    assert at.subheader[0].value.startswith("Your 2-layer GRU, layer 1 of 2: ")
+    # The choice follows the student to the next page.
+    at.switch_page("pages/3_Gate_activations.py")
+    at.run()
+    assert not at.exception
+    assert any("layer 1 of 2" in i for i in main_infos(at))
+    assert top  # results kept in the session
+
+
+def test_the_model_changes_what_gradient_flow_draws():
+    drawn = open_page(FLOW, {"cell": "gru", "T": "40", "H": "8"})
+    mine = with_model(two_layer_gru(), query={"cell": "gru", "T": "40", "H": "8"})
+    assert drawn.get("plotly_chart")[0].proto.spec != mine.get("plotly_chart")[0].proto.spec
+
+
+def test_remove_forgets_the_model_everywhere():
+    at = with_model(two_layer_gru())
+    at.button(key="model_remove").click().run()
+    assert not at.exception
+    assert ui.MODEL_KEY not in at.session_state
+    assert not at.selectbox(key="fl_cell").disabled
+    assert not any("Showing your model" in i for i in main_infos(at))
+    assert at.subheader[0].value.startswith(("Going back", "The hidden"))
+
+
+def test_deep_page_reads_a_keras_bidirectional_output_as_keras_does():
+    """A Keras Bidirectional top layer with return_sequences=False: "Loss reads" greyed out
+    and the page says the loss reads each direction's final state."""
+    import jax
+
+    from rnnviz import model_files
+    from rnnviz.init import init_params
+
+    params = init_params(jax.random.PRNGKey(0), "lstm", 4, 8, bidirectional=True)
+    model = model_files.LoadedModel(
+        "lstm", 1, True, 8, 4, params, np.ones((20, 4), np.float32),
+        "Keras Sequential: Embedding(20→4) → Bidirectional(LSTM(8)) → Dense(1)",
+        returns_sequences=False, directions=(2,), hidden_sizes=(8,), framework="keras")
+    at = with_model(model, "words.keras", "pages/8_Deep_bidirectional.py",
+                    {"read": "middle", "T": "40"})
+    assert at.radio(key="_dp_model_read").disabled
+    assert at.radio(key="_dp_model_read").value == "last"
+    assert at.selectbox(key="_dp_model_directions").value == "two (bidirectional)"
+    assert at.selectbox(key="_dp_model_inputs").value == "random token ids (Embedding)"
+    text = " ".join(main_infos(at))
+    assert "return_sequences=False" in text and "random token ids" in text
+    assert len(at.get("plotly_chart")) == 3  # map, profiles, the model's own connectivity
+    assert any("forward state at t = 39 and the backward state at t = 0" in c.value
+               for c in at.main.caption)
+    assert any(b.label.startswith("Download the depth map") for b in at.get("download_button"))
+
+
+def test_markdown_in_a_file_name_is_shown_as_text():
+    at = with_model(two_layer_gru(), name="[click](http://x.invalid) $x$.npz", page=LAB)
+    info = next(i for i in main_infos(at) if i.startswith("This page shows"))
+    assert r"\[click\]\(http\:\/\/x\.invalid\) \$x\$\.npz" in info
+
+
+def test_a_one_gate_pytorch_file_can_be_said_to_be_relu():
+    """tanh and relu store the same weights: the sidebar asks, and the pages follow."""
+    from rnnviz import model_files
+    from tests.fixtures import model_files as fx
+
+    data = fx.safetensors_bytes(fx.torch_state_dict("rnn", layers=1, bidirectional=False))
+    at = with_model(model_files.load_model_file("elman.safetensors", data))
+    at.session_state[ui.MODEL_KEY]["ambiguous"] = True
+    at.run()
+    assert at.selectbox(key="_fl_model_cell").value == "Vanilla RNN (tanh)"
+    at.radio(key=ui.ACT_KEY).set_value("rnn_relu").run()
+    assert not at.exception
+    assert at.selectbox(key="_fl_model_cell").value == "Vanilla RNN (relu)"
+    assert at.subheader[0].value.startswith("Your RNN (relu): ")
+
+
+@pytest.mark.parametrize("page", sorted(SHOWN_ON))
+def test_a_mixed_keras_stack_on_every_page_that_shows_it(page):
+    """Bidirectional(LSTM, return_sequences=True) under LSTM, read with an Embedding."""
+    from tests.test_model_layers import mixed_model
+
+    model = mixed_model()._replace(embedding=np.ones((30, 3), np.float32))
+    at = with_model(model, "stack.keras", page)
+    infos = " ".join(main_infos(at))
+    assert "Showing your model: hand\\-made" in infos and "random token ids" in infos
+    if page != "pages/8_Deep_bidirectional.py":
+        assert "layer 2 of 2" in infos  # the top layer, one-way, by default

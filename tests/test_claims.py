@@ -31,6 +31,37 @@ def close(stated: float, actual: float, rel: float = 0.06) -> bool:
     return abs(stated - actual) <= rel * abs(actual) + 1e-12
 
 
+def parse_steps(text: str) -> list[int]:
+    """'step 5', 'steps 0–98', 'steps 0–3, 5 and 7–9' -> the steps, as a reader counts them."""
+    out = []
+    for part in re.split(r", | and ", text.split(" ", 1)[1]):
+        a, _, b = part.partition("–")
+        out += range(int(a), int(b or a) + 1)
+    return out
+
+
+def no_path_zeros(norms) -> np.ndarray:
+    """Exact zeros whose run of zeros touches no nonzero value below FLOOR: no path to the
+    loss. A run next to a tiny value is a gradient float32 flushed to 0 (below 1e-30)."""
+    v = np.asarray(norms, np.float64)
+    out = np.zeros(v.size, bool)
+    i = 0
+    while i < v.size:
+        if v[i] != 0:
+            i += 1
+            continue
+        j = i
+        while j < v.size and v[j] == 0:
+            j += 1
+        beside = [v[k] for k in (i - 1, j) if 0 <= k < v.size]
+        out[i:j] = not any(np.isfinite(x) and 0 < abs(x) < FLOOR for x in beside)
+        i = j
+    return out
+
+
+NO_PATH = r"at (steps? [0-9–, and]+?) it is exactly 0: no path from there to the loss"
+
+
 def check_headline(sentence: str, norms) -> None:
     """Assert every quantity the sentence states about `norms` (time forward, loss at T−1)."""
     v = np.asarray(norms, np.float64)
@@ -40,17 +71,25 @@ def check_headline(sentence: str, norms) -> None:
         step = int(re.search(r"at step (\d+)", sentence).group(1))
         assert not np.isfinite(v[step]) and np.isfinite(v[step + 1:]).all()
         return
+    zero = no_path_zeros(v)  # said as "no path", never as "below 1e-30"
+    if m := re.search(NO_PATH, sentence):
+        assert parse_steps(m.group(1)) == list(np.flatnonzero(zero)), sentence
+    else:
+        assert not zero.any(), sentence
     if "too few values" in sentence:
         assert ts.size < 2 or not np.isfinite(v[-1]) or v[-1] < FLOOR
         return
     assert ts.size >= 2
+    below = np.isfinite(v) & (v < FLOOR) & ~zero
     if m := re.search(r"from step (\d+) back it is below 1e-30", sentence):
         s = int(m.group(1))
-        assert v[s] < FLOOR and not (np.isfinite(v[s + 1:]) & (v[s + 1:] < FLOOR)).any()
+        assert below[s] and not below[s + 1:].any()
     else:
-        assert not (np.isfinite(v) & (v < FLOOR)).any()
+        assert not below.any(), sentence
     span = 10 ** (logs.max() - logs.min())
-    if m := re.search(r"stays within a factor of " + NUM + " over all", sentence):
+    if m := re.search(r"stays within a factor of " + NUM + r" over (?:all|these) (\d+) steps",
+                      sentence):
+        assert int(m.group(2)) == T
         assert span <= float(m.group(1)) * (1 + 1e-9)
         assert span < 10.0
         return
@@ -195,6 +234,69 @@ def test_training_outcome_sentences():
     assert "diverged" in claims.training_outcome("RNN", np.r_[1.0, np.inf], 1 / 6)
 
 
+# --- zero is not small ---------------------------------------------------------------
+
+STRUCTURAL = np.r_[np.zeros(5), np.geomspace(1e-3, 1, 20)]  # no path before step 5
+FLUSHED = np.r_[np.zeros(5), np.geomspace(1e-37, 1e-31, 5), np.geomspace(1e-3, 1, 20)]
+
+
+def test_exact_zeros_with_no_path_are_not_called_small():
+    facts = claims.profile_facts(STRUCTURAL)
+    assert facts.no_path_steps == (0, 1, 2, 3, 4) and facts.below_floor_from is None
+    sentence = claims.profile_headline(facts)
+    assert "at steps 0–4 it is exactly 0: no path from there to the loss" in sentence
+    assert "1e-30" not in sentence
+    check_headline(sentence, STRUCTURAL)
+
+
+def test_zeros_float32_flushed_after_fading_stay_below_the_floor():
+    facts = claims.profile_facts(FLUSHED)
+    assert facts.no_path_steps == () and facts.below_floor_from == 9
+    sentence = claims.profile_headline(facts)
+    assert "from step 9 back it is below 1e-30" in sentence and "no path" not in sentence
+    check_headline(sentence, FLUSHED)
+
+
+def test_checker_catches_a_zero_called_small_and_a_small_value_called_zero():
+    old = "Going back in time, the gradient grows 1000× over 19 steps; from step 4 back it is below 1e-30."
+    with pytest.raises(AssertionError):
+        check_headline(old, STRUCTURAL)
+    with pytest.raises(AssertionError):
+        check_headline(claims.profile_headline(claims.profile_facts(STRUCTURAL)), FLUSHED)
+
+
+@pytest.mark.parametrize("steps, text", [
+    ([5], "step 5"), ([0, 1, 2], "steps 0–2"), ([0, 1, 2, 5, 7, 8], "steps 0–2, 5 and 7–8"),
+    ([], "")])
+def test_step_ranges_read_back(steps, text):
+    assert claims.step_ranges(steps) == text
+    if steps:
+        assert parse_steps(text) == steps
+
+
+@pytest.mark.parametrize("norms", [
+    np.r_[np.geomspace(0.2, 1, 58), np.geomspace(1, 0.21, 218)],  # loss on every step
+    np.r_[np.full(3, 1e-35), np.geomspace(1e-3, 1, 40), np.geomspace(1, 0.5, 9)],
+])
+def test_whole_curve_sentence_states_the_whole_curve(norms):
+    sentence = claims.whole_curve_sentence(norms)
+    m = re.fullmatch(r"Over all (\d+) steps(, where it is at least 1e-30,)? it spans " + NUM
+                     + r"× \(largest at step (\d+), smallest at step (\d+)\)\.", sentence)
+    assert m, sentence
+    ok = norms >= FLOOR
+    assert int(m.group(1)) == norms.size and bool(m.group(2)) == (not ok.all())
+    assert close(float(m.group(3)), norms[ok].max() / norms[ok].min())
+    assert int(m.group(4)) == np.argmax(norms) and norms[int(m.group(5))] == norms[ok].min()
+
+
+def test_a_sentence_about_part_of_a_curve_does_not_say_all():
+    part = np.geomspace(0.5, 1, 58)
+    sentence = claims.profile_headline(claims.profile_facts(part), lead="From step 57 back to "
+                                       "step 0 (58 of the 276 steps), ", part=True)
+    assert "over these 58 steps" in sentence and "all 58" not in sentence
+    check_headline(sentence, part)
+
+
 # --- random settings through the real experiment --------------------------------------
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,3 +315,63 @@ def test_page_headline_never_contradicts_the_curve(cell, T, H, init, gain, input
         assert not np.isfinite(r.forward.state_norms[r.state_blowup_step])
     else:
         check_headline(sentence, r.grad_norms)
+
+
+def _compare_defaults(**changes):
+    """Compare cells' three results at its defaults (with `changes`), as the page computes."""
+    from dataclasses import replace
+
+    config = replace(gradflow.FlowConfig.from_query({})[0], **changes)
+    return config, {c: gradflow.gradient_flow(replace(config, cell=c))
+                    for c in ("rnn", "lstm", "gru")}
+
+
+def test_gru_update_gate_note_is_true_of_its_runs():
+    from dataclasses import replace
+
+    import rnnviz
+    from rnnviz.cells import CELL_LABELS
+
+    config, results = _compare_defaults()
+    at_0 = {c: r.grad_norms[0] for c, r in results.items()}
+    assert min(at_0, key=at_0.get) == "gru"  # at the defaults the GRU fades fastest
+    biases = claims.raised_update_biases(config.update_bias)
+    assert biases and min(biases) > config.update_bias
+    raised = {b: gradflow.gradient_flow(replace(config, cell="gru", update_bias=b))
+              for b in biases}
+    note = claims.gru_update_gate_note(results, config.update_bias, raised)
+    headline = note[note.index("its gradient"):note.index(". With") + 1]
+    check_headline(headline, results["gru"].grad_norms)
+
+    def mean_z(c):
+        params, xs = gradflow.params_and_inputs(c)
+        _, gates = rnnviz.unroll("gru", params, xs[: c.T])
+        return float(np.mean(np.asarray(gates["z"], np.float64)))
+
+    gru = replace(config, cell="gru")
+    z = mean_z(gru)
+    b_z = config.update_bias
+    assert f"b_z = {b_z:g} its update gates average z = {z:.2f}" in note
+    assert f"(σ({b_z:g}) = {1 / (1 + np.exp(-b_z)):.2f})" in note
+    assert f"only a fraction z ≈ {z:.2f} of the gradient" in note
+    assert abs(z - 0.5) < 0.05  # "about half": b_z = 0 gives σ(0) = ½
+    # The bias named: the smallest tried that delivers more to step 0 than the others.
+    best = max(("rnn", "lstm"), key=at_0.get)
+    winners = [b for b in biases if raised[b].grad_norms[0] > at_0[best]]
+    assert winners
+    b = winners[0]
+    r = raised[b]
+    assert f"at b_z = {b:g} (mean z = {mean_z(replace(gru, update_bias=b)):.2f})" in note
+    clause = note[note.index("the same GRU's gradient"):]
+    check_headline(clause[:clause.index(", and")] + ".", r.grad_norms)
+    assert (f"{r.grad_norms[0]:.1e} reaches step 0, more than the {CELL_LABELS[best]}'s "
+            f"{at_0[best]:.1e}.") in note
+    assert r.grad_norms[0] > 10 * at_0["gru"]  # it does carry the gradient further
+
+
+def test_gru_update_gate_note_only_when_the_gru_fades_fastest():
+    config, results = _compare_defaults(update_bias=3.0)
+    at_0 = {c: r.grad_norms[0] for c, r in results.items()}
+    assert min(at_0, key=at_0.get) != "gru"
+    assert not claims.gru_fades_fastest(results)
+    assert claims.gru_update_gate_note(results, config.update_bias, {}) is None

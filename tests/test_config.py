@@ -43,3 +43,22 @@ def test_notice_says_what_was_wrong():
         "“T=5000” is out of range (between 2 and 1000); using 1000.")
     value, notice = cfg.parse_value(field, "ten")
     assert value == 100 and "not valid" in notice
+
+
+def test_numbers_are_written_for_people():
+    """Bounds and replacement values as a student reads them: the seed's bound in full,
+    digits grouped in threes, no exponent (the notice once said 2.14748e+09)."""
+    seed = cfg.Field("seed", 0, int, 0, 2**31 - 1)
+    nb = "\u00a0"  # the no-break space between groups keeps a number on one line
+    assert cfg.format_value(2**31 - 1) == f"2{nb}147{nb}483{nb}647"
+    value, notice = cfg.parse_value(seed, "-1")
+    assert value == 0 and notice == (
+        f"“seed=-1” is out of range (between 0 and 2{nb}147{nb}483{nb}647); using 0.")
+    value, notice = cfg.parse_value(seed, "9999999999")
+    assert value == 2**31 - 1 and notice.endswith(f"using 2{nb}147{nb}483{nb}647.")
+    assert "e+" not in notice
+    assert [cfg.format_value(x) for x in (1000, 100_000, 4.0, -10.0, 0.02, 1e-5, 2.5)] == [
+        "1000", f"100{nb}000", "4", "-10", "0.02", "0.00001", "2.5"]
+    assert cfg.format_value("lstm") == "lstm" and cfg.format_value(True) == "True"
+    for x in (0.02, 1e-5, 123456.5, 2**31 - 1):  # what is written reads back as the value
+        assert float(cfg.format_value(x).replace(nb, "")) == x

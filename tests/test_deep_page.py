@@ -120,8 +120,12 @@ def test_layer_lines_are_shades_of_the_cell_colour():
     styles = plots.layer_lines("gru", labels)
     assert styles["layer 1 →"].colour == styles["layer 1 ←"].colour
     assert styles["layer 1 →"].colour != styles["layer 2 →"].colour
-    assert (styles["layer 1 ←"].dash, styles["layer 1 →"].dash) == ("dash", "solid")
+    # one dash per layer, one marker per direction (issue 21)
+    assert styles["layer 1 →"].dash == styles["layer 1 ←"].dash != styles["layer 2 →"].dash
+    assert styles["layer 1 ←"].marker != styles["layer 1 →"].marker
     assert plots.layer_lines("lstm", ["layer 1"])["layer 1"].colour == plots.CELL_COLOURS["lstm"]
+    mixed = plots.layer_lines("lstm", ["layer 1 →", "layer 1 ←", "layer 2"])  # a Keras stack
+    assert mixed["layer 2"].dash != mixed["layer 1 →"].dash
 
 
 def test_two_sided_maps_of_every_length_share_one_program_per_shape():
@@ -141,3 +145,100 @@ def test_two_sided_maps_of_every_length_share_one_program_per_shape():
         xs = deepflow.inputs(c)[: c.T, : deepflow.CONNECTIVITY_SEQUENCES]
         want = analysis.connectivity(c.cell, deepflow.make_params(c), xs, stride=stride)
         np.testing.assert_allclose(r.bidirectional, want, atol=1e-3)
+
+
+# --- uploaded models, mixed stacks (Keras's Bidirectional under a one-way layer) ----------
+
+
+def mixed_network(cell, directions, sizes, input_size, seed):
+    """Random weights for a stack whose layers differ in directions and units."""
+    from rnnviz.cells import GATE_BLOCKS, CellParams, Network
+
+    rng = np.random.default_rng(seed)
+    layers, width = [], input_size
+    for D, H in zip(directions, sizes):
+        gh, bound = GATE_BLOCKS[cell] * H, 1.5 / np.sqrt(H)
+        layers.append(tuple(CellParams(*(rng.uniform(-bound, bound, shape).astype(np.float32)
+                                         for shape in ((gh, width), (gh, H), (gh,), (gh,))))
+                            for _ in range(D)))
+        width = D * H
+    return Network(tuple(layers))
+
+
+def uploaded(params, embedding=None, returns_sequences=False, framework="keras"):
+    """A model_files.LoadedModel of `params` as an upload would give it."""
+    from rnnviz.model_files import LoadedModel
+
+    net = rnnviz.cells.as_network(params)
+    return LoadedModel("lstm", net.num_layers, 2 in net.directions, net.hidden_sizes[0],
+                       net.input_size if embedding is None else embedding.shape[1], params,
+                       embedding, "test", returns_sequences, net.directions, net.hidden_sizes,
+                       framework)
+
+
+@pytest.mark.parametrize("read", ("last", "all"))
+def test_deep_flow_of_a_mixed_stack_has_a_row_per_layer_and_direction(read):
+    """One profile and map row per layer and direction, labelled by each layer's own
+    directions, equal to hidden_grads of the same loss (per layer, (D_k, T, B, H_k))."""
+    c = config(cell="lstm", T=12, read=read)
+    net = mixed_network("lstm", (2, 1), (6, 4), 2, seed=3)
+    r = deepflow.deep_flow(c, net, deepflow.inputs(c))
+    assert [p.label for p in r.profiles] == ["layer 1 →", "layer 1 ←", "layer 2"]
+    assert all(p.sentence.startswith(p.label) or p.label in p.sentence for p in r.profiles)
+    assert "layer 1" not in r.profiles[2].sentence
+    xs = deepflow.inputs(c)[: c.T]
+    loss = functools.partial(deepflow.masked_readout_loss, mask=deepflow.read_mask(read, c.T, c.T))
+    grads = rnnviz.hidden_grads(c.cell, net, xs, loss)["h"]
+    assert [g.shape for g in grads] == [(2, c.T, deepflow.gradflow.BATCH, 6),
+                                        (1, c.T, deepflow.gradflow.BATCH, 4)]
+    want = np.concatenate([np.sqrt(np.mean(np.sum(np.asarray(g, np.float64) ** 2, axis=-1), axis=-1))
+                           for g in grads])
+    np.testing.assert_allclose(r.depth_map, want, rtol=1e-5)
+    assert (r.depth_map[1, :-1] > 0).all()  # layer 2 reads layer 1's backward half at every step
+
+
+def test_model_connectivity_of_an_embedding_model_against_jacobian():
+    """‖∂y_t/∂x_s‖ of an uploaded mixed stack, x_s the embedding vector at step s: an entry
+    with s > t (heard through layer 1's backward direction) against jax.jacrev."""
+    rng = np.random.default_rng(4)
+    embedding = rng.normal(size=(20, 3)).astype(np.float32)
+    model = uploaded(mixed_network("lstm", (2, 1), (4, 3), 3, seed=5), embedding)
+    c = config(T=16)
+    r = deepflow.model_connectivity(model, c)
+    assert r.two_sided and r.log10_map.shape == (len(r.steps), len(r.steps))
+    assert r.steps.tolist() == list(range(16))  # 16 steps fit the model's slots
+    xs = deepflow.model_inputs(model, deepflow.model_config(model, c))[: c.T, : deepflow.CONNECTIVITY_SEQUENCES]
+    t, s = 3, 11
+    jac = jax.jacrev(lambda x: rnnviz.unroll("lstm", model.params, x)[0][t])(xs)  # (B, 3, T, B, E)
+    per_seq = [np.linalg.norm(np.asarray(jac[b, :, s, b, :], np.float64)) for b in range(xs.shape[1])]
+    assert r.log10_map[t, s] == pytest.approx(np.log10(np.sqrt(np.mean(np.square(per_seq)))),
+                                              abs=1e-4)
+    assert 0 < r.future_share < 1
+    assert f"{r.future_share:.0%} of what output y_t depends on" in \
+        deepflow.model_connectivity_sentence(r)
+    one_way = deepflow.model_connectivity(uploaded(mixed_network("lstm", (1, 1), (4, 3), 3, 6),
+                                                   embedding), c)
+    later = one_way.steps[None, :] > one_way.steps[:, None]
+    assert not one_way.two_sided and np.isnan(one_way.log10_map[later]).all()
+    assert "upper triangle (s > t) is blank" in deepflow.model_connectivity_sentence(one_way)
+
+
+def test_model_map_slots_bound_the_work_of_wide_inputs():
+    wide = uploaded(mixed_network("lstm", (1,), (4,), 128, seed=7))
+    assert deepflow.model_map_slots(wide) == deepflow.MIN_MODEL_MAP_STEPS
+    narrow = uploaded(mixed_network("lstm", (1,), (4,), 2, seed=7))
+    assert deepflow.model_map_slots(narrow) == deepflow.MAX_MAP_STEPS
+    r = deepflow.model_connectivity(wide, config(T=100))
+    assert len(r.steps) <= deepflow.MIN_MODEL_MAP_STEPS and r.steps[-1] < 100
+
+
+def test_model_read_sentences_say_which_reading():
+    net = mixed_network("lstm", (2,), (4,), 3, seed=8)
+    keras_final = uploaded(net)
+    assert "the backward state after x₀" in deepflow.model_read_sentence(keras_final, "last")
+    assert "a pair your model does not output" in deepflow.model_read_sentence(keras_final, "all")
+    torch = uploaded(net, returns_sequences=True, framework="pytorch")
+    assert "PyTorch's output[t]" in deepflow.model_read_sentence(torch, "last")
+    assert deepflow.model_read_mask(torch, "last", 5, 8).shape == (8,)
+    mask = deepflow.model_read_mask(keras_final, "last", 5, 8)
+    assert mask.shape == (8, 2) and mask[4, 0] == mask[0, 1] == 1 and mask.sum() == 2

@@ -138,6 +138,150 @@ def test_stacked_bidirectional_keras_model_reproduces_keras(bilstm):
                                atol=1e-5)
 
 
+# --- the last recurrent layer read as Keras reads it ------------------------------------
+# Keras's Bidirectional with return_sequences=False outputs [forward after x_{T−1}, backward
+# after x_0]; rnnviz once read both halves at T − 1, so the backward gradient was dead.
+
+TEXT_T, TEXT_B = 6, 3
+
+
+@pytest.fixture(scope="module")
+def bidirectional_text(folder):
+    model = fx.bidirectional_text_model(T=TEXT_T, vocab=30, embed=4, hidden=5)
+    return model, fx.keras_bytes(model, folder)
+
+
+@pytest.fixture(scope="module")
+def mixed_stack(folder):
+    model = fx.mixed_stack_model(T=TEXT_T, vocab=30, embed=4, hidden=(5, 3))
+    return model, fx.keras_bytes(model, folder)
+
+
+def token_inputs(loaded, seed):
+    """Token ids (B, T) for Keras and their embedding vectors (T, B, E) for rnnviz."""
+    tokens = np.random.default_rng(seed).integers(0, 30, (TEXT_B, TEXT_T)).astype(np.int32)
+    return tokens, loaded.embedding[tokens].transpose(1, 0, 2)
+
+
+def deep_config(**kw):
+    from rnnviz import deepflow
+
+    c, notices = deepflow.DeepConfig.from_query({k: str(v) for k, v in kw.items()})
+    assert not notices
+    return c
+
+
+def test_keras_bidirectional_output_is_the_final_state_of_each_direction(bidirectional_text):
+    from rnnviz import deepflow
+
+    model, data = bidirectional_text
+    loaded = load_model_file("b.keras", data)
+    assert (loaded.layers, loaded.directions, loaded.hidden_sizes) == (1, (2,), (5,))
+    assert (loaded.bidirectional, loaded.returns_sequences, loaded.reads_final_states,
+            loaded.framework) == (True, False, True, "keras")
+    tokens, xs = token_inputs(loaded, 10)
+    want = keras_out(model, 1, tokens)  # Embedding, Bidirectional: (B, 2H)
+    got = deepflow.model_output(loaded, xs)
+    assert got.shape == want.shape == (TEXT_B, 10)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # both halves read at T − 1 (the old reading) is another vector: its backward half
+    hs = np.asarray(rnnviz.unroll(loaded.cell, loaded.params, xs)[0])
+    assert np.abs(hs[-1][:, 5:] - want[:, 5:]).max() > 1e-2
+    np.testing.assert_allclose(hs[0][:, 5:], want[:, 5:], atol=1e-5)  # backward after x_0
+    # the whole model: Dense(1, sigmoid) on that vector
+    kernel, bias = model.layers[2].get_weights()
+    np.testing.assert_allclose(1 / (1 + np.exp(-(got @ kernel + bias))), keras_out(model, 2, tokens),
+                               atol=1e-5)
+    assert deepflow.model_read_sentence(loaded, "last") == (
+        "The loss reads what Keras's Bidirectional layer outputs (return_sequences=False): the "
+        "forward state after the last step and the backward state after x₀, the final state of "
+        "each direction, through a readout of norm 1.")
+
+
+def test_keras_bidirectional_loss_reads_the_backward_state_at_step_0(bidirectional_text):
+    """The deep page's loss with "last" is vᵀ(Keras's output), ‖v‖ = 1; its gradient equals
+    hidden_grads of that loss written out with indices, and the backward direction hears
+    every step (the old reading: nothing before T − 1)."""
+    import jax.numpy as jnp
+
+    from rnnviz import deepflow
+
+    model, data = bidirectional_text
+    loaded = load_model_file("b.keras", data)
+    c = deepflow.model_config(loaded, deep_config(T=TEXT_T, read="last"))
+    xs = deepflow.model_inputs(loaded, c)
+    r = deepflow.deep_flow(c, loaded.params, xs,
+                           deepflow.model_read_mask(loaded, "last", c.T, xs.shape[0]))
+    assert [p.label for p in r.profiles] == ["layer 1 →", "layer 1 ←"]
+    assert r.read_steps == [0, TEXT_T - 1]
+    np.testing.assert_allclose(r.depth_map, deepflow.model_flow(loaded, c).depth_map)
+
+    def keras_reading(hs):  # [h_fwd at T − 1, h_bwd at 0], unit-norm readout
+        out = jnp.concatenate([hs[TEXT_T - 1, :, :5], hs[0, :, 5:]], axis=-1)
+        return jnp.sum(out) / jnp.sqrt(10.0)
+
+    g = np.asarray(rnnviz.hidden_grads(loaded.cell, loaded.params, xs[:TEXT_T], keras_reading)["h"],
+                   np.float64)
+    want = np.sqrt(np.mean(np.sum(g**2, axis=-1), axis=-1))[0]  # (D, T)
+    np.testing.assert_allclose(r.depth_map, want, rtol=1e-5)
+    backward = r.depth_map[1]
+    assert backward[0] == pytest.approx(np.sqrt(5 / 10))  # read there: ‖v's half‖ = √(H/2H)
+    assert (backward[: TEXT_T - 1] > 1e-4).all()
+    ys = np.asarray(rnnviz.unroll(loaded.cell, loaded.params, xs[:TEXT_T])[0])
+    loss = deepflow.masked_readout_loss(ys, deepflow.model_read_mask(loaded, "last", c.T, c.T))
+    out = deepflow.model_output(loaded, xs[:TEXT_T])
+    assert float(loss) == pytest.approx(out.sum() / np.sqrt(10.0), rel=1e-5)
+
+
+def test_keras_mixed_stack_loads_and_reproduces_keras(mixed_stack):
+    """Embedding → Bidirectional(LSTM(5, return_sequences=True)) → LSTM(3) → Dense(1, sigmoid):
+    layer 2's w_ih reads layer 1's [forward, backward] outputs, 10 numbers."""
+    from rnnviz import deepflow
+    from rnnviz.cells import Network
+
+    model, data = mixed_stack
+    loaded = load_model_file("c.keras", data)
+    assert (loaded.cell, loaded.layers, loaded.directions, loaded.hidden_sizes) == \
+        ("lstm", 2, (2, 1), (5, 3))
+    assert (loaded.bidirectional, loaded.hidden_size, loaded.input_size) == (True, 5, 4)
+    assert (loaded.returns_sequences, loaded.reads_final_states, loaded.is_uniform) == \
+        (False, False, False)
+    assert loaded.source == ("Keras Sequential: Embedding(30→4) → Bidirectional(LSTM(5)) → "
+                             "LSTM(3) → Dense(1)")
+    assert loaded.params.layers[1][0].w_ih.shape == (12, 10)
+    tokens, xs = token_inputs(loaded, 11)
+    below = np.asarray(rnnviz.unroll(loaded.cell, Network(loaded.params.layers[:1]), xs)[0])
+    np.testing.assert_allclose(below.transpose(1, 0, 2), keras_out(model, 1, tokens), atol=1e-5)
+    got = deepflow.model_output(loaded, xs)  # LSTM(3): its state after the last step
+    np.testing.assert_allclose(got, keras_out(model, 2, tokens), atol=1e-5)
+    kernel, bias = model.layers[3].get_weights()
+    np.testing.assert_allclose(1 / (1 + np.exp(-(got @ kernel + bias))), keras_out(model, 3, tokens),
+                               atol=1e-5)
+    assert deepflow.model_read_sentence(loaded, "last") == (
+        "The loss reads the top layer's state at the last step through a readout of norm 1.")
+
+
+def test_keras_bidirectional_gru_sequences_reproduce_keras(folder):
+    """return_sequences=True: every step's pair, as PyTorch's output; "last" reads the pair
+    at T − 1, so the top backward direction hears that step alone (REFERENCES.md)."""
+    from rnnviz import deepflow
+
+    model = fx.bidirectional_gru_sequences_model(T=TEXT_T, input_size=3, hidden=4)
+    loaded = load_model_file("g.keras", fx.keras_bytes(model, folder))
+    assert (loaded.cell, loaded.directions, loaded.hidden_sizes) == ("gru", (2,), (4,))
+    assert (loaded.returns_sequences, loaded.reads_final_states) == (True, False)
+    x = np.random.default_rng(12).normal(size=(TEXT_B, TEXT_T, 3)).astype(np.float32)
+    got = deepflow.model_output(loaded, x.transpose(1, 0, 2))
+    np.testing.assert_allclose(got.transpose(1, 0, 2), keras_out(model, 0, x), atol=1e-5)
+    c = deep_config(T=TEXT_T, read="last")
+    mask = deepflow.model_read_mask(loaded, "last", TEXT_T, 8)
+    np.testing.assert_array_equal(mask, deepflow.read_mask("last", TEXT_T, 8))
+    backward = deepflow.model_flow(loaded, c).depth_map[1]
+    assert backward[-1] > 0 and (backward[:-1] == 0).all()
+    assert "as Keras's Bidirectional outputs it with return_sequences=True" in \
+        deepflow.model_read_sentence(loaded, "last")
+
+
 # --- torch state_dicts -----------------------------------------------------------------
 
 
@@ -148,6 +292,8 @@ def test_torch_bidirectional_two_layer_lstm_matches_reference(ext, save):
     loaded = load_model_file("model" + ext, save(sd))
     assert (loaded.cell, loaded.layers, loaded.bidirectional) == ("lstm", 2, True)
     assert (loaded.hidden_size, loaded.input_size, loaded.embedding) == (5, 3, None)
+    assert (loaded.directions, loaded.hidden_sizes, loaded.returns_sequences) == ((2, 2), (5, 5), True)
+    assert loaded.framework == "pytorch" and loaded.is_uniform and not loaded.reads_final_states
     assert loaded.source == (f"PyTorch state_dict ({ext}): 2-layer bidirectional LSTM, H = 5, "
                              "I = 3, names under 'rnn'; also in the file, not used: fc.bias, "
                              "fc.weight")
@@ -416,7 +562,8 @@ def edit_layer(class_name, key, value, index=0):
     ("bilstm", edit_layer("Bidirectional", "recurrent_activation", "hard_sigmoid"),
      r"LSTM with activation 'tanh' and recurrent activation 'hard_sigmoid', another model"),
     ("bilstm", edit_layer("Bidirectional", "units", 9, index=1),
-     r"layer 'bidirectional_1' has 9 units forward and 8 backward; expected the same number"),
+     r"layer 'bidirectional_\d+' has 9 units forward and 8 backward; expected the same number "
+     r"of units in both directions"),
     ("bilstm", edit_layer("Bidirectional", "return_sequences", False),
      r"Bidirectional\(LSTM\(8\)\) feeds another recurrent layer but has return_sequences=False"),
 ])

@@ -50,6 +50,21 @@ def random_network(cell, L, D, seed, dtype=jnp.float32, input_size=I, hidden_siz
     return layers[0][0] if L == D == 1 else Network(layers)
 
 
+def mixed_network(cell, directions, hidden_sizes, seed, dtype=jnp.float32, input_size=I):
+    """A stack whose layers differ, as Keras builds them: layer k has directions[k] of
+    hidden_sizes[k] units and reads the D_{k−1}·H_{k−1} outputs of the layer below."""
+    rng = np.random.default_rng(seed)
+    layers, width = [], input_size
+    for D_k, H_k in zip(directions, hidden_sizes):
+        gh, bound = G[cell] * H_k, 1.2 / np.sqrt(H_k)
+        layers.append(tuple(
+            CellParams(*(jnp.asarray(rng.uniform(-bound, bound, shape), dtype)
+                         for shape in ((gh, width), (gh, H_k), (gh,), (gh,))))
+            for _ in range(D_k)))
+        width = D_k * H_k
+    return Network(tuple(layers))
+
+
 def numpy_layers(params):
     """layers[k][d] as float64 numpy 4-tuples, for the reference."""
     return [[tuple(np.asarray(a, np.float64) for a in p) for p in layer]
@@ -144,6 +159,67 @@ def test_stack_start_state_is_torch_h0(cell):
                                 np.asarray(c0) if cell == "lstm" else None)
     np.testing.assert_allclose(hs, ref, rtol=2e-5, atol=2e-6)
     assert not np.allclose(hs, rnnviz.unroll(cell, params, xs)[0], atol=1e-3)  # h0 mattered
+
+
+MIXED = [((2, 1), (4, 3)), ((1, 2, 1), (3, 2, 4))]  # Keras's Bidirectional under a one-way layer
+
+
+@pytest.mark.parametrize("directions, sizes", MIXED)
+@pytest.mark.parametrize("cell", CELLS)
+def test_mixed_stack_matches_numpy_reference_forward_and_finite_differences(cell, directions, sizes):
+    """A stack whose layers differ in directions and units (Keras's Bidirectional(...,
+    return_sequences=True) under LSTM(...)): hs is the top layer's output, gates and
+    gradients come per layer as (D_k, T, B, H_k), equal to the NumPy stack and to central
+    differences of it with h_t (and c_t) of one layer and direction perturbed (float64)."""
+    net = mixed_network(cell, directions, sizes, seed=70 + len(directions), dtype=jnp.float64)
+    assert (net.directions, net.hidden_sizes, net.is_uniform) == (directions, sizes, False)
+    assert net.num_directions == 2  # some layer reads backwards
+    xs = inputs(71, dtype=jnp.float64)
+    layers = numpy_layers(net)
+    w = loss_weights((T, B, directions[-1] * sizes[-1]), 72)
+    _, hs, gates, grads = flow_program(cell)(net, xs, w)
+    ref_out, _, ref_gates = reference_stack(cell, layers, xs)
+    np.testing.assert_allclose(hs, ref_out, rtol=1e-12, atol=1e-14)
+    shapes = [(D_k, T, B, H_k) for D_k, H_k in zip(directions, sizes)]
+    for name in GATE_OUTPUTS[cell]:
+        assert [g.shape for g in gates[name]] == shapes
+        for k, row in enumerate(ref_gates):
+            np.testing.assert_allclose(gates[name][k], np.stack([g[name] for g in row]),
+                                       rtol=1e-12, atol=1e-14)
+    rng = np.random.default_rng(73)
+    step = 1e-6
+    for part in grads:
+        assert [g.shape for g in grads[part]] == shapes
+        key = "eps_h" if part == "h" else "eps_c"
+        for k, (D_k, H_k) in enumerate(zip(directions, sizes)):
+            for d in range(D_k):
+                t = int(rng.integers(T))  # one step per layer and direction keeps it quick
+                v = rng.standard_normal((B, H_k))
+
+                def loss(sign):
+                    eps = [[np.zeros((T, B, h)) for _ in range(n)] for n, h in zip(directions, sizes)]
+                    eps[k][d][t] = sign * step * v
+                    return np.sum(w * reference_stack(cell, layers, xs, **{key: eps})[0])
+
+                fd = (loss(1.0) - loss(-1.0)) / (2 * step)
+                np.testing.assert_allclose(np.sum(np.asarray(grads[part][k][d, t]) * v), fd,
+                                           rtol=1e-6, atol=1e-8,
+                                           err_msg=f"{part} layer {k} direction {d} step {t}")
+    norms = flow.network_norms(grads["h"])
+    assert [n.shape for n in norms] == [(D_k, T) for D_k in directions]
+    np.testing.assert_allclose(norms[0], flow.per_step_norms(grads["h"][0]), rtol=1e-12)
+
+
+def test_network_norms_of_uniform_and_one_layer_results():
+    """network_norms reads every form hidden_grads returns; for a uniform network it is
+    layer_norms split by layer."""
+    params = random_network("gru", 2, 2, seed=74)
+    loss = functools.partial(rnnviz.readout_loss, length=T, placement="all")
+    g = rnnviz.hidden_grads("gru", params, inputs(75), loss)["h"]
+    assert g.shape == (2, 2, T, B, H)
+    np.testing.assert_array_equal(np.stack(flow.network_norms(g)), rnnviz.layer_norms(g))
+    one = rnnviz.hidden_grads("gru", params.layers[0][0], inputs(75), loss)["h"]
+    np.testing.assert_array_equal(flow.network_norms(one)[0], rnnviz.layer_norms(one)[0])
 
 
 # --- gradients ------------------------------------------------------------------------------
@@ -277,8 +353,18 @@ def test_network_arguments_are_checked():
     bad = Network((params.layers[0], (params.layers[1][0]._replace(w_ih=params.layers[0][0].w_ih),)))
     with pytest.raises(ValueError, match=r"layer 1, forward: w_ih has shape \(12, 3\); expected \(12, 4\)"):
         rnnviz.unroll("gru", bad, xs)
-    with pytest.raises(ValueError, match="layer 1 has 2 directions"):
-        rnnviz.unroll("gru", Network((params.layers[0], params.layers[1] * 2)), xs)
+    # Two directions over a one-way layer is a mixed stack (Keras builds them); three is not.
+    assert rnnviz.unroll("gru", Network((params.layers[0], params.layers[1] * 2)), xs)[0].shape \
+        == (T, B, 2 * H)
+    with pytest.raises(ValueError, match="layer 1 has 3 directions; a layer has 1 or 2"):
+        rnnviz.unroll("gru", Network((params.layers[0], params.layers[1] * 3)), xs)
+    mixed = mixed_network("gru", (2, 1), (4, 3), seed=1)
+    wrong = Network((mixed.layers[0], (mixed.layers[1][0]._replace(w_ih=jnp.zeros((9, 4))),)))
+    with pytest.raises(ValueError, match=r"layer 1, forward: w_ih has shape \(9, 4\); expected \(9, 8\)"):
+        rnnviz.unroll("gru", wrong, xs)
+    with pytest.raises(ValueError, match=r"h0 must be None \(zeros\) for a network whose layers "
+                       r"differ in directions \(2, 1\) or sizes \(4, 3\)"):
+        rnnviz.unroll("gru", mixed, xs, jnp.zeros((3, B, 4), jnp.float32))
     with pytest.raises(ValueError, match=r"w_hh has shape \(12, 4\); a lstm of hidden size 4 needs"):
         rnnviz.unroll("lstm", params, xs)  # GRU weights run as an LSTM
     with pytest.raises(ValueError, match=r"h0 of a 2-layer network .* \(2, 2, 4\), got \(2, 4\)"):
@@ -321,6 +407,18 @@ def test_network_connectivity_matches_brute_force(cell, L, D):
         steps = analysis.sampled_steps(6, 4)
         np.testing.assert_allclose(analysis.connectivity(cell, params, xs, stride=4),
                                    got[np.ix_(steps, steps)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell, directions, sizes", [("lstm", (2, 1), (4, 3)), ("rnn", (1, 2), (3, 2))])
+def test_mixed_network_connectivity_matches_brute_force(cell, directions, sizes):
+    """A mixed stack's ‖∂y_t/∂x_s‖ equals jacrev of its output: a backward direction in any
+    layer, below or on top, fills both triangles."""
+    net = mixed_network(cell, directions, sizes, seed=76, dtype=jnp.float64)
+    xs = inputs(77, T=6, dtype=jnp.float64)
+    ref = brute_force_connectivity(cell, net, xs)
+    got = analysis.connectivity(cell, net, xs)
+    assert (ref[np.triu_indices(6, 1)] > 0).mean() > 0.5 and not np.isnan(got).any()
+    np.testing.assert_allclose(10.0 ** got, ref, rtol=1e-10)
 
 
 def test_bidirectional_connectivity_closed_form_far_below_float32(monkeypatch):
@@ -475,12 +573,32 @@ def test_from_keras_checks_what_it_reads():
         rnnviz.from_keras("gru", [weights[0], [weights[1][0][:4]] + weights[1][1:]])
     with pytest.raises(ValueError, match="recurrent_kernel has shape \\(4, 12\\); a lstm needs"):
         rnnviz.from_keras("lstm", weights)
-    with pytest.raises(ValueError, match="every layer must be Bidirectional or none"):
-        rnnviz.from_keras("gru", [weights[0], weights[1][:3]])
+    # a one-way layer over a Bidirectional one is a mixed stack, as Keras builds it
+    mixed = rnnviz.from_keras("gru", [weights[0], weights[1][:3]])
+    assert (mixed.directions, mixed.hidden_sizes) == ((2, 1), (H, H))
+    with pytest.raises(ValueError, match=r"layer 1: kernel has shape \(4, 12\); expected \(8, 12\)"):
+        rnnviz.from_keras("gru", [weights[0], [weights[1][0][:4]] + weights[1][1:3]])
+    with pytest.raises(ValueError, match=r"layer 0 \(backward\): recurrent_kernel has shape "
+                       r"\(3, 9\), hidden size 3; its forward direction has 4"):
+        rnnviz.from_keras("gru", [weights[0][:3] + keras_weights("gru", 1, 1, 0, hidden_size=3)[0]])
     with pytest.raises(ValueError, match="expected 3 arrays"):
         rnnviz.from_keras("gru", [weights[0][:1]])
     with pytest.raises(ValueError, match="unknown cell"):
         rnnviz.from_keras("GRU", weights)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_from_keras_mixed_stack_matches_keras_equations(cell):
+    """Keras's Bidirectional(…, return_sequences=True) of 4 units under a one-way layer of 3:
+    the second layer's kernel reads 8 numbers; the output equals the Keras-layout reference."""
+    weights = [keras_weights(cell, 1, 2, seed=78)[0],
+               keras_weights(cell, 1, 1, seed=79, input_size=2 * H, hidden_size=3)[0]]
+    net = rnnviz.from_keras(cell, weights)
+    assert (net.directions, net.hidden_sizes) == ((2, 1), (H, 3))
+    x = np.asarray(inputs(80)).transpose(1, 0, 2)
+    got = rnnviz.unroll(cell, net, x.transpose(1, 0, 2))[0]
+    np.testing.assert_allclose(np.asarray(got).transpose(1, 0, 2),
+                               reference_keras(cell, weights, x), rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("cell", ["rnn_relu", "lstm", "gru"])

@@ -57,6 +57,26 @@ def every_figure():
     yield "forward_panel", plots.forward_panel(
         np.linspace(1, 5, T), {"f": np.full(T, 0.1), "i": np.full(T, 0.2)},
         "fraction saturated", {"h_t overflows at t = 90": 90}, "forward", cell="lstm")
+    yield "depth_time_map", plots.depth_time_map(
+        LAYERS, depth_rows(), FLOOR, [T - 1], "depth map")
+    yield "connectivity_pair", plots.connectivity_pair(
+        np.arange(40), {"two": RNG.normal(-3, 1, (40, 40)),
+                        "one": np.where(np.tril(np.ones((40, 40))) > 0, -2.0, np.nan)},
+        FLOOR, "pair")
+    yield "layer_profiles", plots.gradient_profile(
+        dict(zip(LAYERS, depth_rows())), FLOOR, "layers", styles=plots.layer_lines("lstm", LAYERS))
+
+
+LAYERS = ["layer 1 →", "layer 1 ←", "layer 2 →", "layer 2 ←"]
+
+
+def depth_rows() -> np.ndarray:
+    """A 2-layer bidirectional network's ‖∂L/∂h_t‖ with the loss on the last step: the top
+    backward row hears only t = T − 1 (exact zeros before it, no path to the loss)."""
+    t = np.arange(T)
+    rows = np.stack([0.95 ** (T - 1 - t), 0.9 ** t, 0.9 ** (T - 1 - t), np.zeros(T)])
+    rows[3, -1] = 0.7
+    return rows
 
 
 FIGURES = list(every_figure())
@@ -396,3 +416,232 @@ def test_layout_is_what_plotlys_own_updates_give(monkeypatch):
     monkeypatch.setattr(plots, "_layout", both)
     names = [name for name, _ in every_figure()]
     assert len(compared) >= len(names) and all(compared), compared
+
+
+def _label_box_px(fig, a) -> tuple[float, float]:
+    """Where a direct label's text is drawn, in pixels up from the bottom of the plot."""
+    lo, hi = fig.layout.yaxis.range
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    base = (a["y"] - lo) / (hi - lo) * plot_px + a.get("yshift", 0)
+    return (base, base + plots.LABEL_PX) if a["yanchor"] == "bottom" else (base - plots.LABEL_PX,
+                                                                            base)
+
+
+def test_loss_labels_sit_at_their_own_curves_end():
+    # As in the Training lab's default compare run (rnn, lstm, gru): the GRU ends below the
+    # LSTM, and over the last stretch the GRU's noisy curve rises to its end while the
+    # LSTM's falls to its. Each label must be nearest its own curve's last point.
+    from rnnviz.cells import CELL_LABELS
+    steps = np.arange(1, 701)
+    wobble = lambda f, a: 10 ** (a * np.sin(steps * f))  # noqa: E731
+    curves = {"rnn": 0.15 * wobble(0.9, 0.05), "lstm": 1.8e-3 * wobble(1.3, 0.18),
+              "gru": 2.4e-4 * wobble(1.7, 0.35)}
+    curves["lstm"][-1], curves["gru"][-1] = 1.2e-3, 4.9e-4
+    runs = {CELL_LABELS[c]: (steps, y, np.zeros(steps.size, bool)) for c, y in curves.items()}
+    fig = plots.loss_curves(runs, 1 / 6, "1/6", "Training loss",
+                            styles={CELL_LABELS[c]: plots.cell_line(c) for c in curves})
+    labels = plots.line_labels(fig)
+    lo, hi = fig.layout.yaxis.range
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    ends = {}
+    for trace in fig.data:
+        if trace.name in labels:  # name -> its own trace's last point
+            ends[trace.name] = (trace.x[-1], (np.log10(trace.y[-1]) - lo) / (hi - lo) * plot_px)
+    assert set(ends) == set(labels) == {CELL_LABELS[c] for c in curves}
+    centre = {}
+    for name, a in labels.items():
+        assert a["x"] == ends[name][0] == 700
+        box = _label_box_px(fig, a)
+        centre[name] = (box[0] + box[1]) / 2
+        nearest = min(ends, key=lambda n: abs(ends[n][1] - centre[name]))
+        assert nearest == name, (name, box, ends)
+    # the labels stand in the order the curves end, top to bottom
+    assert sorted(labels, key=centre.get) == sorted(ends, key=lambda n: ends[n][1])
+
+
+# --- zero is not small: exact zeros, colour bars, per-layer profiles --------------------
+
+NO_DEPENDENCE = plots.NO_DEPENDENCE_TEXT
+
+
+def heatmap_traces(fig):
+    """(the colour-scaled traces, the "no dependence" traces) of a map."""
+    maps = [t for t in fig.data if t.type == "heatmap"]
+    return ([t for t in maps if t.name != NO_DEPENDENCE], [t for t in maps if t.name == NO_DEPENDENCE])
+
+
+@pytest.mark.parametrize("name, fig", FIGURES, ids=[n for n, _ in FIGURES])
+def test_colour_bars_have_at_least_three_labelled_ticks(name, fig):
+    for bar in colorbars(fig):
+        if bar.tickmode == "array":
+            assert len(bar.ticktext) >= 3 and len(set(bar.ticktext)) == len(bar.ticktext)
+            assert len(bar.tickvals) == len(bar.ticktext)
+
+
+@pytest.mark.parametrize("lo, hi", [(-0.2, 0.3), (-0.3, 0.7), (-2.6, -0.15), (-5, -4.9),
+                                    (-30, 0), (2.0, 2.1)])
+def test_a_narrow_colour_range_still_gets_three_ticks_inside_it(lo, hi):
+    """With the loss on every step the map spans less than a decade: the bar had one tick."""
+    ticks = plots._decade_colorbar(lo, hi)
+    assert len(ticks["tickvals"]) >= 3
+    assert all(lo - 1e-9 <= v <= hi + 1e-9 for v in ticks["tickvals"])
+    for v, text in zip(ticks["tickvals"], ticks["ticktext"]):  # each label is its value
+        number = text.replace("<sup>", "e").replace("</sup>", "").replace("−", "-")
+        number = number.replace("·10e", "e").replace("10e", "1e")
+        assert abs(np.log10(float(number)) - v) < 0.02, (text, v)
+    ramp = np.geomspace(10.0 ** lo, 10.0 ** hi, T)[:, None] * np.ones((1, H))
+    fig = plots.gradient_heatmap(ramp, FLOOR, "narrow")
+    assert len(colorbars(fig)[0].ticktext) >= 3
+
+
+def structural_and_flushed(shape_t: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, width) magnitudes: column 0 exactly 0 before step 40 with a resolved value next
+    to it (no path to the loss), column 1 fading through 1e-31 and then flushed to 0 by
+    float32 (below the floor, not "no dependence"); the masks of both."""
+    v = RNG.random((shape_t, width)) * 0.5 + 0.1
+    structural = np.zeros_like(v, bool)
+    structural[:40, 0] = True
+    v[structural] = 0.0
+    flushed = np.zeros_like(v, bool)
+    flushed[:30, 1] = True
+    v[:, 1][flushed[:, 1]] = 0.0
+    v[30:40, 1] = np.geomspace(1e-38, 1e-31, 10)
+    return v, structural, flushed
+
+
+def maps_with_zeros():
+    """Every kind of map, each given exact zeros with no path and zeros float32 flushed."""
+    v, structural, flushed = structural_and_flushed(T, H)
+    yield "gradient_heatmap", plots.gradient_heatmap(v, FLOOR, "m"), structural.T, flushed.T
+    yield "gradient_heatmap_row", plots.gradient_heatmap_row({"a": v, "b": v}, FLOOR, "r"), \
+        structural.T, flushed.T
+    yield "training_flow_maps", plots.training_flow_maps(
+        {"LSTM": (np.arange(H) * 10, v.T)}, FLOOR, "t"), structural.T, flushed.T
+    yield "depth_time_map", plots.depth_time_map(
+        [f"row {k}" for k in range(H)], v.T, FLOOR, [], "d"), structural.T, flushed.T
+    with np.errstate(divide="ignore"):
+        logs = np.log10(v[:40, :40].T)  # rows t, columns s; -inf where exactly 0
+    yield "connectivity_heatmap", plots.connectivity_heatmap(
+        np.arange(logs.shape[1]), logs, FLOOR, "c"), np.isneginf(logs) & structural[:40, :40].T, \
+        flushed[:40, :40].T
+    yield "connectivity_pair", plots.connectivity_pair(
+        np.arange(logs.shape[1]), {"a": logs, "b": logs}, FLOOR, "p"), \
+        np.isneginf(logs) & structural[:40, :40].T, flushed[:40, :40].T
+
+
+MAPS = list(maps_with_zeros())
+
+
+@pytest.mark.parametrize("name, fig, structural, flushed", MAPS, ids=[m[0] for m in MAPS])
+def test_exact_zeros_are_a_colour_of_their_own_on_every_map(name, fig, structural, flushed):
+    scaled, zeros = heatmap_traces(fig)
+    assert zeros and len(zeros) == len(scaled)
+    floor = np.log10(FLOOR)
+    for main, zero in zip(scaled, zeros):
+        z, grey = np.asarray(main.z, np.float64), np.asarray(zero.z, np.float64)
+        np.testing.assert_array_equal(np.isfinite(grey), structural)
+        assert np.isnan(z[structural]).all()  # not on the colour scale
+        if flushed.any():  # a gradient that faded through the floor is "below" it
+            assert (z[flushed] == np.float32(floor)).all()
+        assert zero.coloraxis != main.coloraxis
+        assert fig.layout[zero.coloraxis].showscale is False
+    assert any(a.name == "no dependence" and NO_DEPENDENCE in a.text for a in fig.layout.annotations)
+
+
+def test_the_colour_scale_spans_the_nonzero_values_only():
+    v, structural, _ = structural_and_flushed(T, H)
+    v[:, 1] = 0.3  # no tiny values now: nothing below the floor
+    fig = plots.gradient_heatmap(v, FLOOR, "m")
+    axis = fig.layout.coloraxis
+    nonzero = np.log10(v[v > 0])
+    assert axis.cmin == pytest.approx(nonzero.min(), abs=1e-5)
+    assert axis.cmax == pytest.approx(max(nonzero.max(), nonzero.min() + 1), abs=1e-5)
+    assert axis.cmin > -2  # the old map spanned 30 decades down to 1e-30
+
+
+def test_depth_map_of_a_three_layer_bidirectional_lstm_reading_the_last_step():
+    """The issue's map: the fade along time and across layers in distinguishable colours;
+    the top backward layer's exact zeros in their own trace, outside the colour range."""
+    from rnnviz import deepflow
+
+    c, _ = deepflow.DeepConfig.from_query({"cell": "lstm", "layers": "3", "T": "60", "H": "8",
+                                           "bidirectional": "true", "read": "last"})
+    r = deepflow.deep_flow(c)
+    labels = [p.label for p in r.profiles]
+    fig = plots.depth_time_map(labels, r.depth_map, FLOOR, r.read_steps, "map")
+    (main,), (zero,) = heatmap_traces(fig)
+    z = np.asarray(main.z, np.float64)  # rows as labels, columns time
+    np.testing.assert_array_equal(np.isfinite(np.asarray(zero.z, np.float64)), r.depth_map == 0)
+    assert (r.depth_map[labels.index("layer 3 ←"), :-1] == 0).all()
+    lo, hi = fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax
+    nonzero = np.log10(r.depth_map[r.depth_map > 0])
+    assert lo == pytest.approx(nonzero.min(), abs=1e-4) and hi == pytest.approx(nonzero.max(), abs=1e-4)
+    assert lo > np.log10(FLOOR) + 10  # no 1e-30 in the colour range
+    span = hi - lo
+    for label, row in zip(labels, z):
+        drawn = row[np.isfinite(row)]
+        if drawn.size > 1:  # along time: the row's colours cover a fifth of the scale or more
+            assert np.ptp(drawn) >= 0.2 * span, label
+    forward = [labels.index(f"layer {k} →") for k in (1, 2, 3)]
+    assert np.ptp(z[forward, 0]) >= 0.1 * span  # across layers, at the far step
+    assert len(colorbars(fig)[0].ticktext) >= 3
+
+
+def test_profiles_say_no_path_for_exact_zeros_and_below_the_floor_for_tiny_values():
+    v, structural, flushed = structural_and_flushed(T, 2)
+    fig = plots.gradient_profile({"no path": v[:, 0], "faded": v[:, 1]}, FLOOR, "p")
+    names = [t.name for t in fig.data]
+    assert f"no path: {plots.NO_PATH_TEXT}" in names and f"faded: {plots.NO_PATH_TEXT}" not in names
+    assert f"faded {plots.FLOOR_TEXT}" in names and f"no path {plots.FLOOR_TEXT}" not in names
+    marks = next(t for t in fig.data if t.name == f"no path: {plots.NO_PATH_TEXT}")
+    np.testing.assert_array_equal(marks.x, np.flatnonzero(structural[:, 0]))
+    assert marks.yaxis == "y2" and fig.layout.yaxis2.visible is False  # off the log axis
+    assert fig.layout.yaxis.domain[0] > 0 and fig.layout.xaxis.position == 0
+    assert any(a.name == "no path" and a.text == f"no path: {plots.NO_PATH_TEXT}"
+               for a in fig.layout.annotations)  # one line without a path: named
+    crosses = next(t for t in fig.data if t.name == f"faded {plots.FLOOR_TEXT}")
+    np.testing.assert_array_equal(crosses.x, np.r_[np.flatnonzero(flushed[:, 1]), 30 + np.arange(10)])
+
+
+def test_a_line_of_one_point_is_drawn_as_a_dot():
+    only_last = np.r_[np.zeros(T - 1), 0.5]
+    fig = plots.gradient_profile({"top ←": only_last}, FLOOR, "p")
+    dots = [t for t in fig.data if t.mode == "markers" and t.name == "top ←"]
+    assert dots and list(dots[0].x) == [T - 1] and list(dots[0].y) == [0.5]
+
+
+def hue(colour: str) -> float:
+    return colorsys.rgb_to_hsv(*(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)))[0]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_layer_lines_one_hue_a_dash_per_layer_a_marker_per_direction(cell):
+    labels = [f"layer {k} {a}" for k in (1, 2, 3, 4) for a in "→←"]
+    styles = plots.layer_lines(cell, labels)
+    for style in styles.values():
+        assert abs(hue(style.colour) - hue(plots.CELL_COLOURS[cell])) < 0.02
+    for k in (1, 2, 3, 4):
+        forward, backward = styles[f"layer {k} →"], styles[f"layer {k} ←"]
+        assert forward.dash == backward.dash and forward.colour == backward.colour
+        assert (forward.marker, backward.marker) == ("triangle-right", "triangle-left")
+        assert (forward.label_side, backward.label_side) == ("left", "right")
+    assert len({styles[f"layer {k} →"].dash for k in (1, 2, 3, 4)}) == 4
+    assert len({styles[f"layer {k} →"].colour for k in (1, 2, 3, 4)}) == 4
+    for style in styles.values():  # names readable on white
+        assert luminance(style.label_colour or style.colour) < 0.45
+
+
+def test_layer_labels_sit_at_their_line_ends():
+    """A forward line is named at its left end, a backward one at its right end (where
+    each arrives going back along its own reading): not all stacked at the left edge."""
+    fig = dict(FIGURES)["layer_profiles"]
+    labels = plots.line_labels(fig)
+    assert set(labels) == set(LAYERS)
+    for trace in fig.data:
+        if trace.name in labels and trace.meta:
+            x = np.asarray(trace.x)[np.isfinite(np.asarray(trace.y, np.float64))]
+            end = x.max() if "←" in trace.name else x.min()
+            assert labels[trace.name]["x"] == end, trace.name
+    assert {a["x"] for a in labels.values()} == {0, T - 1}
+    for name, a in labels.items():  # the text runs into the plot from its end
+        assert a["xanchor"] == ("right" if "←" in name else "left")

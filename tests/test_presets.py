@@ -58,6 +58,9 @@ def preset_test_name(name: str) -> str:
         "GRU versus LSTM at T = 500": "compare_cells",
         "Why gates matter: the adding problem": "adding_problem",
         "Clipping rescues an exploding IRNN": "clipping", "relu RNN blowing up": "relu_blowup",
+        "Bidirectional: the loss reads the middle step": "bidirectional_middle",
+        "Bidirectional: the loss reads the last step": "bidirectional_last",
+        "Deep one-way stack: 4 tanh layers": "deep_stack",
     }[name]
 
 
@@ -115,8 +118,30 @@ def test_scaled_identity():
     ok = (g[:-1] >= 1e-30) & (g[1:] >= 1e-30)
     assert (g[:-1][ok] <= 0.01 * g[1:][ok] * (1 + 1e-3)).all()  # ≤ 0.01 per step back
     assert f"10× every {steps_per_decade(g):.2f} steps" in text
-    below = np.nonzero(g < 1e-30)[0].max()
-    assert f"below 1e-30 from step {below} back" in text
+    # The fall to 0 is not the ×0.01: backpropagate by hand through the page's forward
+    # pass, ∂L/∂h_{t−1} = W_hhᵀ(relu′(a_t) ⊙ ∂L/∂h_t), relu′(a_t) = [h_t > 0], from the
+    # readout v = 1/√H at the last step.
+    hs, _ = forward(config)
+    w_hh = np.asarray(gradflow.make_params(config).w_hh, np.float64)
+    lam1 = np.linalg.norm(w_hh, 2)
+    grads = np.zeros_like(hs)
+    grads[-1] = 1 / np.sqrt(config.H)
+    for t in range(config.T - 1, 0, -1):
+        grads[t - 1] = ((hs[t] > 0) * grads[t]) @ w_hh
+    norms = np.sqrt(np.mean(np.sum(grads**2, axis=2), axis=1))
+    zero = norms == 0
+    assert np.array_equal(zero, g == 0)  # the page's exact zeros are these
+    n = int(np.argmin(zero)) - 1
+    assert zero[: n + 1].all() and not zero[n + 1:].any() and n > 0
+    carrying = grads[n + 1] != 0
+    assert carrying.sum() > 0 and not (carrying & (hs[n + 1] > 0)).any()
+    assert (f"From step {n} back it is not small but exactly 0: at step {n + 1} the gradient "
+            f"was left in {carrying.sum()} units") in text
+    assert "every one of them was inactive there (relu′ = 0)" in text
+    alone = lam1 * norms[n + 1]
+    assert alone > 1e-30  # the ×0.01 alone would not have reached the floor
+    assert f"×{lam1:.2g} per step alone would give about {alone:.0e} at step {n}" in text
+    assert "below 1e-30" not in text
 
 
 def test_forget_bias_0():
@@ -169,10 +194,49 @@ def test_compare_cells():
         label = rnnviz.cells.CELL_LABELS[cell]
         shown = "below 1e-30" if at_zero[cell] < 1e-30 else f"{at_zero[cell]:.0e}"
         assert f"{label} {shown}" in text
-        sentence = gradflow.summary_sentence(r, config.T)
-        assert f"{label}: {sentence}" in text
-        check_headline(sentence, r.grad_norms)
+        check_headline(gradflow.summary_sentence(r, config.T), r.grad_norms)  # under its metric
     assert "additive path" not in text
+
+
+def test_compare_cells_takeaway():
+    import re
+
+    config, results = view("GRU versus LSTM at T = 500")
+    text = BY_NAME["GRU versus LSTM at T = 500"].narrate(results)
+    takeaway = text[text.index("Take-away: "):]
+    at_zero = {c: r.grad_norms[0] for c, r in results.items()}
+    first = max(at_zero, key=at_zero.get)
+    second = sorted(at_zero, key=at_zero.get)[-2]
+    assert (first, second) == ("lstm", "gru")  # what the preset is for
+    label = rnnviz.cells.CELL_LABELS
+    assert f"the {label[first]} carries the gradient furthest back" in takeaway
+    assert all(v < 1e-30 for c, v in at_zero.items() if c != first) and at_zero[first] >= 1e-30
+    assert f"the only one of the 3 with more than 1e-30 at step 0 ({at_zero[first]:.0e})" in takeaway
+    g = results[second].grad_norms
+    below = np.nonzero(g < 1e-30)[0].max()
+    assert f"the {label[second]}'s is below 1e-30 from step {below} back" in takeaway
+    # The steady rates: the GRU's whole curve; the LSTM's before its last few steps (the
+    # headline says how many), each from a straight-line fit of log10 ‖∂L/∂h_t‖.
+    lstm_headline = gradflow.summary_sentence(results[first], config.T)
+    k = int(re.search(r"in the last (\d+) steps, then", lstm_headline).group(1))
+    lstm = results[first].grad_norms
+    rate_first = steps_per_decade(lstm[: lstm.size - k])
+    rate_second = steps_per_decade(g)
+    m = re.search(r"10× every ([0-9.]+) steps against ([0-9.]+): ×([0-9.]+) against "
+                  r"×([0-9.]+) per step", takeaway)
+    assert m, takeaway
+    assert float(m.group(1)) == pytest.approx(rate_first, abs=0.15)
+    assert float(m.group(2)) == pytest.approx(rate_second, abs=0.15)
+    assert rate_first > rate_second  # "its steady fall is slower"
+    assert float(m.group(3)) == pytest.approx(10 ** (-1 / rate_first), abs=0.006)
+    assert float(m.group(4)) == pytest.approx(10 ** (-1 / rate_second), abs=0.006)
+    assert f"over the {config.T - 1} steps back to step 0" in takeaway
+    means = {}
+    for cell, gate in (("lstm", "f"), ("gru", "z")):
+        _, gates = forward(replace(config, cell=cell))
+        means[gate] = gates[gate].mean()
+    assert abs(means["f"] - means["z"]) < 0.05  # "about equally open"
+    assert f"(mean f = {means['f']:.2f}, mean z = {means['z']:.2f})" in takeaway
 
 
 def lab_config(name: str) -> tuple[train.TrainConfig, bool]:
@@ -227,3 +291,122 @@ def test_relu_blowup():
     assert f"at step {s}" in text
     assert f"grows {(norms[s - 1] / norms[0]) ** (1 / (s - 1)):.2f}× per step" in text
     assert np.isnan(r.grad_norms).all()  # "the gradient included, is inf/NaN"
+
+
+# --- the Deep & bidirectional page ------------------------------------------------------
+
+
+def deep_view(name: str):
+    """The preset's DeepResult as the page computes it, and every layer's ‖∂L/∂h_t‖
+    recomputed another way: the public API's hidden_grads of the page's loss, in float64
+    norms, (L, D, T)."""
+    import functools
+
+    from rnnviz import deepflow
+
+    preset = BY_NAME[name]
+    assert preset.page == presets.DEEP
+    config, notices = deepflow.DeepConfig.from_query(preset.query)
+    assert not notices
+    r = deepflow.deep_flow(config)
+    params, xs = deepflow.make_params(config), deepflow.inputs(config)[: config.T]
+    loss = functools.partial(deepflow.masked_readout_loss,
+                             mask=deepflow.read_mask(config.read, config.T, config.T))
+    g = np.asarray(rnnviz.hidden_grads(config.cell, params, xs, loss)["h"], np.float64)
+    norms = np.sqrt(np.mean(np.sum(g**2, axis=-1), axis=-1))  # (L, D, T)
+    np.testing.assert_allclose(r.depth_map, norms.reshape(-1, config.T), rtol=1e-4)
+    assert norms.shape[:2] == (config.layers, config.directions)
+    return config, r, norms, params
+
+
+def factor(a: float, b: float) -> str:
+    return rnnviz.claims.format_factor(a / b)
+
+
+def check_two_directions(name: str, read_step: int):
+    config, r, g, params = deep_view(name)
+    text = BY_NAME[name].narrate(r)
+    T, L, m = config.T, config.layers, read_step
+    assert r.read_steps == [m]
+    fwd, bwd = g[-1]
+
+    def change(a, b):
+        return f"{'falls' if a > b else 'grows'} {factor(max(a, b), min(a, b))}×"
+
+    # the top layer: each direction is exactly 0 on the far side of the read step, and
+    # nowhere else (no path from a state its own reading reaches after t = m)
+    if m < T - 1:
+        assert (fwd[m + 1:] == 0).all() and (fwd[: m + 1] > 0).all()
+        assert f"ayer {L} → is exactly 0 at the {T - 1 - m} steps after t = {m}" in text
+        assert (f"layer {L} ← {change(bwd[m], bwd[-1])} on to step {T - 1} "
+                f"({T - 1 - m} steps)") in text
+    else:
+        assert (fwd > 0).all() and "→ is exactly 0" not in text
+    assert (bwd[:m] == 0).all() and (bwd[m:] > 0).all()
+    assert f"ayer {L} ← is exactly 0 at the {m} steps before t = {m}" in text
+    assert f"layer {L} → {change(fwd[m], fwd[0])} back to step 0 ({m} steps)" in text
+    # one layer down: gradient on both sides, through the layer above's other direction
+    below = g[-2]
+    assert (below > 0).all() and "One layer down nothing is 0" in text
+    if m < T - 1:
+        assert f"layer {L - 1} → has {below[0, T - 1]:.1e} at step {T - 1}" in text
+    assert f"layer {L - 1} ← has {below[1, 0]:.1e} at step 0" in text
+    # "layer L reads both of layer L − 1's directions": its weights take 2·H inputs
+    for direction in params.layers[L - 1]:
+        assert direction.w_ih.shape[1] == 2 * config.H
+    return text
+
+
+def test_bidirectional_middle():
+    text = check_two_directions("Bidirectional: the loss reads the middle step", 49)
+    assert "t = 49" in text and (100 - 1) // 2 == 49  # deepflow's "middle" of T = 100
+
+
+def test_bidirectional_last():
+    check_two_directions("Bidirectional: the loss reads the last step", 99)
+
+
+def test_deep_stack():
+    name = "Deep one-way stack: 4 tanh layers"
+    config, r, g, _ = deep_view(name)
+    text = BY_NAME[name].narrate(r)
+    g = g[:, 0]  # (L, T): one direction
+    L, s = config.layers, config.T - 1
+    top, bottom = g[-1], g[0]
+    assert r.read_steps == [s]
+    assert top[s] > bottom[s]
+    assert (f"At t = {s}, going down the stack ‖∂L/∂h_t‖ falls {factor(top[s], bottom[s])}× "
+            f"over {L - 1} layers ({top[s]:.2g} in layer {L}, {bottom[s]:.2g} in layer 1)") in text
+    assert top[s] / top[0] > top[s] / bottom[s]  # "more than down the stack"
+    assert (f"back in time it falls {factor(top[s], top[0])}× over {s} steps in layer {L} "
+            f"(more than down the stack) and {factor(bottom[s], bottom[0])}× in layer 1") in text
+    # at step 0 the bottom layer holds the most, and by how much
+    assert int(np.argmax(g[:, 0])) == 0
+    assert (f"at step 0 layer 1 holds the most, {factor(bottom[0], top[0])}× more than layer "
+            f"{L} ({bottom[0]:.1e} against {top[0]:.1e})") in text
+    # "fades more slowly": the average rates, and a line fit over every step says the same
+    rates = [s / np.log10(v[s] / v[0]) for v in (bottom, top)]
+    assert f"10× every {rates[0]:.1f} steps against {rates[1]:.1f}" in text
+    slopes = [np.polyfit(np.arange(s + 1), np.log10(v[: s + 1]), 1)[0] for v in (bottom, top)]
+    assert 0 < slopes[0] < slopes[1]
+
+
+def test_deep_presets_round_trip_their_urls():
+    """A deep preset's link parses without notices, the page writes back the same values,
+    and the address it writes (every setting) still names the preset, so the narration
+    stays while the student reads it; one setting changed and it goes."""
+    from rnnviz import deepflow
+
+    deep = [p for p in PRESETS if p.page == presets.DEEP]
+    assert any(p.query.get("read") == "middle" and p.query.get("bidirectional") == "true"
+               for p in deep)
+    for preset in deep:
+        config, notices = deepflow.DeepConfig.from_query(preset.query)
+        assert not notices, preset.name
+        written = config.to_query()
+        assert {k: written[k] for k in preset.query} == preset.query
+        assert deepflow.DeepConfig.from_query(written) == (config, [])
+        assert presets.matching(presets.DEEP, written) is preset
+        assert presets.matching(presets.FLOW, written) is None
+        other = {**written, "layers": str(config.layers % deepflow.MAX_LAYERS + 1)}
+        assert presets.matching(presets.DEEP, other) is None

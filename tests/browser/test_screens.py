@@ -136,3 +136,149 @@ def full_page_shot(pg, path, width: int) -> None:
     )
     resize(pg, width, min(int(tall) + 40, 8000))
     pg.screenshot(path=str(path))
+
+
+# --- the back row: text size and ink, a preset's narration with its chart, the sidebar ----
+
+TEXT_MIN_PX = ui.TEXT_MIN_PX
+INK_MAX_CHANNEL = 0x40  # "dark ink": every RGB channel at most this, fully opaque
+NARRATED = [p for p in PRESETS if p.name.startswith(("Vanishing", "Bidirectional: the loss "
+                                                      "reads the middle"))]
+
+
+def text_facts(pg) -> list[dict]:
+    """Every caption and every box's text in the main area and the sidebar: its font size
+    and its colour as drawn (the colour times every ancestor's opacity)."""
+    return pg.evaluate(
+        """() => Array.from(document.querySelectorAll(
+              '[data-testid="stCaptionContainer"] p, [data-testid="stAlertContainer"] p'))
+            .map(p => {
+              let opacity = 1;
+              for (let e = p; e; e = e.parentElement) opacity *= +getComputedStyle(e).opacity;
+              const rgb = getComputedStyle(p).color.match(/[0-9.]+/g).map(Number);
+              return {text: p.textContent.slice(0, 50), px: parseFloat(getComputedStyle(p).fontSize),
+                      rgb: rgb.slice(0, 3), alpha: (rgb.length > 3 ? rgb[3] : 1) * opacity};
+            })"""
+    )
+
+
+def cut_in_sidebar(pg) -> list[str]:
+    return cut_text(pg, '[data-testid="stSidebar"]', '[data-testid="stSidebarUserContent"]')
+
+
+def cut_text(pg, root: str, column: str) -> list[str]:
+    """Texts under `root` that do not fit: elements (and the value of each select box, an
+    <input>) whose content is wider than their box, and text that reaches past the right
+    edge of a box that clips it (an ancestor whose overflow is not visible), of a bordered
+    box around it (a card, an expander), or of the content of `column`."""
+    return pg.evaluate(
+        """([root, column]) => {
+            const top = document.querySelector(root);
+            const content = top.querySelector(column);
+            const edge = content.getBoundingClientRect().right
+                - parseFloat(getComputedStyle(content).paddingRight);
+            const out = [];
+            top.querySelectorAll('p, span, div, input, a, label, strong, em, code').forEach(e => {
+                const own = e.tagName === 'INPUT' ? e.value
+                    : Array.from(e.childNodes).filter(n => n.nodeType === 3)
+                          .map(n => n.textContent).join('').trim();
+                if (!own || e.getClientRects().length === 0) return;  // not drawn
+                let clip = edge;
+                for (let a = e.parentElement; a && a !== top.parentElement; a = a.parentElement) {
+                    const style = getComputedStyle(a);
+                    if (style.overflowX !== 'visible' || parseFloat(style.borderRightWidth) > 0)
+                        clip = Math.min(clip, a.getBoundingClientRect().right);
+                }
+                const range = document.createRange();
+                range.selectNodeContents(e);
+                const right = e.tagName === 'INPUT' ? 0 : range.getBoundingClientRect().right;
+                if ((e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1) || right > clip + 1)
+                    out.push(own.slice(0, 60));
+            });
+            return out;
+        }""",
+        [root, column],
+    )
+
+
+@pytest.mark.parametrize("preset", NARRATED, ids=lambda p: slug(p.name))
+def test_back_row_narration_with_its_chart(server, tab, preset):
+    """At 1280×720 a preset's narration is on the first screen together with the chart it
+    narrates (and both fit on one screen), in dark ink at 16 px or more like every caption."""
+    assert len(NARRATED) == 2
+    resize(tab, 1280, 720)
+    tab.goto(f"{server}/{url_path(preset.page)}?{urlencode(preset.query)}")
+    wait_for_app(tab, CHART_PAGES[preset.page])
+    resize(tab, 1280, 720)
+    place = tab.evaluate(
+        """name => {
+            const box = Array.from(document.querySelectorAll('[data-testid="stAlertContainer"]'))
+                .find(a => a.innerText.includes(name));
+            const chart = document.querySelector('.js-plotly-plot');
+            const r = e => e.getBoundingClientRect();
+            const first = {box: [r(box).top, r(box).bottom], chart: [r(chart).top, r(chart).bottom]};
+            box.scrollIntoView({block: 'start'});
+            return {first, together: [r(box).top, r(chart).bottom], height: window.innerHeight};
+        }""",
+        preset.name,
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"back_row_{slug(preset.name)}_scrolled.png"))
+    box, chart = place["first"]["box"], place["first"]["chart"]
+    assert 0 <= box[0] and box[1] <= place["height"], place  # the whole narration
+    assert chart[0] + 3 * CHART_VISIBLE_PX <= place["height"], place  # and the chart
+    assert chart[0] >= box[1] - 1, place  # the narration says what to look at, above it
+    top, bottom = place["together"]
+    assert bottom - top <= place["height"], place  # one screen holds both
+    facts = text_facts(tab)
+    assert any(preset.name in f["text"] for f in facts)
+    small = [f for f in facts if f["px"] < TEXT_MIN_PX]
+    pale = [f for f in facts if max(f["rgb"]) > INK_MAX_CHANNEL or f["alpha"] < 0.99]
+    assert not small, small
+    assert not pale, pale
+
+
+def test_back_row_sidebar_not_cut_at_1024(server, tab):
+    """At 1024×768 nothing in the sidebar is cut: every preset name and page name, the task
+    menu, the upload box and the share link, on the pages with the most in their sidebar."""
+    resize(tab, 1024, 768)
+    views = [(LAB, {"compare": "false", "clip": "1.0"}),
+             ("pages/1_Gradient_flow.py", {"cell": "lstm", "radius": "1.0", "chrono": "100"}),
+             ("pages/8_Deep_bidirectional.py", {})]
+    for script, query in views:
+        tab.goto(f"{server}/{url_path(script)}?{urlencode(query)}")
+        wait_for_app(tab)
+        sidebar = tab.locator('[data-testid="stSidebar"]')
+        for name in ("Presets", "Bring your own model", "Share this view"):
+            sidebar.get_by_text(name, exact=True).first.click()
+            tab.wait_for_timeout(400)
+        for preset in PRESETS:
+            assert sidebar.get_by_role("link", name=preset.name).is_visible(), preset.name
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(SCREENSHOTS / f"back_row_sidebar_{url_path(script)}.png"))
+        assert cut_in_sidebar(tab) == [], script
+        names = tab.evaluate(
+            """() => Array.from(document.querySelectorAll(
+                  '[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]'))
+                .map(a => a.innerText.trim())""")
+        assert {p.name for p in PRESETS} <= set(names)
+    tab.goto(f"{server}/{url_path(LAB)}")
+    wait_for_app(tab)
+    task = tab.locator('[data-testid="stSidebar"] input[aria-label="Task"]').input_value()
+    assert task == "Adding problem"  # the short name; the citation is in its help
+
+
+def test_back_row_home_gallery_not_cut(server, tab):
+    """Home's classroom scenarios at both sizes: every preset's name whole in its card."""
+    for width, height in SIZES:
+        resize(tab, width, height)
+        tab.goto(server)
+        wait_for_app(tab)
+        shown = tab.evaluate(
+            """() => Array.from(document.querySelectorAll(
+                  '[data-testid="stMainBlockContainer"] [data-testid="stPageLink-NavLink"]'))
+                .map(a => a.querySelector('[data-testid="stMarkdownContainer"]').innerText.trim())""")
+        assert {p.name for p in PRESETS} <= set(shown)
+        cut = cut_text(tab, '[data-testid="stMainBlockContainer"]',
+                       '[data-testid="stVerticalBlock"]')
+        assert cut == [], (width, cut)

@@ -1,9 +1,16 @@
-"""Bring your own model, in a real browser: real model files (a Keras 3 .keras written by
-Keras, a torch-named .safetensors state_dict) go through st.file_uploader, the page redraws
-from the file's weights, and a broken file gets the loader's message, not a traceback.
+"""Bring your own model, in a real browser: real model files (torch-named .safetensors
+state_dicts, Keras 3 .keras files written by Keras) go through st.file_uploader; the model
+then lives in the session and follows the student through the page menu. Every page either
+draws it (its first chart's data differ from the same page's drawn network) or says in
+its main area that it shows a drawn network, and why. A broken file gets the loader's
+message, in the sidebar and in the main area, not a traceback.
 
-Screenshots: tests/browser/_shots/upload_keras.png, upload_safetensors.png (Deep &
-bidirectional) and upload_keras_gradient_flow.png.
+The issue's three models (issue 21, "Done when"): (a) a 2-layer GRU .safetensors, (b) Keras
+Embedding → Bidirectional(LSTM(32)) → Dense(1, sigmoid), (c) Keras Embedding →
+Bidirectional(LSTM(32, return_sequences=True)) → LSTM(16) → Dense(1, sigmoid).
+
+Screenshots: tests/browser/_shots/upload_<model>_<page>.png, the whole page at 1280 wide,
+for every page after each upload.
 """
 import os
 
@@ -11,7 +18,7 @@ import pytest
 
 from rnnviz.model_files import load_model_file
 from tests.browser.conftest import SCREENSHOTS, wait_for_app
-from tests.browser.test_screens import full_page_shot
+from tests.browser.test_screens import full_page_shot, url_path
 from tests.fixtures import model_files as fx
 
 pytestmark = [
@@ -20,21 +27,56 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
 ]
 
-UPLOADER = '[data-testid="stSidebar"] [data-testid="stFileUploader"]'
-DEEP_CHARTS = 3  # depth × time map, profiles, two-sided connectivity (built-in network)
-MODEL_DEEP_CHARTS = 2  # an uploaded model has no two-sided panel
+SIDEBAR = '[data-testid="stSidebar"]'
+MAIN = '[data-testid="stMain"]'
+UPLOADER = f'{SIDEBAR} [data-testid="stFileUploader"]'
+
+FLOW = "pages/1_Gradient_flow.py"
+DEEP = "pages/8_Deep_bidirectional.py"
+# The page menu in the order a student would walk it, and what each does with a model.
+SHOWN = (FLOW, "pages/3_Gate_activations.py", "pages/4_Why_it_vanishes.py",
+         "pages/5_Connectivity.py", DEEP)
+ELSEWHERE = ("pages/2_Compare_cells.py", "pages/6_Training_lab.py")
+NO_NETWORK = ("app.py", "pages/7_Theory.py")  # text only: no network drawn
+WALK = (("pages/2_Compare_cells.py", "Compare cells"),
+        ("pages/3_Gate_activations.py", "Gate activations"),
+        ("pages/4_Why_it_vanishes.py", "Why it vanishes"),
+        ("pages/5_Connectivity.py", "Connectivity"),
+        ("pages/6_Training_lab.py", "Training lab"),
+        ("pages/7_Theory.py", "Theory"),
+        (DEEP, "Deep & bidirectional"),
+        ("app.py", "Home"),
+        (FLOW, "Gradient flow"))
+CHARTS = {FLOW: 3, "pages/2_Compare_cells.py": 2, "pages/3_Gate_activations.py": 3,
+          "pages/4_Why_it_vanishes.py": 3, "pages/5_Connectivity.py": 2, DEEP: 3}
+
+
+# The issue's three models, and the deep map's rows of each (layer 1 first).
+ROWS = {"two_layer_gru.safetensors": ["layer 1", "layer 2"],
+        "words_bilstm.keras": ["layer 1 →", "layer 1 ←"],
+        "words_stack.keras": ["layer 1 →", "layer 1 ←", "layer 2"]}
+
+
+def issue_models(folder) -> dict:
+    """name -> bytes of the issue's three models."""
+    gru = fx.torch_state_dict("gru", layers=2, bidirectional=False, input_size=4,
+                              hidden_size=32)
+    words = fx.bidirectional_text_model(T=20, vocab=200, embed=8, hidden=32)
+    stack = fx.mixed_stack_model(T=20, vocab=200, embed=8, hidden=(32, 16))
+    return {"two_layer_gru.safetensors": fx.safetensors_bytes(gru),
+            "words_bilstm.keras": fx.keras_bytes(words, folder),
+            "words_stack.keras": fx.keras_bytes(stack, folder)}
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """name -> path of real model files, written at test time."""
     folder = tmp_path_factory.mktemp("models")
-    contents = {
-        "seed.keras": fx.keras_bytes(fx.seed_model(), folder),
-        "bilstm.safetensors": fx.safetensors_bytes(
-            fx.torch_state_dict("lstm", layers=2, bidirectional=True)),
-        "broken.keras": os.urandom(4096),
-    }
+    contents = issue_models(folder)
+    contents["seed.keras"] = fx.keras_bytes(fx.seed_model(), folder)
+    contents["bilstm.safetensors"] = fx.safetensors_bytes(
+        fx.torch_state_dict("lstm", layers=2, bidirectional=True))
+    contents["broken.keras"] = os.urandom(4096)
     paths = {}
     for name, data in contents.items():
         paths[name] = folder / name
@@ -46,99 +88,187 @@ def files(tmp_path_factory):
 def tab(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     pg = context.new_page()
-    pg.set_default_timeout(120_000)
+    pg.set_default_timeout(180_000)
     yield pg
     context.close()
 
 
-def open_uploader(pg):
-    box = pg.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').filter(
-        has_text="Bring your own model")
-    box.locator("summary").click()
-    pg.locator(UPLOADER).wait_for(state="visible")
-    return box
-
-
-def first_chart(pg):
-    """The first Plotly chart's row labels and colours, as drawn."""
+def fingerprint(pg) -> str:
+    """The first Plotly chart's data, as drawn, in a few characters (a hash of its JSON)."""
     return pg.evaluate(
         """() => {
-            const d = document.querySelector('.js-plotly-plot')._fullData[0];
-            return {y: Array.from(d.y || []), z: JSON.stringify(d.z)};
+            const el = document.querySelector('.js-plotly-plot');
+            if (!el || !el.data) return null;
+            const text = JSON.stringify(el.data.map(t => [t.x, t.y, t.z, t.name]));
+            let h = 0;
+            for (let i = 0; i < text.length; i++) h = (h * 31 + text.charCodeAt(i)) | 0;
+            return text.length + ':' + h;
         }"""
     )
 
 
+def first_chart_rows(pg) -> list:
+    return pg.evaluate(
+        "() => Array.from(document.querySelector('.js-plotly-plot')._fullData[0].y || [])")
+
+
+@pytest.fixture(scope="module")
+def drawn(server, browser):
+    """Each chart page's first chart as drawn with the settings a model's walk carries
+    (Gradient flow's defaults), without a model: what an upload must change."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    pg.set_default_timeout(180_000)
+    out = {}
+    for script, charts in CHARTS.items():
+        pg.goto(f"{server}/{url_path(script)}")
+        wait_for_app(pg, charts)
+        out[script] = fingerprint(pg)
+    context.close()
+    return out
+
+
+def open_box(pg):
+    box = pg.locator(f'{SIDEBAR} [data-testid="stExpander"]').filter(
+        has=pg.locator('[data-testid="stFileUploader"]'))
+    if not pg.locator(UPLOADER).is_visible():
+        box.locator("summary").click()
+    pg.locator(UPLOADER).wait_for(state="visible")
+    return box
+
+
 def upload(pg, path) -> None:
+    open_box(pg)
     pg.locator(UPLOADER).locator('input[type="file"]').set_input_files(str(path))
+
+
+def main_alert(pg, text: str):
+    return pg.locator(f'{MAIN} [data-testid="stAlert"]').filter(has_text=text)
 
 
 def exceptions(pg) -> int:
     return pg.locator('[data-testid="stException"]').count()
 
 
+def go(pg, script: str, label: str) -> None:
+    """Open a page through the sidebar's menu (a new URL would start a new session)."""
+    link = pg.locator(f'{SIDEBAR} a[data-testid="stPageLink-NavLink"]').filter(has_text=label)
+    if not link.first.is_visible():
+        pg.locator(f'{SIDEBAR} [data-testid="stExpander"]').filter(
+            has_text="rnnviz: pages").locator("summary").click()
+    link.first.click()
+    path = url_path(script)
+    pg.wait_for_function("p => window.location.pathname.split('/').pop() === p", arg=path)
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_the_model_follows_the_student_to_every_page(server, tab, files, drawn, name):
+    model = load_model_file(name, files[name].read_bytes())
+    shot = name.split(".")[0]
+    tab.goto(f"{server}/Gradient_flow")
+    wait_for_app(tab, CHARTS[FLOW])
+    upload(tab, files[name])
+    main_alert(tab, f"Showing your model: {model.source}").wait_for()
+    wait_for_app(tab, CHARTS[FLOW])
+    for script, label in WALK:
+        go(tab, script, label)
+        if script in SHOWN:
+            main_alert(tab, f"Showing your model: {model.source}").wait_for()
+            wait_for_app(tab, CHARTS[script])
+            main_alert(tab, "Inputs: random token ids" if model.embedding is not None
+                       else "Inputs: Gaussian noise").wait_for()
+            assert fingerprint(tab) != drawn[script], f"{script} draws the default network"
+            if script == DEEP:
+                assert first_chart_rows(tab) == ROWS[name]  # one row per layer and direction
+        elif script in ELSEWHERE:
+            main_alert(tab, "This page shows a drawn network, not your model").wait_for()
+            wait_for_app(tab, 0)
+            text = main_alert(tab, "This page shows a drawn network").inner_text()
+            assert name in text
+        else:
+            wait_for_app(tab, 0)
+        # The model is kept: the sidebar says so on every page, and offers Remove.
+        sidebar = tab.locator(SIDEBAR).inner_text()
+        assert "Your model:" in sidebar, script
+        assert tab.locator(f"{SIDEBAR} button").filter(has_text="Remove this model").count() == 1
+        assert exceptions(tab) == 0, script
+        full_page_shot(tab, SCREENSHOTS / f"upload_{shot}_{url_path(script) or 'Home'}.png",
+                       1280)
+        tab.set_viewport_size({"width": 1280, "height": 720})
+
+    # Gradient flow again, after the walk: still the model, with its layer picker for a
+    # stack; Remove brings back the drawn network.
+    assert tab.locator(SIDEBAR).inner_text().count("Greyed out") == 1
+    headline = tab.locator(f"{MAIN} h3").nth(1).inner_text()
+    assert headline.startswith("Your "), headline
+    open_box(tab)
+    tab.get_by_role("button", name="Remove this model").click()
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stMain\"]').innerText"
+        ".includes('Showing your model')")
+    wait_for_app(tab, CHARTS[FLOW])
+    assert fingerprint(tab) == drawn[FLOW]
+
+
+def test_layer_picker_changes_the_layer_shown(server, tab, files):
+    name = "words_stack.keras"
+    tab.goto(f"{server}/Gradient_flow")
+    wait_for_app(tab, CHARTS[FLOW])
+    upload(tab, files[name])
+    main_alert(tab, "Showing your model").wait_for()
+    wait_for_app(tab, CHARTS[FLOW])
+    headline = tab.locator(f"{MAIN} h3").nth(1)
+    assert "layer 2 of 2" in headline.inner_text()
+    before = fingerprint(tab)
+    tab.get_by_role("combobox", name="Layer of your model shown here").click()
+    tab.keyboard.press("ArrowDown")  # opens the list
+    tab.get_by_role("option", name="layer 1 of 2, backward (←), H = 32").click()
+    tab.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"stMain\"] h3')[1]"
+        ".innerText.includes('backward direction (←)')")
+    wait_for_app(tab, CHARTS[FLOW])
+    assert fingerprint(tab) != before
+    main_alert(tab, "it reads input position T − 1 − t").wait_for()
+    assert exceptions(tab) == 0
+
+
 def test_deep_page_draws_uploaded_models(server, tab, files):
     tab.goto(f"{server}/Deep_bidirectional")
-    wait_for_app(tab, DEEP_CHARTS)
-    built_in = first_chart(tab)
-    box = open_uploader(tab)
-
+    wait_for_app(tab, CHARTS[DEEP])
+    built_in = fingerprint(tab)
     for name, shot, rows in (("seed.keras", "upload_keras", ["layer 1"]),
                              ("bilstm.safetensors", "upload_safetensors",
                               ["layer 1 →", "layer 1 ←", "layer 2 →", "layer 2 ←"])):
         model = load_model_file(name, files[name].read_bytes())
-        before = first_chart(tab)
+        before = fingerprint(tab)
         upload(tab, files[name])
-        box.locator('[data-testid="stAlert"]').filter(has_text=model.source).wait_for()
+        tab.locator(f'{SIDEBAR} [data-testid="stAlert"]').filter(
+            has_text=model.source).wait_for()
+        main_alert(tab, f"Showing your model: {model.source}").wait_for()
+        wait_for_app(tab, CHARTS[DEEP])
         # The depth × time map redrawn from the file's weights: one row per layer and
-        # direction of the file's network, colours unlike the built-in network's and the
-        # previous file's.
-        tab.wait_for_function(
-            """([rows, z1, z2]) => {
-                const el = document.querySelector('.js-plotly-plot');
-                if (!el || !el._fullData || document.querySelector('[data-testid="stStatusWidget"]'))
-                    return false;
-                const d = el._fullData[0], z = JSON.stringify(d.z);
-                return JSON.stringify(Array.from(d.y)) === JSON.stringify(rows)
-                    && z !== z1 && z !== z2;
-            }""",
-            arg=[rows, built_in["z"], before["z"]],
-        )
-        wait_for_app(tab, MODEL_DEEP_CHARTS)
+        # direction of the file's network.
+        assert first_chart_rows(tab) == rows
+        assert fingerprint(tab) not in (built_in, before)
         assert exceptions(tab) == 0, name
-        assert tab.locator(".js-plotly-plot").count() == MODEL_DEEP_CHARTS
-        body = tab.locator('[data-testid="stMain"]').inner_text()
-        assert f"Your model: {model.source}" in body
-        assert ("SimpleRNN" if name.endswith(".keras") else "LSTM") in model.source
+        body = tab.locator(MAIN).inner_text()
         if model.layers == 2:
             assert "layer 2" in body  # the per-layer sentences
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert "Download the depth map" in body
         full_page_shot(tab, SCREENSHOTS / f"{shot}.png", 1280)
         tab.set_viewport_size({"width": 1280, "height": 720})
-
-
-def test_gradient_flow_page_shows_uploaded_keras_model(server, tab, files):
-    model = load_model_file("seed.keras", files["seed.keras"].read_bytes())
-    tab.goto(f"{server}/Gradient_flow")
-    wait_for_app(tab, 2)
-    open_uploader(tab)
-    upload(tab, files["seed.keras"])
-    tab.locator('[data-testid="stMain"] [data-testid="stAlert"]').filter(
-        has_text=f"Showing your model: {model.source}").wait_for()
-    # The curve has the built-in length; the page redraws with the model's own weights.
-    wait_for_app(tab, 2)
-    assert exceptions(tab) == 0
-    full_page_shot(tab, SCREENSHOTS / "upload_keras_gradient_flow.png", 1280)
 
 
 def test_broken_file_gets_the_loaders_message(server, tab, files):
     with pytest.raises(ValueError) as err:
         load_model_file("broken.keras", files["broken.keras"].read_bytes())
     tab.goto(f"{server}/Deep_bidirectional")
-    wait_for_app(tab, DEEP_CHARTS)
-    box = open_uploader(tab)
+    wait_for_app(tab, CHARTS[DEEP])
+    built_in = fingerprint(tab)
     upload(tab, files["broken.keras"])
-    box.locator('[data-testid="stAlert"]').filter(has_text=str(err.value)).wait_for()
-    wait_for_app(tab, DEEP_CHARTS)  # the built-in network, still drawn
+    tab.locator(f'{SIDEBAR} [data-testid="stAlert"]').filter(has_text=str(err.value)).wait_for()
+    main_alert(tab, "Your file broken.keras could not be read").wait_for()
+    wait_for_app(tab, CHARTS[DEEP])  # the built-in network, still drawn
+    assert fingerprint(tab) == built_in
     assert exceptions(tab) == 0
-    assert "Your model:" not in tab.locator('[data-testid="stMain"]').inner_text()
+    assert "Showing your model" not in tab.locator(MAIN).inner_text()
