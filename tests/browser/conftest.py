@@ -49,10 +49,17 @@ def server():
         pytest.skip("no Chromium installed (apt-get install chromium)")
     port = _free_port()
     log = open(ROOT / "tests" / "browser" / "_server.log", "w")
+    # Without the warm-up: on two cores shared with Chromium's full-page screenshots, its
+    # background compiles (nice 19, holding Python's lock while they trace) stretched over
+    # the whole browser run (281 s against 23 s on an idle server) and held a page's rerun
+    # back for over 90 s in some runs (a slider move, a Remove click). These tests check
+    # what pages show; the warm-up and what a class waits for are measured by
+    # scripts/class_load.py and tested in tests/test_programs.py.
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "RNNVIZ_WARM_UP": "0"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
