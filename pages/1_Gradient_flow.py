@@ -74,7 +74,8 @@ st.plotly_chart(
     width="stretch",
 )
 st.caption("Dark: the gradient there is tiny. The colour bar spans the smallest to the "
-           "largest value; values below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
+           "largest nonzero value; values below 1e-30 are clipped to 1e-30. Grey cells are "
+           "exactly 0 with no path to the loss (no dependence). Blank cells are inf/NaN.")
 
 st.markdown("#### The forward pass behind it: how large is h_t, how much do the slopes pass?")
 marks = {}

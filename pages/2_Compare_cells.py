@@ -57,8 +57,9 @@ st.plotly_chart(
                                FLOOR, "|∂L/∂h_t| per hidden unit (log colour)"),
     width="stretch",
 )
-st.caption("The colour bar spans the smallest to the largest value of the three maps; values "
-           "below 1e-30 are clipped to 1e-30. Blank cells are inf/NaN.")
+st.caption("The colour bar spans the smallest to the largest nonzero value of the three maps; "
+           "values below 1e-30 are clipped to 1e-30. Grey cells are exactly 0 with no path to "
+           "the loss (no dependence). Blank cells are inf/NaN.")
 
 csv = "t," + ",".join(f"grad_norm_{c}" for c in COMPARED) + "\n" + "".join(
     f"{t}," + ",".join(f"{results[c].grad_norms[t]:.6e}" for c in COMPARED) + "\n"

@@ -35,7 +35,8 @@ st.plotly_chart(
     width="stretch",
 )
 st.caption("Blank upper triangle: h_t cannot depend on a later input. The colour bar spans "
-           "the smallest to the largest value; values below 1e-30 are clipped to 1e-30.")
+           "the smallest to the largest nonzero value; values below 1e-30 are clipped to "
+           "1e-30. Grey cells are exactly 0: h_t does not depend on x_s at all.")
 
 st.markdown("#### On average, how does the dependence fade with the distance t − s?")
 lags = np.arange(r.by_lag.size) * r.stride
