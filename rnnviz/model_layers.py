@@ -29,8 +29,7 @@ def network(model) -> Network:
 def layer_shape(model) -> tuple[tuple, tuple]:
     """((D_0, …, D_{L−1}), (H_0, …, H_{L−1})): each layer's directions and units."""
     net = network(model)
-    return (tuple(len(layer) for layer in net.layers),
-            tuple(layer[0].w_hh.shape[1] for layer in net.layers))
+    return net.directions, net.hidden_sizes
 
 
 def is_one_layer(model) -> bool:
