@@ -249,9 +249,8 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
     s, off = st.sidebar, model is not None
     if off:
         s.caption(locked_note(model))
-        k_, d_ = st.session_state.get(VIEW_KEY, model_layers.default_choice(model))
-        shown = model_layers.layer_shape(model)[1][k_] if (k_, d_) in model_layers.choices(
-            model) else model.hidden_size
+        layer = st.session_state[VIEW_KEY][0]  # set by model_layer_picker (flow_page)
+        shown = model_layers.layer_shape(model)[1][layer]
     if choose_cell and off:
         _model_value("Cell", CELL_LABELS[model.cell], prefix)
     elif choose_cell:
