@@ -126,6 +126,3 @@ st.download_button(
     file_name=f"rnnviz_gradient_flow_{'model_' if view else ''}{config.cell}_T{config.T}.csv",
     mime="text/csv",
 )
-
-# Last, so that the first view's compile and drawing do not compete with the warm-up's.
-ui.warm_length_buckets(config.cell, config.H, config.inputs, config.loss)

@@ -254,10 +254,12 @@ def _check_stride(stride) -> int:
     return stride
 
 
-def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk):
+def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk, units=None):
+    """Traceable body of `step_jacobian_singular_values`; `units` as in `_real_state_block`."""
     step = STEPS[cell]
     carry0, prev, ok = _trajectory(cell, params, xs, h0)
     n_parts = len(carry0)
+    keep = _real_state_block(n_parts, carry0[0].shape[-1], units)
 
     def one(prev_b, x_b):  # one sequence, one step: prev_b tuple of (H,), x_b (I,)
         def f(s):
@@ -265,6 +267,8 @@ def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk):
             return jnp.concatenate(new)
 
         jac = jax.jacfwd(f)(jnp.concatenate(prev_b))  # (S, S), S = n_parts * H
+        if keep is not None:
+            jac = jnp.where(keep, jac, 0.0)
         # Keep inf/NaN away from LAPACK (rows past an overflow are set to NaN below).
         jac = jnp.where(jnp.isfinite(jac).all(), jac, 0.0)
         return jnp.linalg.svd(jac, compute_uv=False)
@@ -284,6 +288,22 @@ def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk):
     chunks = steps.reshape(-1, time_chunk)
     svals = jax.lax.map(lambda ts: jax.lax.cond(ts[0] >= 0, chunk, empty, ts), chunks)
     return svals.reshape((-1,) + svals.shape[2:])
+
+
+def _real_state_block(n_parts: int, width: int, units):
+    """(S, S) bool, S = n_parts·width: True where row and column are both real units, for a
+    cell padded from `units` to `width` units per state part (`gradflow.pad_units`); None
+    when `units` is None (nothing padded).
+
+    A padded unit stays 0, but its own Jacobian entry need not be 0 (a GRU's is z = σ(0) =
+    ½, an LSTM's c-unit's f = ½), and no real unit reads it. Zeroing the padded rows and
+    columns leaves J_t's real block alone in a block-diagonal [J 0; 0 0] (up to a
+    permutation), whose singular values are J_t's followed by zeros: sorted in decreasing
+    order, the first n_parts·units are exactly J_t's own."""
+    if units is None:
+        return None
+    real = jnp.tile(jnp.arange(width) < units, n_parts)
+    return real[:, None] & real[None, :]
 
 
 _step_jacobian_svals_jit = programs.jit(

@@ -98,25 +98,41 @@ def _join_directions(parts):
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
 
-def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None):
+def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=None):
     """Run every layer and direction of `net` over xs (T, B, I), bottom layer first.
 
     Each is one `_scan` of its cell; layer k > 0 reads the [forward, backward] outputs of
     layer k − 1. The backward direction runs reversed (respecting `length`, see `_scan`).
 
+    live: None, or (top, two_way), traced scalars, for a network padded to a larger form
+      (`deepflow.pad_network`): its layers above `top` read zeros, and so does its backward
+      direction unless `two_way`, whose output also reads as zeros; ys is layer `top`'s
+      output. So one program serves every depth and both directions settings. Those parts
+      have zero weights and are exactly 0 already; the selects (not branches: this is
+      differentiated) keep an inf of a real part from reaching them as 0·inf = NaN, and
+      give them and what only they read exactly-0 cotangents.
+
     Returns:
       (outs, ys): outs[k][d] the step outputs of layer k, direction d (dict of (T, B, H));
-      ys (T, B, D·H) the top layer's output.
+      ys (T, B, D·H) the top layer's output (layer `top`'s with `live`).
     """
-    inputs, outs = xs, []
+    inputs, outs, ys = xs, [], None
     for k, layer in enumerate(net.layers):
+        if live is not None and k > 0:
+            inputs = jnp.where(k <= live[0], inputs, 0.0)
         row = tuple(
-            _scan(cell, p, inputs, carries0[k][d], None if eps is None else eps[k][d],
+            _scan(cell, p, inputs if d == 0 or live is None else jnp.where(live[1], inputs, 0.0),
+                  carries0[k][d], None if eps is None else eps[k][d],
                   reverse=d == 1, length=length if d == 1 else None)
             for d, p in enumerate(layer))
         outs.append(row)
-        inputs = _join_directions([o["h"] for o in row])
-    return tuple(outs), inputs
+        hs = [o["h"] for o in row]
+        if live is not None and len(hs) == 2:
+            hs[1] = jnp.where(live[1], hs[1], 0.0)
+        inputs = _join_directions(hs)
+        if live is not None:
+            ys = inputs if ys is None else jnp.where(k == live[0], inputs, ys)
+    return tuple(outs), inputs if live is None else ys
 
 
 def _per_layer(net: Network, parts):
@@ -238,7 +254,7 @@ def readout_loss(hs, length, placement="last", units=None):
     return jnp.sum(jnp.where(mask, readout, 0.0))
 
 
-def flow(cell, params, xs, loss_fn, h0=None, length=None):
+def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
     """Forward pass and ∂L/∂(state_t) for every t in one reverse pass (traceable, not jitted).
 
     A zero perturbation eps_t is added to every new state inside the scan of every layer
@@ -249,6 +265,8 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None):
     Args:
       params: CellParams or a cells.Network. loss_fn(hs): hs as `unroll` returns it.
       length: as in `unroll` (only a backward direction needs it).
+      live: (top, two_way) for a padded network, as in `_network_scan`: hs is then layer
+        top's output, and the gradients of the parts not live are exactly 0.
     Returns:
       (loss, hs, gates, grads) with hs and gates as `unroll` returns them and grads
       {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
@@ -260,7 +278,7 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None):
     eps = jax.tree.map(lambda c: jnp.zeros((xs.shape[0],) + c.shape, c.dtype), carries0)
 
     def loss_of_eps(eps):
-        outs, ys = _network_scan(cell, net, xs, carries0, eps, length)
+        outs, ys = _network_scan(cell, net, xs, carries0, eps, length, live)
         return loss_fn(ys), (outs, ys)
 
     (loss, (outs, ys)), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
@@ -328,7 +346,7 @@ def _log10_matrix_norm(p, ord):
     return jnp.where(m > 0, jnp.log10(safe) + jnp.log10(n), -jnp.inf)
 
 
-def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
+def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1, units=None):
     """log10 ‖∂h_{length−1}/∂h_t‖ for every t, as (T, B); traceable (jit with static cell, ord, every).
 
     Carries the product P_t = ∂h_T/∂s_t backwards (s = h, or (h, c) for the LSTM), one
@@ -342,6 +360,11 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
       every: take the norm only at t = 0, every, 2·every, … (NaN elsewhere); may be traced.
         The product is still carried through every step; this saves the norms, which for
         ord=2 (an SVD per step and sequence) cost more than the product itself.
+      units: number of real units when the cell is padded with units that stay 0
+        (`gradflow.pad_units`); may be traced. None: all of them. A padded unit's own
+        Jacobian entry need not be 0 (a GRU's is z = σ(0) = ½), so the product starts
+        from the real units' rows only: no real unit reads a padded one, so the padded
+        rows and columns of P then stay exactly 0 and both norms are the unpadded cell's.
     """
     step = STEPS[cell]
     carry0 = _carry0(cell, params, xs, h0)
@@ -349,7 +372,10 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1):
     states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
     prev_states = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
     B, H = carry0[0].shape
-    eye = jnp.broadcast_to(jnp.eye(H, dtype=xs.dtype), (B, H, H))
+    eye = jnp.eye(H, dtype=xs.dtype)
+    if units is not None:
+        eye = jnp.where((jnp.arange(H) < units)[:, None], eye, 0.0)
+    eye = jnp.broadcast_to(eye, (B, H, H))
     p_last = (eye,) + tuple(jnp.zeros_like(eye) for _ in carry0[1:])
 
     def body(carry, inputs):

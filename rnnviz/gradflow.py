@@ -1,10 +1,13 @@
-"""The gradient-flow experiment: its settings, and one cached-friendly entry point.
+"""The gradient-flow experiment (pages 1-5): its settings, and its closed set of programs.
 
-Sequence lengths are padded to a few buckets so that dragging the length slider reuses a
-compiled program instead of waiting for XLA; inputs are drawn once at the longest length so
-a longer sequence extends the same one. `warm_up` compiles the programs of every view ahead
-of need.
+Every setting is data, not shape: a sequence runs padded to one of PADDED_LENGTHS steps, a
+cell padded to one of PADDED_UNITS units (`pad_units`), and lengths, strides, loss
+placements, input kinds and real widths are arguments of the programs. So the five pages
+need the few programs `catalogue()` lists, whatever a visitor sets; each gives the numbers
+of the unpadded computation (tests/test_padding.py). Inputs are drawn once at the longest
+length so a longer sequence extends the same one.
 """
+import functools
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -15,6 +18,7 @@ import numpy as np
 from rnnviz import claims
 from rnnviz import config as cfg
 from rnnviz import programs
+from rnnviz.catalogue import Program
 from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
 from rnnviz.flow import (
     FLOOR,
@@ -31,10 +35,15 @@ from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_val
 from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
 
 MAX_T = 1000
-# Each bucket is one more compiled program per (page, cell, H): 0.5-1 s of compile each.
-# Below 64 steps padding costs nothing measurable; the maps, whose cost grows with T², keep
-# a bucket at 128.
+# The maps' sampling stride is set by these buckets (`map_stride`): a setting, not a shape
+# (the maps run padded to the longest). The deep page reads them too.
 LENGTH_BUCKETS = (64, 128, 256, 512, 1024)
+# The lengths the one-pass programs run at: a sequence of T steps runs padded to the first
+# that holds it (steps after T change nothing before them, in a forward direction). Each is
+# one more program per cell and width; two keep the catalogue closed and small, and the
+# shorter spares the default T = 100 a pass over 1024 steps.
+PADDED_LENGTHS = (256, 1024)
+LONGEST = PADDED_LENGTHS[-1]  # inputs are drawn, and the maps run, at this length
 HIDDEN_SIZES = (8, 16, 32, 64, 128)
 BATCH = 8  # sequences per computation; norms are RMS over them
 MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
@@ -87,14 +96,36 @@ class FlowConfig:
 
 
 def bucket(T: int) -> int:
-    """The padded length a sequence of T steps runs at."""
+    """The length bucket of T steps (it sets the maps' sampling stride, `map_stride`)."""
     return next(b for b in LENGTH_BUCKETS if b >= T)
+
+
+def padded_length(T: int) -> int:
+    """The padded length a sequence of T steps runs at in the one-pass programs."""
+    return next(n for n in PADDED_LENGTHS if n >= T)
+
+
+def fit_steps(xs, steps: int) -> np.ndarray:
+    """Inputs (T', B, I) cut or zero-padded to `steps` steps, numpy: a model's own inputs,
+    given at any padded length, then run in the catalogue's programs."""
+    xs = np.asarray(xs)
+    if xs.shape[0] >= steps:
+        return xs[:steps]
+    return np.concatenate([xs, np.zeros((steps - xs.shape[0],) + xs.shape[1:], xs.dtype)])
+
+
+def seed_key(seed: int) -> np.ndarray:
+    """`jax.random.PRNGKey(seed)` made on the host: eagerly, PRNGKey compiles two small
+    programs on a server's first view. With jax's default threefry2x32 generator the key
+    of a seed 0 ≤ seed < 2^32 is the pair (seed >> 32, seed & 0xFFFFFFFF) = (0, seed)
+    (tests/test_padding.py checks it against jax)."""
+    return np.array([0, seed], np.uint32)
 
 
 def make_params(c: FlowConfig):
     """The cell's weights for a config (keyed by its seed)."""
     return init_params(
-        jax.random.PRNGKey(c.seed),
+        seed_key(c.seed),
         c.cell,
         INPUT_SIZE,
         c.H,
@@ -111,10 +142,16 @@ def make_params(c: FlowConfig):
 def params_and_inputs(c: FlowConfig, padded: int | None = None):
     """The weights and the inputs (padded, BATCH, INPUT_SIZE) of a config, padded to
     bucket(T) steps unless `padded` says otherwise."""
-    # The inputs' key is fold_in(seed key, 1), derived inside the program (eagerly, fold_in
-    # is one more program to compile on a server's first view).
-    inputs = _longest_inputs(jax.random.PRNGKey(c.seed), c.inputs, c.T, fold_in=1)
-    return make_params(c), np.asarray(inputs)[: padded or bucket(c.T)]
+    return make_params(c), config_inputs(c)[: padded or bucket(c.T)]
+
+
+def config_inputs(c: FlowConfig) -> np.ndarray:
+    """A config's inputs (LONGEST, BATCH, INPUT_SIZE), its first T steps the sequence.
+
+    Drawn with the key fold_in(PRNGKey(seed), 1), the seed, the kind and T given to one
+    program as data (eagerly, making and folding the key would compile on a visitor's view).
+    """
+    return np.asarray(_seeded_inputs(np.int32(c.seed), _kind_index(c.inputs), np.int32(c.T)))
 
 
 def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
@@ -124,16 +161,35 @@ def padded_inputs(key, kind: str, length: int, padded: int) -> np.ndarray:
     the one at T+1 and one compiled program serves every length; the adding problem places
     its markers within `length`.
     """
-    return np.asarray(_longest_inputs(key, kind, length))[:padded]
+    return np.asarray(_keyed_inputs(key, _kind_index(kind), np.int32(length)))[:padded]
 
 
-@programs.jit(static_argnames=("kind",), quick_compile=True)
-def _longest_inputs(key, kind: str, length, fold_in=None):
-    if fold_in is not None:
-        key = jax.random.fold_in(key, fold_in)
-    if kind == "adding":
-        return adding_problem(key, LENGTH_BUCKETS[-1], BATCH, length=length)[0]
-    return make_inputs(key, kind, LENGTH_BUCKETS[-1], BATCH, INPUT_SIZE)
+def _kind_index(kind: str) -> np.int32:
+    if kind not in INPUT_KINDS:
+        raise ValueError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
+    return np.int32(INPUT_KINDS.index(kind))
+
+
+def _longest_inputs(key, kind, length):
+    """Inputs of the kind INPUT_KINDS[kind] (kind traced: one program for all kinds; only
+    the chosen branch runs) at the longest length, markers of the adding problem within
+    `length`. Each kind is drawn from `key` as `tasks.make_inputs` draws it."""
+    def draw(name):
+        if name == "adding":
+            return lambda: adding_problem(key, LONGEST, BATCH, length=length)[0]
+        return lambda: make_inputs(key, name, LONGEST, BATCH, INPUT_SIZE)
+
+    return jax.lax.switch(kind, [draw(name) for name in INPUT_KINDS])
+
+
+@programs.jit(quick_compile=True)
+def _seeded_inputs(seed, kind, length):
+    return _longest_inputs(jax.random.fold_in(jax.random.PRNGKey(seed), 1), kind, length)
+
+
+@programs.jit(quick_compile=True)
+def _keyed_inputs(key, kind, length):  # for a caller's own key (not on a page's path)
+    return _longest_inputs(key, kind, length)
 
 
 # The one-pass program runs at one of these widths: a cell of H ≤ 32 units is padded to 32,
@@ -141,9 +197,10 @@ def _longest_inputs(key, kind: str, length, fold_in=None):
 # sizes of a page share two programs per cell and bucket instead of five. Wider uploaded
 # cells run at their own width.
 PADDED_UNITS = (32, 128)
-# The connectivity map's forward mode costs ∝ H² per step (4× from 64 to 128 units, more
-# than a compile at long T), so there only the small sizes share the width of 32.
-MAP_PADDED_UNITS = (32,)
+# The analyses (Jacobian spectra and profiles, the connectivity map) cost ∝ H² or more per
+# step, so H = 64 run at 128 units paid 3-4× (connectivity at T = 1000: 0.62 → 2.07 s):
+# they have a width of 64 too, 4 programs each.
+ANALYSIS_UNITS = (32, 64, 128)
 
 
 def padded_width(H: int, widths: tuple = PADDED_UNITS) -> int:
@@ -161,8 +218,8 @@ def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
     W_hh are zero), so the real units' states and gradients are the unpadded cell's.
     """
     G, H = GATE_BLOCKS[cell], params.w_hh.shape[1]
-    if width == H:
-        return params
+    if width == H:  # numpy either way: a program's key is the same for every caller
+        return CellParams(*(np.asarray(a) for a in params))
 
     def rows(a):  # (G·H, ...) -> (G·width, ...), each gate block padded with zero rows
         a = np.asarray(a)
@@ -176,13 +233,20 @@ def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
 
 def _padded_flow(cell, params, xs, length, placement):
     """`flow.flow` on padded inputs with the readout loss at `placement`: (loss, hs, gates,
-    grads), numpy. The placement is data, so both placements share one compiled program;
-    the cell runs at its `padded_width`, cut back to its H units on the host."""
+    grads), numpy, at padded_length(length) steps (xs cut or zero-padded to it; cut to
+    `length` by the caller). The placement is data, so both placements share one compiled
+    program; the cell runs at its `padded_width`, cut back to its H units on the host.
+
+    No mask is needed past `length`: those steps come after every real one, and nothing
+    flows back from them (the loss reads none of them: their cotangents are exact zeros,
+    which the vjps of tanh, relu (a select) and the gates keep zero even where a state
+    past `length` overflows)."""
     if placement not in LOSS_PLACEMENTS:
         raise ValueError(f"loss placement must be one of {LOSS_PLACEMENTS}")
     H = params.w_hh.shape[1]
     padded = pad_units(cell, params, padded_width(H))
-    loss, hs, gates, grads = _flow_program(cell, padded, xs, length,
+    xs = fit_steps(xs, padded_length(length))
+    loss, hs, gates, grads = _flow_program(cell, padded, xs, np.int32(length),
                                            np.bool_(placement == "last"), np.int32(H))
     cut = lambda a: np.asarray(a)[..., :H]  # noqa: E731
     return (np.asarray(loss), cut(hs), {k: cut(v) for k, v in gates.items()},
@@ -275,11 +339,11 @@ def gradient_flow(c: FlowConfig, params=None, xs=None) -> FlowResult:
     compile (and keep) one more XLA program per length.
 
     Args:
-      params, xs: a model's own weights (one layer) and padded inputs (bucket(T), B, I),
+      params, xs: a model's own weights (one layer) and inputs (at least T steps, B, I),
         e.g. an uploaded one's, instead of the config's drawn ones.
     """
     if params is None:
-        params, xs = params_and_inputs(c)
+        params, xs = make_params(c), config_inputs(c)
     loss, hs, gates, grads = _padded_flow(c.cell, params, xs, c.T, c.loss)
     g = np.asarray(grads["h"])[: c.T]
     hs = np.asarray(hs)[: c.T]
@@ -360,62 +424,86 @@ def blowup_explanation(r: FlowResult, T: int) -> str | None:
     return None
 
 
-# The hidden sizes in the order the warm-up compiles them: the default first.
-WARM_HIDDEN_SIZES = (32, 16, 64, 8, 128)
-WARM_BUCKETS = (128, 256, 512, 64, 1024)  # the default T = 100 first, then the long ones
-# One cell per gate count G: a weight draw is one program per (G, initialisation, H).
-DRAW_CELLS = ("rnn", "gru", "lstm")
+# ---------------------------------------------------------------------------------------
+# The closed catalogue of pages 1-5's programs (rnnviz/catalogue.py)
 
 
-def warm_up_plan(first=(), then=()) -> list:
-    """(view, config) pairs whose programs are every program of the single-layer views:
-    those of `first` (configs, e.g. the presets') first, then the default hidden size's,
-    then the (view, config) pairs `then` (e.g. other pages' defaults), then the other
-    sizes'. Within a hidden size: the weight draws of every initialisation, the one-pass
-    gradients of every cell and length bucket (Gradient flow, Compare cells, Gate
-    activations), then the Jacobian analysis and the connectivity map, whose programs
-    serve every length (one per cell and H, one per cell and map width). The programs depend on the cell,
-    H, the length bucket, the initialisation (the draw), chrono on or off, and the inputs'
-    kind, not on the other settings (data)."""
-    plan = [(gradient_flow, c) for c in first]
-    plan += [(view, c) for c in first for view in (jacobian_analysis, connectivity_map)]
-    plan += [(gradient_flow, FlowConfig(inputs=kind)) for kind in INPUT_KINDS]
-    for H in WARM_HIDDEN_SIZES:
-        plan += [(make_params, FlowConfig(cell=cell, H=H, init=scheme))
-                 for scheme in SCHEMES for cell in DRAW_CELLS]
-        plan.append((make_params, FlowConfig(cell="lstm", H=H, chrono=MAX_T)))
-        plan += [(gradient_flow, FlowConfig(cell=cell, H=H, T=min(b, MAX_T)))
-                 for b in WARM_BUCKETS for cell in CELLS]
-        # One Jacobian program per (cell, H) and one map per cell and width, for every length.
-        plan += [(jacobian_analysis, FlowConfig(cell=cell, H=H)) for cell in CELLS]
-        if padded_width(H, MAP_PADDED_UNITS) == H:
-            plan += [(connectivity_map, FlowConfig(cell=cell, H=H)) for cell in CELLS]
-        if H == WARM_HIDDEN_SIZES[0]:
-            plan += list(then)
-    return plan
+def _zero_params(cell: str, width: int) -> CellParams:
+    G = GATE_BLOCKS[cell]
+    z = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+    return CellParams(z(G * width, INPUT_SIZE), z(G * width, width), z(G * width), z(G * width))
 
 
-def warm_up(plan, should_stop=lambda: False, on_error=None, patient: bool = True) -> int:
-    """Compile the programs of every (view, config) in `plan` without computing the views
-    (`programs.compile_only`), in the background (`programs.in_background`: at the lowest
-    priority, giving way to every visitor's compile, and if `patient` pausing while
-    visitors are active). Returns how many were warmed.
+def _flow_label(cell: str, width: int, length: int) -> str:
+    return f"{cell}, T ≤ {length}, H ≤ {width}"
 
-    Safe to run from several threads over one shared iterator of the plan (each takes the
-    next item). A view that fails on the zeros it is given is skipped (on_error(view, c, e)).
-    """
-    done = 0
-    with programs.in_background(patient), programs.compile_only(), np.errstate(all="ignore"):
-        for view, c in plan:
-            if should_stop():
-                break
-            try:
-                view(c)
-                done += 1
-            except Exception as e:  # noqa: BLE001  (a warm-up never stops the server)
-                if on_error is not None:
-                    on_error(view, c, e)
-    return done
+
+def _width_label(cell: str, width: int) -> str:
+    return f"{cell}, H ≤ {width}"
+
+
+def program_labels(c: FlowConfig) -> set[tuple[str, str]]:
+    """(family, label) of every catalogue program that the five pages run for a config."""
+    return {("gradient flow", _flow_label(c.cell, padded_width(c.H), padded_length(c.T))),
+            ("jacobians", _width_label(c.cell, padded_width(c.H, ANALYSIS_UNITS))),
+            ("connectivity", _width_label(c.cell, padded_width(c.H, ANALYSIS_UNITS))),
+            ("inputs", "every kind")}
+
+
+def first_configs() -> list[FlowConfig]:
+    """The defaults and the presets of the single-layer pages (every cell for one on Compare
+    cells, as that page shows them): what a class opens first."""
+    from rnnviz.presets import COMPARE, FLOW, PRESETS
+
+    configs = [FlowConfig()]
+    for preset in PRESETS:
+        if preset.page in (FLOW, COMPARE):
+            config = FlowConfig.from_query(preset.query)[0]
+            cells = CELLS if preset.page == COMPARE else (config.cell,)
+            configs += [FlowConfig(**{**asdict(config), "cell": cell}) for cell in cells]
+    return configs
+
+
+def catalogue() -> list[Program]:
+    """Every program of pages 1-5 (Gradient flow, Compare cells, Gate activations, Why it
+    vanishes, Connectivity), each called once at its padded shapes: one-pass gradients per
+    cell, width and padded length; the Jacobian analyses and the connectivity map per cell
+    and width; the inputs of every kind. A model a visitor uploads runs at its own shapes
+    (outside the catalogue) only where it is wider than 128 units or reads other inputs."""
+    first = set().union(*(program_labels(c) for c in first_configs()))
+    listed = []
+
+    def add(family, label, fun, *args):
+        listed.append(Program(family, label, functools.partial(fun, *args),
+                              (family, label) in first))
+
+    for cell in CELLS:
+        for width in PADDED_UNITS:
+            for length in PADDED_LENGTHS:
+                add("gradient flow", _flow_label(cell, width, length), _flow_program, cell,
+                    _zero_params(cell, width), np.zeros((length, BATCH, INPUT_SIZE), np.float32),
+                    np.int32(2), np.bool_(True), np.int32(width))
+    for cell in CELLS:
+        for width in ANALYSIS_UNITS:
+            c = FlowConfig(cell=cell, H=width)
+            add("jacobians", _width_label(cell, width), _jacobian_program,
+                *_jacobian_args(c, _zero_params(cell, width),
+                                np.zeros((LONGEST, BATCH, INPUT_SIZE), np.float32)))
+    for cell in CELLS:
+        for width in ANALYSIS_UNITS:
+            add("connectivity", _width_label(cell, width), _connectivity_call, cell, width)
+    add("inputs", "every kind", _seeded_inputs, np.int32(0), np.int32(0), np.int32(2))
+    return listed
+
+
+def _connectivity_call(cell: str, width: int):
+    """The connectivity map's program at its padded shapes, as `connectivity_map` calls it
+    (through `analysis.connectivity`: forward mode, MAX_MAP_STEPS slots, a length)."""
+    from rnnviz import analysis
+
+    return analysis.connectivity(cell, _zero_params(cell, width),
+                                 np.zeros((LONGEST, BATCH, INPUT_SIZE), np.float32), length=2,
+                                 slots=MAX_MAP_STEPS)
 
 
 @dataclass(frozen=True)
@@ -434,13 +522,13 @@ def gate_activity(c: FlowConfig, params=None, xs=None) -> GateResult:
     """Gates and states over time for a config (the same compiled pass as `gradient_flow`).
 
     Args:
-      params, xs: a model's own weights (one layer) and padded inputs (bucket(T), B, I),
+      params, xs: a model's own weights (one layer) and inputs (at least T steps, B, I),
         e.g. a layer of an uploaded one (model_layers.layer_view), instead of the drawn ones.
     """
     from rnnviz.analysis import forget_horizon, gate_saturation
 
     if params is None:
-        params, xs = params_and_inputs(c)
+        params, xs = make_params(c), config_inputs(c)
     _, hs, gates, _ = _padded_flow(c.cell, params, xs, c.T, c.loss)
     gates = {name: np.asarray(a)[: c.T] for name, a in gates.items()}
     cell_state = gates.pop("c", None)
@@ -460,16 +548,39 @@ def map_stride(T: int) -> int:
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
-@programs.jit(static_argnames=("cell",), one_at_a_time=True)  # SVDs
-def _padded_profile(cell, params, xs, length, every):
-    from rnnviz.flow import jacobian_log10_norms
-
-    return jacobian_log10_norms(cell, params, xs, None, length, 2, every)
-
-
 # The Jacobian analyses carry H×H matrices per sequence (H times the cost of a gradient):
 # they run on the first sequences of the batch only.
 JACOBIAN_SEQUENCES = 2
+JACOBIAN_TIME_CHUNK = 16  # step Jacobians (B, S, S) alive at once in the singular values
+
+
+@programs.jit(static_argnames=("cell",), one_at_a_time=True)  # SVDs
+def _jacobian_program(cell, params, xs, length, steps, stride, units):
+    """Both analyses of the Jacobian page in one program per cell and padded width, for
+    every length and stride: the singular values of J_t at the sampled `steps` (-1: an
+    empty slot, skipped), log10 ‖∂h_{length−1}/∂h_t‖₂ (steps ≥ length skipped), and
+    whether every h_t is finite (T,). Padded units are masked in both (`units`)."""
+    from rnnviz.analysis import _step_jacobian_svals
+    from rnnviz.flow import jacobian_log10_norms, unroll
+
+    svals = _step_jacobian_svals(cell, params, xs, None, steps, JACOBIAN_TIME_CHUNK, units)
+    log_profile = jacobian_log10_norms(cell, params, xs, None, length, 2, stride, units)
+    finite = jnp.isfinite(unroll(cell, params, xs)[0]).all(axis=(1, 2))
+    return svals, log_profile, finite
+
+
+def _jacobian_args(c: FlowConfig, params, longest):
+    """The arguments of `_jacobian_program` for a config: the cell padded to its width, the
+    first sequences at LONGEST steps, and the length, sampled steps, stride and real units
+    as data."""
+    from rnnviz.analysis import _sampled_slots
+
+    H = params.w_hh.shape[1]
+    stride = map_stride(c.T)
+    return (c.cell, pad_units(c.cell, params, padded_width(H, ANALYSIS_UNITS)),
+            fit_steps(np.asarray(longest)[:, :JACOBIAN_SEQUENCES], LONGEST), np.int32(c.T),
+            _sampled_slots(c.T, stride, MAX_MAP_STEPS, multiple=JACOBIAN_TIME_CHUNK),
+            np.int32(stride), np.int32(H))
 
 
 @dataclass(frozen=True)
@@ -489,31 +600,21 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
     """Spectrum of W_hh, singular values of J_t = ∂h_t/∂h_{t−1}, and ‖∂h_T/∂h_t‖ for a config.
 
     Args:
-      params, xs: a model's own weights (one layer) and padded inputs (at least bucket(T)
-        steps), instead of the drawn ones.
+      params, xs: a model's own weights (one layer) and inputs (at least T steps), instead
+        of the drawn ones.
     """
     from rnnviz import analysis
 
-    # One program per (cell, H) for every length and stride, as the connectivity maps:
-    # the inputs padded to the longest bucket, whose padded steps are skipped, and
-    # MAX_MAP_STEPS sampled steps, the unused ones empty.
     if params is None:
-        params, longest = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
-    else:
-        longest = np.asarray(xs)
-    all_xs = longest[: bucket(c.T)]
-    stride = map_stride(c.T)
-    xs = longest[:, :JACOBIAN_SEQUENCES]
-    svals = analysis.step_jacobian_singular_values(c.cell, params, xs, length=c.T, stride=stride,
-                                                   slots=MAX_MAP_STEPS)
-    steps = analysis.sampled_steps(c.T, stride)
-    log_profile = np.asarray(_padded_profile(c.cell, params, xs, c.T, np.int32(stride)),
-                             np.float64)
+        params, xs = make_params(c), config_inputs(c)
+    svals, log_profile, finite = _jacobian_program(*_jacobian_args(c, params, xs))
+    steps = analysis.sampled_steps(c.T, map_stride(c.T))
+    # The padded matrix's singular values are J_t's followed by zeros: keep J_t's S.
+    svals = np.asarray(svals)[: len(steps), :, : analysis.state_size(c.cell, params)]
+    log_profile = np.asarray(log_profile, np.float64)
     with np.errstate(invalid="ignore"):
         profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
-    # The other pages' compiled pass over all the sequences (not one more program for
-    # these two); its first sequences are these.
-    hs = np.asarray(_padded_flow(c.cell, params, all_xs, c.T, c.loss)[1])[:, :JACOBIAN_SEQUENCES]
+    bad = ~np.asarray(finite)[: c.T]
     return JacobianResult(
         spectrum=analysis.w_hh_spectrum(c.cell, params),
         verdict=analysis.pascanu_verdict(c.cell, params),
@@ -521,7 +622,7 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
         svals=analysis.singular_value_quantiles(svals),
         profile=profile,
         bound=None if (b := pascanu_bound(c.cell, params, c.T)) is None else b[steps],
-        state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
+        state_blowup_step=int(np.argmax(bad)) if bad.any() else None,
     )
 
 
@@ -540,22 +641,23 @@ def connectivity_map(c: FlowConfig, params=None, xs=None) -> ConnectivityResult:
     """The connectivity map of Madsen 2019 (Distill), computed exactly for a config.
 
     Args:
-      params, xs: a model's own weights (one layer) and padded inputs (at least bucket(T)
-        steps), instead of the drawn ones.
+      params, xs: a model's own weights (one layer) and inputs (at least T steps),
+        instead of the drawn ones.
     """
     from rnnviz import analysis
 
-    # One program per cell and width for every length and stride: the inputs padded to the
-    # longest bucket, whose padded steps the map skips, MAX_MAP_STEPS sampled steps (the
-    # unused ones empty), and H = 8, 16 run at 32 units. Added units have no tangent (their
-    # states stay 0), so the norms are the cell's own.
+    # One program per cell and width for every length and stride: the inputs padded to
+    # LONGEST steps, whose padded steps the map skips, MAX_MAP_STEPS sampled steps (the
+    # unused ones empty), and the cell padded to its width. Added units have no tangent
+    # (their states stay 0), so the norms are the cell's own.
     if params is None:
-        params, xs = params_and_inputs(c, padded=LENGTH_BUCKETS[-1])
+        params, xs = make_params(c), config_inputs(c)
+    xs = fit_steps(xs, LONGEST)
     stride = map_stride(c.T)
-    padded = pad_units(c.cell, params, padded_width(c.H, MAP_PADDED_UNITS))
+    padded = pad_units(c.cell, params, padded_width(params.w_hh.shape[1], ANALYSIS_UNITS))
     logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride,
                                  slots=MAX_MAP_STEPS)
-    hs = _padded_flow(c.cell, params, xs[: bucket(c.T)], c.T, c.loss)[1]
+    hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return ConnectivityResult(
         steps=analysis.sampled_steps(c.T, stride),
         log10_map=logs.astype(np.float32),

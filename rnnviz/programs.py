@@ -1,4 +1,4 @@
-"""Compiled XLA programs, at most `CAPACITY` of them alive at once.
+"""Compiled XLA programs: the app's closed catalogue, pinned, and a few others.
 
 `jax.jit` keeps every program it compiled for as long as the jitted function lives, and
 each holds native memory: 1.4 MB for even the smallest, 3-13 MB for a gradient-flow scan
@@ -7,6 +7,10 @@ would grow without bound. `jit` here compiles each program from a fresh `jax.jit
 function, which jax's own caches hold only weakly, and keeps the programs in one table that
 drops the least recently used. A dropped program is compiled again when next needed (or
 read back from jax's persistent compilation cache, where the app enables it).
+
+The programs of rnnviz/catalogue.py, compiled by the warm-up inside `pinned()`, stay for the
+life of the process and do not count against CAPACITY: they are every program a visitor
+needs. Anything else (an uploaded model's own shapes) lives in the bounded table.
 
 `compile_only` compiles programs ahead of need without running them (the app's warm-up),
 `in_background` makes such compiles give way to visitors, and every run goes through a few
@@ -24,18 +28,20 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-# At 1.5-13 MB a program alive (measured: a Jacobian-map program 2.1 MB, a connectivity
-# map 3.1 MB, a weight draw 6, a gradient-flow scan up to 13), 24 of them are ~150 MB of a
-# server's 600: with 48 a load test of every page peaked at 800 MB, with 32 at 632 MB
-# (scripts/load_test.py). One dropped and needed again is read back from the persistent
-# cache (traced and lowered again first: 0.1-1.7 s).
-CAPACITY = 24
+# The bounded table holds what is outside the catalogue: an uploaded model's programs (its
+# own shapes), for the sessions using it. At 1.5-13 MB a program alive (measured: a
+# Jacobian-map program 2.1 MB, a connectivity map 3.1 MB, a gradient-flow scan up to 13),
+# 12 of them are at most ~150 MB. One dropped and needed again is read back from the
+# persistent cache (traced and lowered again first: 0.1-1.7 s).
+CAPACITY = 12
 # Programs compiled ahead of need (`compile_only`) join the table only while it holds fewer
 # than this: the first ones (the presets', the defaults') stay in memory, the rest wait in
 # the persistent cache, and the table keeps room for what visitors use.
 COMPILE_ONLY_KEEPS = CAPACITY // 2
 
 _programs: OrderedDict = OrderedDict()
+_pinned: dict = {}  # key -> program: the catalogue's, never dropped
+_pinning = threading.local()
 _in_flight: dict = {}  # key -> Event set when the thread compiling that program is done
 # Programs a visitor waits for while another thread has claimed them: a compile ahead of
 # need that holds such a claim takes its turn at once (see `_compile_turn`), else the
@@ -106,12 +112,12 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
         return fun(**dynamic, **dict(static))
     key = (fun, static, treedef, tuple(jax.typeof(x) for x in leaves))
     program = _lookup(key)
-    if program is None and compiling_only() and key in _compiled_before:
+    if program is None and compiling_only() and key in _compiled_before and not pinning():
         # Compiled already (into the persistent cache): nothing to do but say its shapes.
         return _zeros(_compiled_before[key])
     while program is None:
         with _table_lock:
-            program = _programs.get(key)
+            program = _pinned.get(key, _programs.get(key))
             busy = None if program is not None else _in_flight.get(key)
             mine = program is None and busy is None
             if mine:
@@ -132,7 +138,7 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
                 with _compile_turn(key):
                     lowered = jax.jit(_fresh(fun, dict(static))).lower(dynamic)
                     program = lowered.compile(compiler_options=compiler_options)
-                    _store(key, program, keep=not compiling_only())
+                    _store(key, program, keep=not compiling_only() or pinning())
                     _release_freed_memory()
             finally:
                 with _table_lock:
@@ -169,6 +175,22 @@ def compile_only():
         yield
     finally:
         _compiling_only.active = False
+
+
+@contextlib.contextmanager
+def pinned():
+    """In this block (this thread), every program called is kept for good, outside the
+    bounded table: the warm-up compiles the catalogue (rnnviz/catalogue.py) in it."""
+    _pinning.active = True
+    try:
+        yield
+    finally:
+        _pinning.active = False
+
+
+def pinning() -> bool:
+    """Whether this thread is in a `pinned` block."""
+    return getattr(_pinning, "active", False)
 
 
 def compiling_only() -> bool:
@@ -251,9 +273,15 @@ def _fresh(fun, static: dict):
 
 def _lookup(key):
     with _table_lock:
+        program = _pinned.get(key)
+        if program is not None:
+            return program
         program = _programs.get(key)
         if program is not None:
-            _programs.move_to_end(key)
+            if pinning():  # a visitor compiled it before the warm-up came to it
+                _pinned[key] = _programs.pop(key)
+            else:
+                _programs.move_to_end(key)
         return program
 
 
@@ -261,6 +289,9 @@ def _store(key, program, keep: bool = True) -> None:
     with _table_lock:
         _counts["compiles"] += 1
         _compiled_before[key] = program.out_info  # shapes only: a few hundred bytes
+        if pinning():
+            _pinned[key] = program
+            return
         if not keep and len(_programs) >= COMPILE_ONLY_KEEPS:
             return
         _programs[key] = program
@@ -306,13 +337,15 @@ def mmap_large_allocations(threshold_bytes: int) -> None:
 
 
 def stats() -> dict:
-    """Programs alive now, and compiles and evictions since the process started."""
+    """Programs alive now (pinned ones included), how many are pinned, and compiles and
+    evictions since the process started."""
     with _table_lock:
-        return {"alive": len(_programs), **_counts}
+        return {"alive": len(_programs) + len(_pinned), "pinned": len(_pinned), **_counts}
 
 
 def clear() -> None:
     """Drop every compiled program (they are compiled again when next used)."""
     with _table_lock:
         _programs.clear()
+        _pinned.clear()
         _compiled_before.clear()

@@ -67,12 +67,67 @@ def make_inputs(key, kind: str, T: int, B: int, input_size: int = 2):
 
 
 # --- Training tasks: (xs, ys) generators with a known no-memory baseline -------------------
+#
+# Each task draws one sequence at a time from its own key (sequence b of a batch from
+# fold_in(key, b)) at a padded length, with T as data: so the Training lab's one compiled
+# program serves every T and batch size, and the sequences it trains on are the first ones
+# of the same draws at any padding (with jax's partitionable threefry, n numbers drawn from
+# a key are the first n of a longer draw from it).
 
 COPY_SYMBOLS = 8  # the 10 symbols to remember are drawn from a0..a7
 COPY_BLANK, COPY_DELIMITER = 8, 9  # a8 and a9
 COPY_CLASSES = 10  # alphabet a0..a9
 COPY_LENGTH = 10  # symbols to remember
 SINE_NOISE = 0.1  # std of the Gaussian observation noise of the noisy-sine task
+
+
+def sequence_keys(key, first, count: int):
+    """The keys of sequences first, …, first + count − 1 of a batch: fold_in(key, b)."""
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, first + jnp.arange(count))
+
+
+def _batch_of(sequence, key, T: int, B: int, length: int):
+    """B sequences of `sequence(key_b, T, length)`, stacked time-major: (length, B, ...)."""
+    xs, ys = jax.vmap(lambda k: sequence(k, T, length))(sequence_keys(key, 0, B))
+    return jnp.swapaxes(xs, 0, 1), jnp.swapaxes(ys, 0, 1)
+
+
+def adding_sequence(key, T, length: int):
+    """One sequence of the adding problem (see `adding_problem`), padded to `length` ≥ T.
+
+    T may be traced. Returns x (length, 2) and the target y (length, 1), the sum of the two
+    marked values at every step (the task scores step T − 1 only); steps from T on are
+    padding, with no marker.
+    """
+    k_val, k_first, k_second = jax.random.split(key, 3)
+    values = jax.random.uniform(k_val, (length,), jnp.float32)
+    half = T // 2
+    first = jax.random.randint(k_first, (), 0, half)
+    second = jax.random.randint(k_second, (), half, T)
+    t = jnp.arange(length)
+    markers = ((t == first) | (t == second)).astype(jnp.float32)
+    target = jnp.sum(values * markers)
+    return jnp.stack([values, markers], axis=-1), jnp.full((length, 1), target, jnp.float32)
+
+
+def _copy_classes(key, T, length: int):
+    """One copy-memory sequence's input and target classes (length,) int32; see `copy_memory`."""
+    symbols = jax.random.randint(key, (COPY_LENGTH,), 0, COPY_SYMBOLS, dtype=jnp.int32)
+    t = jnp.arange(length)
+    recalled = symbols[jnp.clip(t - T - COPY_LENGTH, 0, COPY_LENGTH - 1)]
+    inputs = jnp.where(t < COPY_LENGTH, symbols[jnp.minimum(t, COPY_LENGTH - 1)],
+                       jnp.where(t == T + COPY_LENGTH - 1, COPY_DELIMITER, COPY_BLANK))
+    targets = jnp.where((t >= T + COPY_LENGTH) & (t < T + 2 * COPY_LENGTH), recalled,
+                        COPY_BLANK)
+    return inputs.astype(jnp.int32), targets.astype(jnp.int32)
+
+
+def copy_sequence(key, T, length: int):
+    """One copy-memory sequence padded to `length` ≥ T + 20 (T may be traced): one-hot
+    inputs x (length, 10) and one-hot targets y (length, 10); padding is blanks."""
+    inputs, targets = _copy_classes(key, T, length)
+    return (jax.nn.one_hot(inputs, COPY_CLASSES, dtype=jnp.float32),
+            jax.nn.one_hot(targets, COPY_CLASSES, dtype=jnp.float32))
 
 
 def copy_memory(key, T: int, B: int):
@@ -90,11 +145,7 @@ def copy_memory(key, T: int, B: int):
     """
     if T < 1:
         raise ValueError("the copy task needs T >= 1")
-    symbols = jax.random.randint(key, (COPY_LENGTH, B), 0, COPY_SYMBOLS, dtype=jnp.int32)
-    blanks = lambda n: jnp.full((n, B), COPY_BLANK, jnp.int32)  # noqa: E731
-    delimiter = jnp.full((1, B), COPY_DELIMITER, jnp.int32)
-    inputs = jnp.concatenate([symbols, blanks(T - 1), delimiter, blanks(COPY_LENGTH)])
-    targets = jnp.concatenate([blanks(T + COPY_LENGTH), symbols])
+    inputs, targets = _batch_of(_copy_classes, key, T, B, T + 2 * COPY_LENGTH)
     return jax.nn.one_hot(inputs, COPY_CLASSES, dtype=jnp.float32), targets
 
 
@@ -107,6 +158,18 @@ def copy_baseline(T: int) -> float:
     return COPY_LENGTH * math.log(COPY_SYMBOLS) / (T + 2 * COPY_LENGTH)
 
 
+def sine_sequence(key, T, length: int, noise: float = SINE_NOISE):
+    """One noisy-sine sequence (see `noisy_sine`) padded to `length` ≥ T: x, y (length, 1)."""
+    del T  # every step is a sine: the padding is just more of it
+    k_phase, k_noise = jax.random.split(key)
+    phase = jax.random.uniform(k_phase, (), jnp.float32, 0.0, 2 * jnp.pi)
+    omega = 2 * jnp.pi / SINE_PERIOD
+    t = jnp.arange(length + 1, dtype=jnp.float32)[:, None]
+    clean = jnp.sin(omega * t + phase)  # (length + 1, 1)
+    xs = clean[:-1] + noise * jax.random.normal(k_noise, (length, 1), jnp.float32)
+    return xs.astype(jnp.float32), clean[1:].astype(jnp.float32)
+
+
 def noisy_sine(key, T: int, B: int, noise: float = SINE_NOISE):
     """Predict the next value of a sine seen through noise; a gentle task every cell learns.
 
@@ -116,13 +179,7 @@ def noisy_sine(key, T: int, B: int, noise: float = SINE_NOISE):
     Returns:
       xs (T, B, 1) float32 and ys (T, B, 1) float32.
     """
-    k_phase, k_noise = jax.random.split(key)
-    phase = jax.random.uniform(k_phase, (B, 1), jnp.float32, 0.0, 2 * jnp.pi)
-    omega = 2 * jnp.pi / SINE_PERIOD
-    t = jnp.arange(T + 1, dtype=jnp.float32)[:, None, None]
-    clean = jnp.sin(omega * t + phase)  # (T + 1, B, 1)
-    xs = clean[:-1] + noise * jax.random.normal(k_noise, (T, B, 1), jnp.float32)
-    return xs.astype(jnp.float32), clean[1:].astype(jnp.float32)
+    return _batch_of(lambda k, T, n: sine_sequence(k, T, n, noise), key, T, B, T)
 
 
 def sine_baseline(T: int, noise: float = SINE_NOISE) -> float:
@@ -137,9 +194,10 @@ def sine_baseline(T: int, noise: float = SINE_NOISE) -> float:
 
 
 def _adding_sample(key, T: int, B: int):
-    xs, ys = adding_problem(key, T, B)
-    # Cast: with jax x64 enabled, U[0, 1] draws without a dtype come out float64.
-    return xs.astype(jnp.float32), ys.astype(jnp.float32)[:, None]
+    if T < 2:
+        raise ValueError("the adding problem needs T >= 2")
+    xs, ys = _batch_of(adding_sequence, key, T, B, T)
+    return xs, ys[-1]  # (T, B, 2) and (B, 1): the target is scored at the last step
 
 
 class Task(NamedTuple):
@@ -155,23 +213,27 @@ class Task(NamedTuple):
     baseline: Callable  # T -> the no-memory loss to beat
     length: Callable  # T -> sequence length L
     baseline_label: str
+    # (key, T, length) -> one sequence padded to length ≥ L, T possibly traced: x (length, I)
+    # and y (length, O) float32 (one-hot classes for "xent"); `sample`'s sequence b is this
+    # from fold_in(key, b), cut to L.
+    sequence: Callable = None
 
 
 TASKS = {
     "adding": Task(
         "adding", "Adding problem (Arjovsky et al. 2016)", 2, 1, "last", "mse",
         _adding_sample, lambda T: 1.0 / 6.0, lambda T: T,
-        "always predict 1: MSE 1/6",
+        "always predict 1: MSE 1/6", adding_sequence,
     ),
     "copy": Task(
         "copy", "Copy memory (Arjovsky et al. 2016)", COPY_CLASSES, COPY_CLASSES, "all", "xent",
         copy_memory, copy_baseline, lambda T: T + 2 * COPY_LENGTH,
-        "blanks, then a uniform guess over 8 symbols: 10·log 8 / (T + 20)",
+        "blanks, then a uniform guess over 8 symbols: 10·log 8 / (T + 20)", copy_sequence,
     ),
     "sine": Task(
         "sine", "Next value of a noisy sine", 1, 1, "all", "mse",
         noisy_sine, sine_baseline, lambda T: T,
-        "repeat the current observation: 1 − cos(2π/20) + σ²",
+        "repeat the current observation: 1 − cos(2π/20) + σ²", sine_sequence,
     ),
 }
 

@@ -1,7 +1,11 @@
 """Train a cell and readout on a synthetic task with optax, yielding gradient-flow snapshots.
 
-One jitted ``lax.scan`` runs k optimiser steps; after each chunk, ‖∂ℓ/∂h_t‖ on a fixed probe
-batch is measured, so the snapshots make a (training step × time step) map.
+One compiled program runs up to CHUNK_STEPS optimiser steps in a ``lax.scan`` and then
+measures ‖∂ℓ/∂h_t‖ on a fixed probe batch, so the snapshots make a (training step × time
+step) map. Every setting a student can change is data of that program, not its shape: the
+whole lab is one program per cell, padded sequence length and padded hidden width
+(`catalogue`), and a new setting compiles nothing. The recurrence is the engine's own scan
+(`rnnviz.flow._scan` over `rnnviz.cells.STEPS`), differentiated by jax.
 """
 import dataclasses
 import math
@@ -16,18 +20,19 @@ import optax
 
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.cells import CELLS, CellParams, check_cell
-from rnnviz.flow import _carry0, _scan, flow, per_step_norms
-from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params
-from rnnviz.tasks import TASKS, Task, check_task
+from rnnviz.catalogue import Program
+from rnnviz.cells import CELLS, GATE_BLOCKS, CellParams, check_cell
+from rnnviz.flow import _carry0, _scan, per_step_norms
+from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, uniform
+from rnnviz.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
 
 # Bounds the UI can show next to its controls (inclusive). Sized for a shared CPU.
 T_MIN, T_MAX = 2, 200
 HIDDEN_MIN, HIDDEN_MAX = 1, 128
 BATCH_MIN, BATCH_MAX = 1, 128
 STEPS_MIN, STEPS_MAX = 1, 2000
-# A run in the app stops after this long, checked between chunks of at most
-# MAX_CHUNK steps (about 15 s at the largest settings), so no request holds the server.
+# A run in the app stops after this long, checked between snapshots of at most
+# MAX_CHUNK steps (program calls of CHUNK_STEPS), so no request holds the server.
 WALL_CLOCK_LIMIT_S = 120.0
 MAX_CHUNK = 50
 LR_MIN, LR_MAX = 1e-5, 10.0
@@ -189,60 +194,36 @@ class Model(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """The whole state of a run between chunks; a pytree, so it passes through jit."""
+    """The whole state of a run between chunks; a pytree, so it passes through jit.
+
+    The params are padded (see "Shapes" below); ``opt_state`` holds the state of every
+    optimiser in OPTIMIZERS, of which the run's own is the one that changes.
+    """
 
     params: Model
-    opt_state: optax.OptState
+    opt_state: tuple
     step: jax.Array  # () int32: optimiser updates applied so far
     key: jax.Array  # PRNG key of the training data stream
 
 
-@programs.jit(static_argnames=("hidden_size", "output_size"), quick_compile=True)
-def init_readout(key, hidden_size: int, output_size: int) -> Readout:
-    """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H)."""
-    k_w, k_b = jax.random.split(key)
+def init_readout(keys, hidden_size: int, output_size: int) -> Readout:
+    """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H), drawn from keys
+    (k_w, k_b) on the host from the shared uniform draw (`rnnviz.init.uniform`: no program
+    per size), as numpy arrays."""
+    k_w, k_b = keys
     bound = 1.0 / math.sqrt(hidden_size)
-    w = jax.random.uniform(k_w, (output_size, hidden_size), jnp.float32, -bound, bound)
-    b = jax.random.uniform(k_b, (output_size,), jnp.float32, -bound, bound)
-    return Readout(w, b)
+    return Readout(uniform(k_w, (output_size, hidden_size), -bound, bound),
+                   uniform(k_b, (output_size,), -bound, bound))
 
 
-def init_model(key, config: TrainConfig) -> Model:
-    """Cell weights from `init_params` with the config's scheme, and a fresh readout."""
-    task = TASKS[config.task]
-    k_cell, k_out = jax.random.split(key)
-    cell = init_params(k_cell, config.cell, task.input_size, config.hidden_size,
-                       dtype=jnp.float32, **config.init_kwargs())
-    return Model(cell, init_readout(k_out, config.hidden_size, task.output_size))
-
-
-def hidden_states(cell: str, params: CellParams, xs) -> jax.Array:
-    """hs (L, B, H) of `cell` run over xs (L, B, I) from a zero state; traceable (the
-    engine's one scan, flow._scan)."""
-    return _scan(cell, params, xs, _carry0(cell, params, xs))["h"]
-
-
-def predict(task: Task, readout: Readout, hs) -> jax.Array:
-    """The readout where the task is scored: (B, O) at the last step, or (L, B, O) at all."""
-    if task.placement == "last":
-        hs = hs[-1]
-    return hs @ readout.w.T + readout.b
-
-
-def sequence_losses(task: Task, preds, ys) -> jax.Array:
-    """The loss of each sequence, (B,): MSE averaged over outputs (and steps if scored at
-    every step), or softmax cross-entropy averaged over steps."""
-    if task.loss == "xent":
-        nll = optax.softmax_cross_entropy_with_integer_labels(preds, ys)  # (L, B)
-        return jnp.mean(nll, axis=0)
-    sq = (preds - ys) ** 2
-    return jnp.mean(sq, axis=-1) if task.placement == "last" else jnp.mean(sq, axis=(0, 2))
-
-
-def model_loss(cell: str, task: Task, params: Model, xs, ys) -> jax.Array:
-    """Mean loss over the batch; the training objective."""
-    hs = hidden_states(cell, params.cell, xs)
-    return jnp.mean(sequence_losses(task, predict(task, params.readout, hs), ys))
+@programs.jit(quick_compile=True)
+def _run_keys(seed):
+    """A run's keys, one small program for every seed: PRNGKey(seed) split three ways
+    (weights, training data, probe batch), and the weights' key into the cell's and the
+    readout's, the readout's into its weight's and bias's."""
+    k_init, k_data, k_probe = jax.random.split(jax.random.PRNGKey(seed), 3)
+    k_cell, k_out = jax.random.split(k_init)
+    return k_cell, jax.random.split(k_out), k_data, k_probe
 
 
 def global_norm(tree) -> jax.Array:
@@ -305,11 +286,316 @@ def make_optimizer(name: str, learning_rate, clip=None, momentum: float = SGD_MO
     return optax.chain(clip_by_global_norm(theta), base)
 
 
-# --- The jitted programs: one per (cell, task, optimiser, shapes), defined once here ------
+# --- Shapes: every setting is data, so the lab is a few compiled programs -----------------
+#
+# The compiled chunk is static in the cell, its padded width and its padded length only:
+# sequences are padded to the first of LENGTHS that holds them, and the scan holds the state
+# at zero from the task's length on (`_states`); batches are one or two micro-batches of
+# MICRO_BATCH sequences, the task's inputs and outputs are padded to IO_PAD, and the task,
+# optimiser, T, batch size, hidden size, learning rate and threshold are numbers the
+# program reads (`Setting`). Padded units have zero weights, stay exactly 0, and their
+# gradients and updates are masked to 0.
+
+CHUNK_STEPS = 25  # optimiser steps per program call (fewer are skipped, not compiled)
+LENGTH_PAD = T_MAX + 2 * COPY_LENGTH  # 220: the longest task sequence (copy at T_MAX)
+# A padded step costs what a real one does (the scan runs every step), so the length is
+# part of the program: the classroom settings (T ≤ 64, copy T ≤ 44) run at 64 steps, and
+# only longer ones pay for all 220.
+LENGTHS = (64, LENGTH_PAD)
+WIDTHS = (32, 128)  # hidden sizes are padded to the next of these
+IO_PAD = max(max(t.input_size, t.output_size) for t in TASKS.values())  # 10, copy's
+# A batch of up to BATCH_MAX sequences runs as up to MICRO_BATCHES micro-batches of
+# MICRO_BATCH, those holding no real sequence skipped: a batch of 64 costs what it did.
+MICRO_BATCH = 64
+MICRO_BATCHES = -(-BATCH_MAX // MICRO_BATCH)
+TASK_ORDER = tuple(TASKS)  # Setting.task indexes this
+
+
+class Shape(NamedTuple):
+    """The static shape of a chunk program besides the cell and the params' widths."""
+
+    length: int  # steps every sequence is padded to
+    micro: int  # sequences per micro-batch
+    micros: int  # micro-batches per step (those past the batch size are skipped)
+
+
+def padded_length(length: int) -> int:
+    """The padded length a sequence of `length` steps runs at."""
+    return next(n for n in LENGTHS if n >= length)
+
+
+def padded_shape(config: TrainConfig) -> Shape:
+    """The shape of the program a config runs on (chosen here, on the host)."""
+    return Shape(padded_length(TASKS[config.task].length(config.T)), MICRO_BATCH,
+                 MICRO_BATCHES)
+
+
+def exact_shape(config: TrainConfig) -> Shape:
+    """The unpadded shape of a config: what the padded program must equal (tests)."""
+    L = TASKS[config.task].length(config.T)
+    return Shape(L, config.batch_size, 1)
+
+
+def width(hidden_size: int) -> int:
+    """The padded width a hidden size runs at."""
+    return next(w for w in WIDTHS if w >= hidden_size)
+
+
+class Setting(NamedTuple):
+    """Everything about a run that the compiled chunk reads as data (numpy scalars)."""
+
+    task: np.ndarray  # int32 index into TASK_ORDER
+    T: np.ndarray  # int32, the task's length parameter
+    length: np.ndarray  # int32 L, real steps of every sequence
+    inputs: np.ndarray  # int32 I
+    outputs: np.ndarray  # int32 O
+    hidden: np.ndarray  # int32 H
+    last: np.ndarray  # bool: scored at step L − 1 only (else the mean over every step)
+    xent: np.ndarray  # bool: softmax cross-entropy (else MSE)
+    batch: np.ndarray  # int32 B
+    optimizer: np.ndarray  # int32 index into OPTIMIZERS
+    learning_rate: np.ndarray  # float32
+    theta: np.ndarray  # float32 clipping threshold, inf for none
+
+
+def setting(config: TrainConfig) -> Setting:
+    task = TASKS[config.task]
+    i32 = np.int32
+    return Setting(
+        i32(TASK_ORDER.index(config.task)), i32(config.T), i32(task.length(config.T)),
+        i32(task.input_size), i32(task.output_size), i32(config.hidden_size),
+        np.bool_(task.placement == "last"), np.bool_(task.loss == "xent"),
+        i32(config.batch_size), i32(OPTIMIZERS.index(config.optimizer)),
+        np.float32(config.learning_rate),
+        np.float32(np.inf if config.clip is None else config.clip))
+
+
+def _resize(a: np.ndarray, axis: int, real: int, padded: int, blocks: int = 1) -> np.ndarray:
+    """`a` along `axis` from `blocks` blocks of `real` entries to blocks of `padded` (zeros
+    after each block's real entries), or back (cut); unchanged if it already has the
+    target size."""
+    size = a.shape[axis]
+    if size == blocks * padded:
+        return a
+    if size != blocks * real:
+        raise ValueError(f"axis {axis} has {size} entries, expected {blocks}×{real}")
+    a = np.moveaxis(np.asarray(a), axis, 0)
+    a = a.reshape((blocks, real) + a.shape[1:])
+    if padded < real:
+        out = a[:, :padded]
+    else:
+        out = np.zeros((blocks, padded) + a.shape[2:], a.dtype)
+        out[:, :real] = a
+    return np.moveaxis(out.reshape((blocks * padded,) + a.shape[2:]), 0, axis)
+
+
+def pad_model(model: Model, cell: str, hidden: int, inputs: int, outputs: int) -> Model:
+    """A real-size Model (H units, I inputs, O outputs) at its padded shapes: H to
+    width(H) within every gate block, I and O to IO_PAD, all with zeros; a padded Model as
+    it is. Numpy arrays."""
+    G, H, Hp = GATE_BLOCKS[cell], hidden, width(hidden)
+    c, r = model.cell, model.readout
+    rows = lambda a: _resize(a, 0, H, Hp, G)  # noqa: E731
+    return Model(
+        CellParams(_resize(rows(c.w_ih), 1, inputs, IO_PAD), _resize(rows(c.w_hh), 1, H, Hp),
+                   rows(c.b_ih), rows(c.b_hh)),
+        Readout(_resize(_resize(r.w, 0, outputs, IO_PAD), 1, H, Hp),
+                _resize(r.b, 0, outputs, IO_PAD)))
+
+
+def unpad_model(model: Model, cell: str, hidden: int, inputs: int, outputs: int) -> Model:
+    """The real-size Model inside a padded one (numpy arrays)."""
+    G, H, Hp = GATE_BLOCKS[cell], hidden, width(hidden)
+    c, r = jax.tree.map(np.asarray, model)
+    rows = lambda a: _resize(a, 0, Hp, H, G)  # noqa: E731
+    return Model(
+        CellParams(_resize(rows(c.w_ih), 1, IO_PAD, inputs), _resize(rows(c.w_hh), 1, Hp, H),
+                   rows(c.b_ih), rows(c.b_hh)),
+        Readout(_resize(_resize(r.w, 0, IO_PAD, outputs), 1, Hp, H),
+                _resize(r.b, 0, IO_PAD, outputs)))
+
+
+def _padded(config: TrainConfig, model: Model) -> Model:
+    task = TASKS[config.task]
+    return pad_model(jax.tree.map(np.asarray, model), config.cell, config.hidden_size,
+                     task.input_size, task.output_size)
+
+
+def optimizer_states(params: Model) -> tuple:
+    """The initial state of every optimiser in OPTIMIZERS for `params`: all zeros (optax's
+    init, built on the host: eager jax would compile a program per shape)."""
+    shapes = jax.eval_shape(
+        lambda p: tuple(make_optimizer(name, 1.0).init(p) for name in OPTIMIZERS), params)
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+
+
+def _state(params: Model, key) -> TrainState:
+    return TrainState(params, optimizer_states(params), np.int32(0), np.asarray(key, np.uint32))
+
+
+# --- Inside the program: masks, sequences, the scan, losses, updates --------------------
+
+
+def _real_entries(cell: str, s: Setting, params: Model) -> Model:
+    """Booleans shaped like `params`: True on the real units', inputs' and outputs' entries."""
+    Hp = params.cell.w_hh.shape[1]
+    unit = jnp.arange(Hp) < s.hidden
+    rows = jnp.tile(unit, GATE_BLOCKS[cell])
+    inputs = jnp.arange(params.cell.w_ih.shape[1]) < s.inputs
+    outputs = jnp.arange(params.readout.b.shape[0]) < s.outputs
+    return Model(CellParams(rows[:, None] & inputs, rows[:, None] & unit, rows, rows),
+                 Readout(outputs[:, None] & unit, outputs))
+
+
+def _masked(tree, masks):
+    return jax.tree.map(lambda a, m: jnp.where(m, a, jnp.zeros((), a.dtype)), tree, masks)
+
+
+def _fit(a, size: int):
+    """The last axis cut or zero-padded to `size` (a task's channels to the padded width)."""
+    n = a.shape[-1]
+    if n >= size:
+        return a[..., :size]
+    return jnp.concatenate([a, jnp.zeros(a.shape[:-1] + (size - n,), a.dtype)], axis=-1)
+
+
+def _sequences(s: Setting, key, first, count: int, length: int, inputs: int, outputs: int):
+    """Sequences first, …, first + count − 1 of the task's batch from `key`, time-major:
+    xs (length, count, inputs) and ys (length, count, outputs); only the run's task is
+    drawn (a switch on s.task)."""
+    keys = sequence_keys(key, first, count)
+
+    def drawer(name):
+        def one(k):
+            x, y = TASKS[name].sequence(k, s.T, length)
+            return _fit(x, inputs), _fit(y, outputs)
+        return jax.vmap(one, out_axes=1)  # time-major as drawn
+
+    return jax.lax.switch(s.task, [drawer(name) for name in TASK_ORDER], keys)
+
+
+def _states(cell: str, params: CellParams, xs, length, eps=None) -> dict:
+    """The engine's scan (`rnnviz.flow._scan`) of `cell` over xs (Lp, B, I) from a zero
+    state: "h" and the gates, each (Lp, B, H). eps: None, or zeros shaped like the carry
+    per step, added to each new state as `rnnviz.flow.flow` adds them, so that their
+    gradient is ∂L/∂h_t (and ∂L/∂c_t).
+
+    From step `length` on the state is held at zero (the scan's `length`, a select per
+    step, not a branch). No loss reads those steps, but a state left to run on through the
+    padding can overflow where the real steps do not (a relu RNN growing 4.5× per step is
+    ~1e12 at step 20 and inf by step 60), and the backward pass would then multiply the
+    zero cotangent by inf: a NaN gradient that the same run at its real length never has.
+    """
+    return _scan(cell, params, xs, _carry0(cell, params, xs), eps, length=length)
+
+
+def _step_losses(xent, outputs, preds, ys):
+    """Each step's loss (L, B) from preds, ys (L, B, O): MSE over the first `outputs`
+    outputs, or softmax cross-entropy over the first `outputs` classes (ys one-hot)."""
+    real = jnp.arange(preds.shape[-1]) < outputs
+
+    def mse(_):
+        return jnp.sum(jnp.where(real, (preds - ys) ** 2, 0.0), axis=-1) / outputs
+
+    def nll(_):
+        logits = jnp.where(real, preds, -jnp.inf)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, jnp.argmax(ys, -1))
+
+    return jax.lax.cond(xent, nll, mse, None)
+
+
+def _sequence_losses(last, xent, length, outputs, preds, ys):
+    """The loss of each sequence (B,): the step loss at step length − 1 (`last`), or its
+    mean over steps 0..length − 1. Padded steps are selected away, never multiplied by 0,
+    so an overflow there cannot turn into NaN."""
+    t = jnp.arange(preds.shape[0])[:, None]
+    scored = jnp.where(last, t == length - 1, t < length)
+    total = jnp.sum(jnp.where(scored, _step_losses(xent, outputs, preds, ys), 0.0), axis=0)
+    return total / jnp.where(last, 1, length).astype(preds.dtype)
+
+
+def _readout_losses(s: Setting, readout: Readout, hs, ys):
+    """Each sequence's loss (B,) from the states hs (Lp, B, H): the readout is applied at
+    step L − 1 only when that is all the task scores (a padded sequence's other steps
+    cost nothing), else at every step."""
+
+    def at_last(_):
+        t = s.length - 1
+        preds = hs[t] @ readout.w.T + readout.b
+        return _step_losses(s.xent, s.outputs, preds[None], ys[t][None])[0]
+
+    def at_every_step(_):
+        preds = hs @ readout.w.T + readout.b
+        return _sequence_losses(False, s.xent, s.length, s.outputs, preds, ys)
+
+    return jax.lax.cond(s.last, at_last, at_every_step, None)
+
+
+def sequence_losses(task: Task, preds, ys) -> jax.Array:
+    """The loss of each sequence (B,) in a task's own formats, by the trainer's loss: MSE
+    averaged over outputs (and steps if scored at every step), or softmax cross-entropy
+    (integer ys) at the last step or averaged over steps.
+
+    preds: (B, O) for a task scored at the last step, else (L, B, O); ys as `task.sample`
+    gives them.
+    """
+    preds = jnp.asarray(preds)
+    if task.placement == "last":
+        preds = preds[None]
+        ys = jnp.asarray(ys)[None]
+    if task.loss == "xent":
+        ys = jax.nn.one_hot(ys, preds.shape[-1], dtype=preds.dtype)
+    return _sequence_losses(task.placement == "last", task.loss == "xent", preds.shape[0],
+                            preds.shape[-1], preds, ys)
+
+
+def _micro_loss(cell: str, s: Setting, params: Model, xs, ys, first):
+    """Σ ℓ_b / B over the real sequences of one micro-batch (first is its first index)."""
+    hs = _states(cell, params.cell, xs, s.length)["h"]
+    losses = _readout_losses(s, params.readout, hs, ys)
+    real = first + jnp.arange(xs.shape[1]) < s.batch
+    return jnp.sum(jnp.where(real, losses, 0.0)) / s.batch.astype(losses.dtype)
+
+
+def _loss_and_grad(cell: str, s: Setting, shape: Shape, params: Model, key):
+    """The batch's mean loss and its gradient, summed over the micro-batches that hold real
+    sequences (the others skipped)."""
+    inputs, outputs = params.cell.w_ih.shape[1], params.readout.b.shape[0]
+    value_and_grad = jax.value_and_grad(partial(_micro_loss, cell, s), argnums=0)
+
+    def micro(acc, i):
+        first = i * shape.micro
+
+        def run(acc):
+            xs, ys = _sequences(s, key, first, shape.micro, shape.length, inputs, outputs)
+            loss, grads = value_and_grad(params, xs, ys, first)
+            return acc[0] + loss, jax.tree.map(jnp.add, acc[1], grads)
+
+        return jax.lax.cond(first < s.batch, run, lambda acc: acc, acc), None
+
+    zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+    (loss, grads), _ = jax.lax.scan(micro, zero, jnp.arange(shape.micros))
+    return loss, grads
+
+
+def _optimizer_update(s: Setting, grads, opt_state: tuple, params):
+    """The run's optimiser (s.optimizer) applied through optax's own chain (clipping at
+    s.theta, then the optimiser at s.learning_rate): its updates, and `opt_state` with its
+    entry advanced. One branch runs."""
+
+    def branch(i, name):
+        def update(grads, opt_state, params):
+            opt = make_optimizer(name, s.learning_rate, s.theta)
+            updates, new = opt.update(grads, opt_state[i], params)
+            return updates, opt_state[:i] + (new,) + opt_state[i + 1:]
+        return update
+
+    return jax.lax.switch(s.optimizer, [branch(i, n) for i, n in enumerate(OPTIMIZERS)],
+                          grads, tuple(opt_state), params)
 
 
 class ChunkRecord(NamedTuple):
-    """What one chunk recorded, one entry per step of k; steps not run hold NaN and False."""
+    """What one chunk recorded, one entry per step; steps not run hold NaN and False."""
 
     losses: jax.Array  # (k,) training-batch loss before the update
     grad_norms: jax.Array  # (k,) global gradient norm before clipping
@@ -317,29 +603,67 @@ class ChunkRecord(NamedTuple):
     bad: jax.Array  # (k,) bool: the step where loss, gradient or update went non-finite
 
 
-@programs.jit(static_argnames=("cell", "task", "optimizer", "T", "B", "k"))
-def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B, k):
-    """n <= k optimiser steps in one `lax.scan` compiled for k; steps i >= n are skipped.
+class Probe(NamedTuple):
+    """The weights measured on the fixed probe batch of PROBE_BATCH sequences."""
+
+    loss: jax.Array  # () mean loss
+    grad_norm: jax.Array  # () ‖∂L/∂θ‖ of that mean, all parameters
+    dh: jax.Array  # (Lp, PROBE_BATCH, Hp): ∂ℓ_b/∂h_t, NaN where the loss is not finite
+    gates: dict  # gate name -> (Lp, PROBE_BATCH, Hp), as `rnnviz.flow.unroll` gives them
+
+
+def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key) -> Probe:
+    """Loss, ‖∂L/∂θ‖, ∂ℓ_b/∂h_t and the gates on the probe batch drawn from `key`.
+
+    The loss summed over sequences is differentiated, so each sequence's row of ∂ℓ_b/∂h_t
+    is the gradient of its own loss, independent of the probe batch size.
+    """
+    xs, ys = _sequences(s, key, 0, PROBE_BATCH, shape.length, params.cell.w_ih.shape[1],
+                        params.readout.b.shape[0])
+    # One zero perturbation per state part and step, as rnnviz.flow.flow makes them: the
+    # gradient of eps[0] is ∂L/∂h_t, through every later step.
+    eps = jax.tree.map(lambda c: jnp.zeros((shape.length,) + c.shape, c.dtype),
+                       _carry0(cell, params.cell, xs))
+
+    def total(params, eps):
+        outs = _states(cell, params.cell, xs, s.length, eps)
+        return jnp.sum(_readout_losses(s, params.readout, outs["h"], ys)), outs
+
+    # One reverse pass for both: ∂(Σ ℓ_b)/∂θ and ∂(Σ ℓ_b)/∂h_t.
+    (loss, outs), (g_params, g_eps) = jax.value_and_grad(total, (0, 1), has_aux=True)(
+        params, eps)
+    # ∂(Σ ℓ_b)/∂θ / PROBE_BATCH is ∂(mean ℓ)/∂θ exactly: the batch is a power of two.
+    g_params = jax.tree.map(lambda a: a / PROBE_BATCH, _masked(g_params, masks))
+    # An infinite loss has no derivative (as in rnnviz.flow.flow): NaN, not a vanished 0.
+    dh = jnp.where(jnp.isfinite(loss), g_eps[0], jnp.nan)
+    # Measurements, not part of what is differentiated.
+    gates = {k: jax.lax.stop_gradient(v) for k, v in outs.items() if k != "h"}
+    return Probe(loss / PROBE_BATCH, global_norm(g_params), dh, gates)
+
+
+@programs.jit(static_argnames=("cell", "shape"))
+def _chunk(state: TrainState, n, want_probe, s: Setting, probe_key, *, cell, shape):
+    """n <= CHUNK_STEPS optimiser steps in one `lax.scan` (steps i >= n are skipped), then,
+    if want_probe, the Probe of the weights reached (else zeros).
 
     A step whose loss, gradient norm or update is inf/NaN is not applied, and every later
     step is frozen too, so the state stays the last finite one.
     """
-    tk = TASKS[task]
-    opt = make_optimizer(optimizer, learning_rate, theta)
-    loss_and_grad = jax.value_and_grad(partial(model_loss, cell, tk))
+    masks = _real_entries(cell, s, state.params)
 
     def step(state):
         key, k_batch = jax.random.split(state.key)
-        xs, ys = tk.sample(k_batch, T, B)
-        loss, grads = loss_and_grad(state.params, xs, ys)
+        loss, grads = _loss_and_grad(cell, s, shape, state.params, k_batch)
+        grads = _masked(grads, masks)
         g_norm = global_norm(grads)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        updates, opt_state = _optimizer_update(s, grads, state.opt_state, state.params)
+        updates = _masked(updates, masks)
         params = optax.apply_updates(state.params, updates)
         ok = jnp.isfinite(loss) & jnp.isfinite(g_norm) & jnp.isfinite(global_norm(updates))
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
         new_state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state),
                                state.step + ok.astype(jnp.int32), key)
-        return new_state, ChunkRecord(loss, g_norm, g_norm >= theta, ~ok)
+        return new_state, ChunkRecord(loss, g_norm, g_norm >= s.theta, ~ok)
 
     def idle(state):
         nan = jnp.full((), jnp.nan, jnp.float32)
@@ -351,25 +675,88 @@ def _train_chunk(state, n, learning_rate, theta, *, cell, task, optimizer, T, B,
         state, record = jax.lax.cond((i < n) & ~stopped, step, idle, state)
         return (state, stopped | record.bad), record
 
-    (state, _), record = jax.lax.scan(body, (state, jnp.array(False)), jnp.arange(k))
-    return state, record
+    (state, _), record = jax.lax.scan(body, (state, jnp.array(False)),
+                                      jnp.arange(CHUNK_STEPS))
+    measure = partial(_probe, cell, s, shape, masks)
+    shapes = jax.eval_shape(measure, state.params, probe_key)
+    probe = jax.lax.cond(
+        want_probe, measure,
+        lambda *_: jax.tree.map(lambda o: jnp.zeros(o.shape, o.dtype), shapes),
+        state.params, probe_key)
+    return state, record, probe
 
 
-@programs.jit(static_argnames=("cell", "task"))
-def _probe(params: Model, xs, ys, *, cell, task):
-    """Loss, ‖∂L/∂θ‖ and ∂ℓ_b/∂h_t (L, B, H) on the probe batch (the last from rnnviz.flow).
+# --- The host side ----------------------------------------------------------------------
 
-    The loss summed over sequences is differentiated, so each sequence's row is the
-    gradient of its own loss ℓ_b, independent of the probe batch size.
+
+def init_state(config: TrainConfig) -> tuple[TrainState, np.ndarray]:
+    """The initial TrainState (padded) and the key of the fixed probe batch of a config.
+
+    The seed's key is split three ways: weights, training data, probe batch. The data and
+    the probe do not depend on the cell, so runs that differ only in the cell see the same
+    sequences in the same order.
     """
-    tk = TASKS[task]
+    k_cell, k_out, k_data, k_probe = (np.asarray(a) for a in _run_keys(np.int32(config.seed)))
+    task = TASKS[config.task]
+    cell = init_params(k_cell, config.cell, task.input_size, config.hidden_size,
+                       dtype=jnp.float32, **config.init_kwargs())
+    model = Model(CellParams(*(np.asarray(a) for a in cell)),
+                  init_readout(k_out, config.hidden_size, task.output_size))
+    return _state(_padded(config, model), k_data), k_probe
 
-    def loss_fn(hs):
-        return jnp.sum(sequence_losses(tk, predict(tk, params.readout, hs), ys))
 
-    total, _, _, grads = flow(cell, params.cell, xs, loss_fn)
-    g_params = jax.grad(partial(model_loss, cell, tk))(params, xs, ys)
-    return total / xs.shape[1], global_norm(g_params), grads["h"]
+def _call(config: TrainConfig, state: TrainState, n: int, probe_key, want_probe: bool):
+    """One run of the config's chunk program: (state, ChunkRecord, Probe)."""
+    return _chunk(state, np.int32(n), np.bool_(want_probe), setting(config),
+                  np.asarray(probe_key, np.uint32), cell=config.cell,
+                  shape=padded_shape(config))
+
+
+def train_chunk(config: TrainConfig, state: TrainState, n: int):
+    """Run n optimiser steps (through ceil(n / CHUNK_STEPS) program calls).
+
+    Returns:
+      (state, ChunkRecord) with the record's arrays of length n (numpy); steps after one
+      that went non-finite hold NaN and False.
+    """
+    records = []
+    for done in range(0, max(n, 1), CHUNK_STEPS):
+        k = min(CHUNK_STEPS, n - done)
+        state, record, _ = _call(config, state, k, state.key, False)
+        records.append(jax.tree.map(lambda a: np.asarray(a)[:k], record))
+    return state, ChunkRecord(*(np.concatenate(parts) for parts in zip(*records)))
+
+
+def _probe_values(config: TrainConfig, probe: Probe) -> tuple[float, float, np.ndarray]:
+    """(loss, ‖∂L/∂θ‖, ‖∂ℓ/∂h_t‖ (L,)) of a Probe, at the real length and units."""
+    L = TASKS[config.task].length(config.T)
+    dh = np.asarray(probe.dh)[:L, :, :config.hidden_size]
+    return float(probe.loss), float(probe.grad_norm), per_step_norms(dh)
+
+
+def probe_profile(config: TrainConfig, params: Model, probe) -> tuple[float, float, np.ndarray]:
+    """(loss, ‖∂L/∂θ‖, ‖∂ℓ/∂h_t‖ (L,)) of the weights (real-size or padded) on the probe
+    batch of key `probe`; inf/NaN kept."""
+    _, _, measured = _call(config, _state(_padded(config, params), probe), 0, probe, True)
+    return _probe_values(config, measured)
+
+
+def _advance(config: TrainConfig, state: TrainState, probe_key, n: int):
+    """n steps in calls of at most CHUNK_STEPS, the probe measured by the last (or after a
+    step that went non-finite, where the run stops): (state, ChunkRecord of the steps run
+    (numpy), Probe)."""
+    records, left = [], n
+    while True:
+        k = min(CHUNK_STEPS, left)
+        left -= k
+        state, record, probe = _call(config, state, k, probe_key, left == 0)
+        record = jax.tree.map(lambda a: np.asarray(a)[:k], record)
+        records.append(record)
+        if record.bad.any() or left == 0:
+            break
+    if left > 0:  # stopped early: measure the weights it stopped at
+        _, _, probe = _call(config, state, 0, probe_key, True)
+    return state, ChunkRecord(*(np.concatenate(parts) for parts in zip(*records))), probe
 
 
 # --- The generator API ----------------------------------------------------------------
@@ -398,54 +785,6 @@ class Snapshot(NamedTuple):
     diverged: bool = False
     message: str | None = None
     params: object = None  # the last snapshot carries the trained Model (numpy arrays)
-
-
-def init_state(config: TrainConfig) -> tuple[TrainState, tuple]:
-    """The initial TrainState and the fixed probe batch (xs, ys) of a config.
-
-    The seed's key is split three ways: weights, training data, probe batch. The data and
-    the probe do not depend on the cell, so runs that differ only in the cell see the same
-    sequences in the same order.
-    """
-    task = TASKS[config.task]
-    k_init, k_data, k_probe = jax.random.split(jax.random.PRNGKey(config.seed), 3)
-    params = init_model(k_init, config)
-    state = TrainState(params, _init_optimizer(params, optimizer=config.optimizer),
-                       jnp.zeros((), jnp.int32), k_data)
-    return state, _sample(k_probe, task=config.task, T=config.T, B=PROBE_BATCH)
-
-
-# One compiled program each (eagerly, every array of the state would compile its own
-# small program per shape, and keep it).
-@programs.jit(static_argnames=("optimizer",), quick_compile=True)
-def _init_optimizer(params, *, optimizer):
-    # The state's shape depends on the optimiser only, not on the rate or the threshold.
-    return make_optimizer(optimizer, 1.0, None).init(params)
-
-
-@programs.jit(static_argnames=("task", "T", "B"), quick_compile=True)
-def _sample(key, *, task, T, B):
-    return TASKS[task].sample(key, T, B)
-
-
-def train_chunk(config: TrainConfig, state: TrainState, n: int, k: int | None = None):
-    """Run n steps (n <= k) through the compiled chunk of length k (default snapshot_every).
-
-    Returns:
-      (state, ChunkRecord) with the record's arrays of length k.
-    """
-    k = config.snapshot_every if k is None else k
-    return _train_chunk(
-        state, jnp.int32(n), jnp.float32(config.learning_rate),
-        jnp.float32(jnp.inf if config.clip is None else config.clip),
-        cell=config.cell, task=config.task, optimizer=config.optimizer,
-        T=config.T, B=config.batch_size, k=k)
-
-
-def probe_profile(config: TrainConfig, params: Model, probe) -> tuple[float, float, np.ndarray]:
-    """(loss, ‖∂L/∂θ‖, ‖∂ℓ/∂h_t‖ (L,)) of the weights on the probe batch; inf/NaN kept."""
-    loss, g_norm, g = _probe(params, *probe, cell=config.cell, task=config.task)
-    return float(loss), float(g_norm), per_step_norms(g)
 
 
 def divergence_message(step: int, loss: float, grad_norm: float, last_norm: float | None,
@@ -489,21 +828,21 @@ def train(config: TrainConfig) -> Iterator[Snapshot]:
     yielded (its ``step`` is the step that failed; its profile is of the weights it started
     from), and the generator ends.
     """
-    state, probe_batch = init_state(config)
-    probe = probe_profile(config, state.params, probe_batch)
+    state, probe_key = init_state(config)
+    _, _, measured = _call(config, state, 0, probe_key, True)
+    probe = _probe_values(config, measured)
     empty = np.zeros(0)
     yield Snapshot(0, empty, empty, np.zeros(0, bool), probe[0], probe[0], probe[1], 0, *probe)
     done, last_norm = 0, None
     while done < config.steps:
         n = min(config.snapshot_every, config.steps - done)
-        state, rec = train_chunk(config, state, n)
-        rec = jax.tree.map(np.asarray, rec)
-        bad = np.flatnonzero(rec.bad[:n])
-        m = int(bad[0]) + 1 if bad.size else n  # steps of this chunk to report
+        state, rec, measured = _advance(config, state, probe_key, n)
+        probe = _probe_values(config, measured)
+        bad = np.flatnonzero(rec.bad)
+        m = int(bad[0]) + 1 if bad.size else n  # steps of this interval to report
         losses = rec.losses[:m].astype(np.float64)
         norms = rec.grad_norms[:m].astype(np.float64)
         clipped = rec.clipped[:m].astype(bool)
-        probe = probe_profile(config, state.params, probe_batch)
         finite = losses[np.isfinite(losses)]
         snap = Snapshot(
             done + m, losses, norms, clipped,
@@ -513,11 +852,18 @@ def train(config: TrainConfig) -> Iterator[Snapshot]:
             prev = norms[m - 2] if m >= 2 else last_norm
             msg = divergence_message(done + m, float(losses[-1]), float(norms[-1]),
                                      None if prev is None else float(prev), config.clip)
-            yield snap._replace(diverged=True, message=msg, params=_numpy(state.params))
+            yield snap._replace(diverged=True, message=msg, params=_trained(config, state))
             return
         last_norm = float(norms[-1])
         done += n
-        yield snap._replace(params=_numpy(state.params)) if done >= config.steps else snap
+        yield snap._replace(params=_trained(config, state)) if done >= config.steps else snap
+
+
+def _trained(config: TrainConfig, state: TrainState) -> Model:
+    """The state's weights at the real sizes, numpy arrays."""
+    task = TASKS[config.task]
+    return unpad_model(state.params, config.cell, config.hidden_size, task.input_size,
+                       task.output_size)
 
 
 def _numpy(tree):
@@ -566,7 +912,8 @@ def compare_cells(config: TrainConfig, cells=COMPARE_CELLS) -> dict[str, History
 # Settings whose outcome the test suite checks (tests/test_train.py), for pages to offer.
 PRESETS = {
     # With compare_cells: the LSTM (chrono init, Tallec & Ollivier 2018, T_max = T) leaves
-    # the 1/6 plateau by step ~250-450 and ends near 1e-3; the tanh RNN stays at ~0.17.
+    # the 1/6 plateau by step ~200-360 and ends near 5e-4 (seeds 0-3); the tanh RNN stays
+    # at ~0.17.
     "adding_lstm_vs_rnn": TrainConfig(
         task="adding", T=50, cell="lstm", hidden_size=32, chrono_tmax=50.0,
         learning_rate=0.02, batch_size=64, steps=700, snapshot_every=50),
@@ -574,12 +921,12 @@ PRESETS = {
     "sine_every_cell": TrainConfig(
         task="sine", T=30, cell="rnn", hidden_size=16, learning_rate=0.01, batch_size=64,
         steps=200, snapshot_every=50),
-    # IRNN (Le et al. 2015) at gain 2 over 30 steps: gradients ~1e17 at once, the loss
+    # IRNN (Le et al. 2015) at gain 2 over 30 steps: gradients ~5e16 at once, the loss
     # overflows at step 2.
     "irnn_explodes": TrainConfig(
         task="sine", T=30, cell="rnn_relu", hidden_size=16, scheme="identity", gain=2.0,
         optimizer="sgd", learning_rate=1.0, steps=50, snapshot_every=1),
-    # Plain IRNN with SGD at lr 0.13: without clipping the loss shoots to ~1e17 at step 2
+    # Plain IRNN with SGD at lr 0.13: without clipping the loss shoots to ~6e17 at step 2
     # and never recovers; with clip=1.0 (Pascanu et al. 2013) it beats the baseline.
     "clipping_rescues": TrainConfig(
         task="sine", T=30, cell="rnn_relu", hidden_size=16, scheme="identity",
@@ -588,15 +935,49 @@ PRESETS = {
 
 
 def gates_before_after(config: TrainConfig, trained: Model) -> tuple[dict, dict]:
-    """Gate activations on the probe batch at initialisation and with trained weights.
+    """Gate activations on the probe batch at initialisation and with trained weights,
+    measured by the config's own chunk program (no steps, the probe only).
 
     Returns:
       (initial, trained): dicts gate name -> (L, B, H) numpy arrays (empty for vanilla cells).
     """
-    from rnnviz.flow import unroll
+    state, probe_key = init_state(config)
+    L, H = TASKS[config.task].length(config.T), config.hidden_size
 
-    state, (xs, _) = init_state(config)
-    before = unroll(config.cell, state.params.cell, xs)[1]
-    after = unroll(config.cell, trained.cell, xs)[1]
-    return ({k: np.asarray(v) for k, v in before.items()},
-            {k: np.asarray(v) for k, v in after.items()})
+    def gates(params):
+        _, _, probe = _call(config, _state(_padded(config, params), probe_key), 0, probe_key,
+                            True)
+        return {k: np.asarray(v)[:L, :, :H] for k, v in probe.gates.items()}
+
+    return gates(state.params), gates(trained)
+
+
+def catalogue() -> list[Program]:
+    """The Training lab's programs: the chunk of every cell at every padded length and
+    width, and the seed's keys. Every setting of the lab runs on these
+    (tests/test_train_padding.py)."""
+    first_shapes = {(padded_shape(c).length, width(c.hidden_size))
+                    for c in (TrainConfig(), *PRESETS.values())}
+
+    def chunk(cell, length, w):
+        # The copy task fills a padded length exactly: T = length − 20 (44 or 200).
+        config = TrainConfig(task="copy", T=length - 2 * COPY_LENGTH, cell=cell, hidden_size=w)
+        task = TASKS[config.task]
+        zeros = pad_model(Model(
+            CellParams(*(np.zeros(s, np.float32) for s in _cell_shapes(cell, w, task))),
+            Readout(np.zeros((task.output_size, w), np.float32),
+                    np.zeros(task.output_size, np.float32))),
+            cell, w, task.input_size, task.output_size)
+        key = np.zeros(2, np.uint32)
+        return lambda: _call(config, _state(zeros, key), 0, key, True)
+
+    family = "training"
+    return [Program(family, "a run's keys", lambda: _run_keys(np.int32(0)), True)] + [
+        Program(family, f"{cell}, H ≤ {w}, L ≤ {length}, batch ≤ {BATCH_MAX}",
+                chunk(cell, length, w), (length, w) in first_shapes)
+        for length in LENGTHS for w in WIDTHS for cell in CELLS]
+
+
+def _cell_shapes(cell: str, hidden: int, task: Task) -> tuple:
+    G = GATE_BLOCKS[cell]
+    return (G * hidden, task.input_size), (G * hidden, hidden), (G * hidden,), (G * hidden,)

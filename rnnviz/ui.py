@@ -12,7 +12,7 @@ import jax
 import streamlit as st
 
 from rnnviz import config as cfg
-from rnnviz import deepflow, gradflow, model_files, model_layers, plots, presets, programs, train
+from rnnviz import catalogue, deepflow, gradflow, model_files, model_layers, plots, presets, programs, train
 from rnnviz.cells import CELL_LABELS, CELLS
 from rnnviz.flow import LOSS_PLACEMENTS
 from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
@@ -426,37 +426,20 @@ def connectivity_map(config: gradflow.FlowConfig) -> gradflow.ConnectivityResult
     return gradflow.connectivity_map(config)
 
 
-def _preset_configs() -> list[gradflow.FlowConfig]:
-    """The settings of the presets on single-layer pages, in the presets' order (every cell
-    for one on Compare cells)."""
-    configs = []
-    for preset in PRESETS:
-        if preset.page in FLOW_PAGES:
-            config = gradflow.FlowConfig.from_query(preset.query)[0]
-            compared = CELLS if preset.page == "pages/2_Compare_cells.py" else (config.cell,)
-            configs += [gradflow.FlowConfig(**{**asdict(config), "cell": c}) for c in compared]
-    return configs
-
-
 @st.cache_resource(show_spinner=False)
 def start_warm_up() -> list[threading.Thread]:
-    """Compile every program of the single-layer pages in the background, once per process
-    (the first run of any page starts it; so does /_stcore/script-health-check, which runs
-    the home page), so that later visitors wait for no compile: the presets' first, then
-    every cell, hidden size, length bucket and initialisation (`gradflow.warm_up_plan`), and
-    the deep page's defaults.
+    """Compile the whole catalogue of programs (rnnviz/catalogue.py) in the background,
+    once per process (the first run of any page starts it; so does
+    /_stcore/script-health-check, which runs the home page), so that no visitor ever waits
+    for a compile: the programs of the defaults and presets first, without pausing, then
+    the rest while nobody is compiling.
 
-    Compiled only, not computed (`programs.compile_only`): the programs go to the persistent
-    XLA cache, and into memory only while the bounded table has room. On two idle cores it
-    takes several minutes (README, "Performance"); the threads run at the lowest priority,
-    and after the presets' first views they pause while visitors use the server.
+    Compiled only, not computed (`programs.compile_only`), and pinned in memory for the
+    life of the process (`programs.pinned`). The threads run at the lowest priority and give
+    way to any visitor's compile (README, "Performance": how long it takes).
     """
-    # The deep page's defaults, each cell. Not its deeper presets' networks: compiling those
-    # (3 and 4 layers) held a visitor's first program back for over 90 s on a cold cache.
-    deep = [(view, deepflow.DeepConfig(cell=cell))
-            for view in (deepflow.deep_flow, deepflow.two_sided) for cell in CELLS]
-    presets = _preset_configs()
-    plan = gradflow.warm_up_plan(presets, deep)
+    plan = catalogue.programs()
+    first = sum(p.first for p in plan)
     lock = threading.Lock()
     position = [0]  # the plan's next item: the threads share one plan
     started = time.monotonic()
@@ -469,7 +452,7 @@ def start_warm_up() -> list[threading.Thread]:
                     return
                 position[0] += 1
             if i and i % max(1, len(plan) // 10) == 0:  # in the server's log, every 10%
-                print(f"rnnviz warm-up: {i} of {len(plan)} views after "
+                print(f"rnnviz warm-up: {i} of {len(plan)} programs after "
                       f"{time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
             yield plan[i]
 
@@ -479,15 +462,15 @@ def start_warm_up() -> list[threading.Thread]:
         if _STOP_WARMING.wait(WARM_UP_DELAY_S):
             return
         t0 = time.monotonic()
-        # The presets' views first and without pausing for visitors (the teacher's next
-        # steps); the rest only while nobody is using the server.
-        done = gradflow.warm_up(items(len(presets)), _STOP_WARMING.is_set,
-                                on_error=_warm_up_failed, patient=False)
-        done += gradflow.warm_up(items(len(plan)), _STOP_WARMING.is_set,
-                                 on_error=_warm_up_failed)
+        # The defaults' and presets' programs first and without pausing for visitors (the
+        # teacher's next steps); the rest while no visitor compiles.
+        done = catalogue.warm_up(items(first), _STOP_WARMING.is_set,
+                                 on_error=_warm_up_failed, patient=False)
+        done += catalogue.warm_up(items(len(plan)), _STOP_WARMING.is_set,
+                                  on_error=_warm_up_failed, patient=False)
         # In the server's log: how long a teacher should leave the app before class.
-        print(f"rnnviz warm-up: {threading.current_thread().name} compiled the programs of "
-              f"{done} views in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(f"rnnviz warm-up: {threading.current_thread().name} compiled {done} programs "
+              f"in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
     threads = [threading.Thread(target=work, daemon=True, name=f"rnnviz-warm-up-{i}")
                for i in range(WARM_UP_THREADS)]
@@ -497,9 +480,9 @@ def start_warm_up() -> list[threading.Thread]:
     return threads
 
 
-def _warm_up_failed(view, config, error) -> None:
-    print(f"rnnviz warm-up: {view.__name__}({config}) skipped: {error!r}", file=sys.stderr,
-          flush=True)
+def _warm_up_failed(program, error) -> None:
+    print(f"rnnviz warm-up: {program.family} ({program.label}) skipped: {error!r}",
+          file=sys.stderr, flush=True)
 
 
 def warm_up_wanted() -> bool:
@@ -509,13 +492,6 @@ def warm_up_wanted() -> bool:
 
     return (os.environ.get("RNNVIZ_WARM_UP", "1") != "0"
             and not st_config.get_option("global.appTest"))
-
-
-def warm_length_buckets(cell: str, H: int, inputs: str, loss: str) -> None:
-    """Kept for the pages that call it after their first view: starts the warm-up of every
-    program (`start_warm_up`), which covers every length bucket of every setting."""
-    if warm_up_wanted():
-        start_warm_up()
 
 
 CELL_EQUATIONS = {
@@ -900,8 +876,16 @@ def session_memo(key, compute):
     if key not in memo:
         while len(memo) >= MEMO_ENTRIES:
             memo.pop(next(iter(memo)))
-        memo[key] = compute()
+        # An uploaded model is the one thing outside the catalogue of compiled programs
+        # (rnnviz/catalogue.py): its shapes are its own, so its first views compile.
+        with st.spinner(PREPARING_MODEL):
+            memo[key] = compute()
     return memo[key]
+
+
+PREPARING_MODEL = ("Preparing your model: its layers have their own sizes, so the programs "
+                   "that compute them are compiled for this session first (a few seconds, "
+                   "once per view).")
 
 
 def model_config(config, view: model_layers.LayerView):

@@ -11,7 +11,7 @@ ratios within one run, not across runs):
 reruns   Server-side time of one rerun of each page, in-process with Streamlit's AppTest
          (one AppTest per page; the time is `at.run()`'s wall time: the script plus
          AppTest's own message handling). After a first (cold) view, and after the
-         background length-bucket warm-up has finished:
+         catalogue's warm-up (rnnviz/catalogue.py) has compiled every program:
            cached   rerun with the same settings (every st.cache_data call hits);
            gain     the "Gain on W_hh" slider moved to a value not seen before: a new
                     computation inside already compiled programs;
@@ -27,9 +27,9 @@ sweep    XLA compilations while the length slider of the Gradient flow page swee
          view. Each mode runs in a fresh subprocess (nothing compiled yet):
            nowait   sweep right after the first view, while the app's background
                     warm-up (`ui.start_warm_up`) compiles every page's programs;
-           wait     the sweep's setting's buckets compiled first (as the warm-up does),
-                    the warm-up stopped, then the sweep;
-           nowarm   `gradflow.warm_up` replaced by a no-op: every bucket compiles on demand.
+           wait     the warm-up's whole catalogue compiled first, then the sweep (0
+                    compiles: every length is data in the catalogue's programs);
+           nowarm   no warm-up: the programs compile on demand.
          Compilations are counted with jax.monitoring's
          '/jax/core/compile/backend_compile_duration' event (checked first: a fresh jitted
          function must count exactly one), split into the bucketed programs
@@ -197,21 +197,20 @@ def timed_run(at, counter, action=None):
 
 
 def join_warmers():
-    """Stop the app's background warm-up (after the compile it is in) and wait for it: it
-    compiles every program of every page, minutes of CPU that would skew what follows."""
+    """Wait for the app's background warm-up to finish compiling the catalogue (it runs
+    while no visitor compiles), so that what follows measures reruns, not compiles."""
     from rnnviz import ui
 
-    ui._STOP_WARMING.set()
     for thread in list(ui._WARMERS):
         thread.join()
 
 
-def warm_sweep_buckets():
-    """What the warm-up does for the sweep's setting: every length bucket compiled."""
-    from rnnviz import gradflow
+def warm_catalogue():
+    """What the server's warm-up does, here and now: every program of the catalogue
+    compiled and pinned (a no-op for those already compiled in this process)."""
+    from rnnviz import catalogue
 
-    gradflow.warm_up([(gradflow.gradient_flow, gradflow.FlowConfig(T=min(b, gradflow.MAX_T)))
-                      for b in gradflow.LENGTH_BUCKETS])
+    catalogue.warm_up(catalogue.programs(), patient=False)
 
 
 def bench_reruns(table, counter, p):
@@ -237,7 +236,7 @@ def bench_page(table, counter, page, label, flow, reps, T_values, gain_values):
     if page != "app.py":
         at.switch_page(page)
     cold, cold_compiles = timed_run(at, counter)
-    join_warmers()  # the background length-bucket compile must not skew what follows
+    warm_catalogue()  # as the server's warm-up does before a class arrives
     for _ in range(2):
         timed_run(at, counter)
     cached = [timed_run(at, counter) for _ in range(reps)]
@@ -305,9 +304,7 @@ def sweep_child(mode, step):
     counter.self_check()
     from rnnviz import gradflow
 
-    if mode == "nowarm":
-        gradflow.warm_up = lambda *a, **k: None
-    else:  # AppTest runs no warm-up of its own (ui.warm_up_wanted): start the app's here
+    if mode != "nowarm":  # AppTest runs no warm-up of its own (ui.warm_up_wanted): start it
         from rnnviz import ui
 
         ui.start_warm_up()
@@ -317,7 +314,6 @@ def sweep_child(mode, step):
     first, _ = timed_run(at, counter)
     n1 = len(counter)
     if mode == "wait":
-        warm_sweep_buckets()
         join_warmers()
     n_sweep = len(counter)
     rss0 = rss_mb()

@@ -5,7 +5,7 @@ Usage:
   python scripts/class_load.py                              # free exploration, 30 students
   python scripts/class_load.py --scenario teacher           # the app's presets
   python scripts/class_load.py --students 5 --links 2       # a smoke run
-  python scripts/class_load.py --warm 120                   # after the app's own warm-up
+  python scripts/class_load.py --warm -1                    # once the warm-up is done
   python scripts/class_load.py --repeat 3                   # median and spread of 3 runs
   python scripts/class_load.py --url http://127.0.0.1:8080  # an existing server (replicas)
   python scripts/class_load.py --students 5,10,20,30 --warm 300   # the knee, once warm
@@ -354,6 +354,19 @@ def warm_up_server(url: str) -> None:
         print(f"script health check failed ({e}); warm-up starts at the first visit")
 
 
+def wait_for_warm_up(server, max_seconds: float) -> list[str]:
+    """Wait (at most max_seconds) until every warm-up thread of `server` has logged that it
+    finished; returns those log lines."""
+    t0, done = time.time(), []
+    while time.time() - t0 < max_seconds:
+        time.sleep(1.0)
+        done = [line for line in server.log_path.read_text().splitlines()
+                if line.startswith("rnnviz warm-up:") and "compiled" in line]
+        if len(done) >= WARM_UP_THREADS:
+            break
+    return done
+
+
 def measure_warm_up(args) -> int:
     """Start a server with an empty XLA cache, run its start-up hook, and time the app's
     warm-up: until every warm-up thread has logged that it finished (no visitors)."""
@@ -366,12 +379,7 @@ def measure_warm_up(args) -> int:
         t0 = time.time()
         warm_up_server(server.url)
         cpu0 = cpu_seconds(server.pid)
-        while time.time() - t0 < args.max_seconds:
-            time.sleep(1.0)
-            done = [line for line in server.log_path.read_text().splitlines()
-                    if line.startswith("rnnviz warm-up:") and "compiled" in line]
-            if len(done) >= WARM_UP_THREADS:
-                break
+        done = wait_for_warm_up(server, args.max_seconds)
         wall = time.time() - t0
         compiles = server.events("compile")
         print(f"warm-up: {wall:.0f} s from the start-up hook to the last warm-up thread's "
@@ -406,7 +414,13 @@ def one_run(args, run: int) -> list[dict]:
                   f"(XLA cache {server.xla_cache}, logs {server.dir})", flush=True)
         if args.warm:
             warm_up_server(base)
-            time.sleep(args.warm)
+            if args.warm < 0 and server:  # until the warm-up has compiled the catalogue
+                t0 = time.time()
+                done = wait_for_warm_up(server, args.max_seconds)
+                print(f"run {run}: warm-up {'done' if len(done) >= WARM_UP_THREADS else 'NOT done'}"
+                      f" after {time.time() - t0:.0f} s", flush=True)
+            else:
+                time.sleep(abs(args.warm))
         for n, students in enumerate(args.sizes):
             # VmHWM is the process's peak since it started: for a later class, only the
             # sampled VmRSS is that class's own.
@@ -522,7 +536,8 @@ def main(argv=None) -> int:
                          "largest class whose p95 stays within the target")
     ap.add_argument("--links", type=int, default=5, help="deep links each student opens")
     ap.add_argument("--warm", type=float, default=0.0,
-                    help="seconds to wait after start, no visitors, before the class")
+                    help="seconds to wait after start, no visitors, before the class; "
+                         "-1: until the app's warm-up has compiled its whole catalogue")
     ap.add_argument("--url", help="an existing server (or nginx in front of replicas)")
     ap.add_argument("--pids", default="", help="with --url: server PIDs for the memory figure")
     ap.add_argument("--think", type=float, nargs=2, default=(2.0, 5.0), metavar=("MIN", "MAX"),

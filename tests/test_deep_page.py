@@ -129,16 +129,17 @@ def test_layer_lines_are_shades_of_the_cell_colour():
 
 
 def test_two_sided_maps_of_every_length_share_one_program_per_shape():
-    """The maps of every length bucket and stride run in one program per network shape
-    (the padded steps and the empty chunks of slots skipped): each equals the public API's
-    map of the network on its own unpadded inputs."""
+    """The maps of every length bucket and stride run in one program per cell and width
+    (the padded steps, layers and direction skipped, the empty chunks of slots too): each
+    equals the public API's map of the network on its own unpadded inputs."""
     from rnnviz import analysis, programs
 
     configs = [config(cell="lstm", layers=3, bidirectional="true", T=T, H=8) for T in (30, 150, 400)]
     programs.clear()
     results = [deepflow.two_sided(c) for c in configs]
-    # two programs: the network as set and its unidirectional twin
-    assert [key[0].__name__ for key in programs._programs].count("_connectivity_log10") == 2
+    # one program: the network as set and its unidirectional twin are both its data
+    names = [key[0].__name__ for key in programs._programs]
+    assert names.count("_padded_connectivity") == 1 and "_connectivity_log10" not in names
     for c, r in zip(configs, results):
         stride = deepflow.map_stride(c.T)
         assert r.steps.tolist() == list(range(0, c.T, stride))

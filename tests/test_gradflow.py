@@ -156,7 +156,10 @@ def test_jacobian_page_numbers_equal_public_api(cell):
         expected = np.exp(np.mean(np.log(profile), axis=1))
     np.testing.assert_allclose(r.profile, expected, rtol=1e-4)
     svals = analysis.step_jacobian_singular_values(cell, params, xs)
-    np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4)
+    # The page's SVDs run at the padded width (32): singular values below ~1e-6·σ₁ of the
+    # same J_t are float32 round-off (step_jacobian_singular_values), differently so.
+    np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4,
+                               atol=1e-5 * np.nanmax(svals))
 
 
 def test_orthogonal_closed_form_on_jacobian_page():
@@ -193,36 +196,18 @@ def test_both_loss_placements_share_one_compiled_program():
     assert programs.stats()["compiles"] == compiles
 
 
-def test_warm_up_plan_covers_every_cell_size_and_bucket_of_each_view():
-    plan = gradflow.warm_up_plan()
-    covered = {(c.cell, c.H, gradflow.bucket(c.T)) for v, c in plan if v is gradflow.gradient_flow}
-    assert covered == {(cell, H, b) for cell in CELLS for H in gradflow.HIDDEN_SIZES
-                       for b in gradflow.LENGTH_BUCKETS}
-    # The Jacobian analysis is one program per (cell, H) for every length, a map one per
-    # cell and width (their one-pass gradients are the Gradient flow view's).
-    assert {(c.cell, c.H) for v, c in plan if v is gradflow.jacobian_analysis} == {
-        (cell, H) for cell in CELLS for H in gradflow.HIDDEN_SIZES}
-    maps = {(c.cell, gradflow.padded_width(c.H, gradflow.MAP_PADDED_UNITS))
-            for v, c in plan if v is gradflow.connectivity_map}
-    assert maps == {(cell, gradflow.padded_width(H, gradflow.MAP_PADDED_UNITS))
-                    for cell in CELLS for H in gradflow.HIDDEN_SIZES}
-    draws = {(c.cell, c.H, c.init) for v, c in plan if v is gradflow.make_params}
-    assert {(H, s) for _, H, s in draws} == {(H, s) for H in gradflow.HIDDEN_SIZES
-                                            for s in SCHEMES}
-    assert {c.inputs for _, c in plan} >= set(gradflow.INPUT_KINDS)
-
-
 def test_warm_up_compiles_what_the_views_then_use():
-    """After the warm-up of a setting's views, computing them compiles nothing, and gives
-    the same numbers as without a warm-up."""
-    from rnnviz import programs
+    """After the warm-up of the pages' catalogue, computing a setting's views compiles
+    nothing, and gives the same numbers as without a warm-up."""
+    from rnnviz import catalogue, programs
 
     c = gradflow.FlowConfig(cell="lstm", T=70, H=8, init="glorot", inputs="sine")
     views = (gradflow.gradient_flow, gradflow.jacobian_analysis, gradflow.connectivity_map)
     programs.clear()
     cold = [view(c) for view in views]
     programs.clear()
-    assert gradflow.warm_up([(view, c) for view in views]) == len(views)
+    entries = gradflow.catalogue()
+    assert catalogue.warm_up(entries, patient=False) == len(entries)
     compiles = programs.stats()["compiles"]
     warm = [view(c) for view in views]
     assert programs.stats()["compiles"] == compiles
@@ -250,7 +235,8 @@ def test_padded_units_stay_zero_and_change_no_real_unit(cell):
     got = gradflow._padded_flow(cell, params, xs, c.T, "last")
 
     def close(a, b):  # float32 rounding of values as large as the array's largest
-        b = np.asarray(b)
+        b = np.asarray(b)  # (`_padded_flow` runs at padded_length(T), past xs's steps)
+        a = np.asarray(a)[: len(b)] if np.ndim(a) else a
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
 
     close(got[0], loss)
@@ -279,14 +265,14 @@ def test_hidden_sizes_share_two_one_pass_programs():
 
 def test_jacobian_analyses_of_every_length_share_one_program_per_size():
     """The singular values and the profile of every length bucket and stride run in one
-    program each per (cell, H): the numbers are the public API's on the unpadded inputs."""
+    program per (cell, width): the numbers are the public API's on the unpadded inputs."""
     from rnnviz import analysis, programs
 
     configs = [gradflow.FlowConfig(cell="gru", H=16, T=T, gain=1.2) for T in (30, 200, 300, 700)]
     programs.clear()
     results = [gradflow.jacobian_analysis(c) for c in configs]
     names = [key[0].__name__ for key in programs._programs]
-    assert names.count("_step_jacobian_svals") == names.count("_padded_profile") == 1
+    assert names.count("_jacobian_program") == 1  # the singular values and the profile
     for c, r in zip(configs, results):
         stride = gradflow.map_stride(c.T)
         xs = unpadded_inputs(c)[:, : gradflow.JACOBIAN_SEQUENCES]

@@ -232,24 +232,21 @@ def test_a_draw_compiled_ahead_of_need_is_not_kept():
     assert np.asarray(drawn.w_hh).any()
 
 
-def test_cells_of_one_size_share_their_draw_programs():
-    """A draw compiles one program per scheme and block shape, not per cell: after an LSTM,
-    a GRU of the same size and scheme compiles only the splitting of its seed into three
-    blocks' keys; a new input size only its input block."""
-    from rnnviz import init
-
-    init._kept.clear()
+def test_pinned_programs_stay_beyond_capacity(monkeypatch):
+    """The catalogue's programs, compiled in `pinned()`, are never dropped and do not count
+    against the bounded table; a program a visitor compiled before the warm-up reached it
+    is pinned when the warm-up does."""
+    monkeypatch.setattr(programs, "CAPACITY", 2)
     programs.clear()
-    key = jax.random.PRNGKey(13)
-    init.init_params(key, "lstm", 2, 8, scheme="glorot")
-    before = programs.stats()["compiles"]
-    gru = init.init_params(key, "gru", 2, 8, scheme="glorot")
-    assert programs.stats()["compiles"] == before + 1
-    init.init_params(key, "gru", 5, 8, scheme="glorot")
-    assert programs.stats()["compiles"] == before + 2
-    # What sharing gives is the draw of each block alone: the GRU's blocks are three
-    # glorot draws of (8, 8) from the keys its seed splits into.
-    k_hh = jax.random.split(jax.random.split(key, 5)[1], 3)
-    for k, block in zip(k_hh, np.split(np.asarray(gru.w_hh), 3)):
-        np.testing.assert_array_equal(
-            block, np.asarray(jax.nn.initializers.glorot_uniform()(k, (8, 8), jnp.float32)))
+    _scaled_power(np.ones(1, np.float32), power=2)  # a visitor's, before the warm-up
+    with programs.pinned(), programs.compile_only():
+        for n in range(1, 5):
+            _scaled_power(np.ones(n, np.float32), power=2)
+    assert programs.stats()["pinned"] == 4 and programs.stats()["compiles"] >= 4
+    compiles = programs.stats()["compiles"]
+    for n in range(5, 9):  # outside the catalogue: the bounded table, 2 at most
+        _scaled_power(np.ones(n, np.float32), power=2)
+    for n in range(1, 5):  # every pinned one is still there
+        np.testing.assert_allclose(_scaled_power(np.ones(n, np.float32), power=2), 2.0)
+    assert programs.stats()["compiles"] == compiles + 4
+    assert programs.stats()["alive"] == 4 + 2

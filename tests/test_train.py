@@ -103,8 +103,8 @@ def test_sine_baseline_is_the_persistence_forecast():
 # --- Learning: the headline facts ----------------------------------------------------
 
 # T = 50, H = 32, Adam lr 0.02, batch 64, 700 steps. LSTM with chrono initialisation
-# (Tallec & Ollivier 2018, T_max = T): over seeds 0-7 it left the 1/6 plateau by step
-# 250-450 and ends near 1e-3; the tanh RNN stays at ~0.17 (seeds 0-5: 0.167-0.29).
+# (Tallec & Ollivier 2018, T_max = T): over seeds 0-3 it left the 1/6 plateau by step
+# 200-360 and ends at 5e-4-7e-4; the tanh RNN stays at ~0.17 (seeds 0-3: 0.169-0.172).
 ADDING = PRESETS["adding_lstm_vs_rnn"]
 
 

@@ -1,0 +1,67 @@
+"""Every XLA program the app runs for a visitor, at the padded shapes it runs at.
+
+What a student can change is data, not shape: lengths are padded to a few maxima, widths
+to a few padded widths, layers and directions are masks, and loss positions, targets and
+step counts are arrays. So the app needs a closed set of programs, listed here. The
+warm-up compiles exactly this list (`rnnviz.ui.start_warm_up`), the program table keeps
+all of it (`programs.pinned`), and a test proves that after the warm-up no page compiles
+anything for a visitor (tests/test_no_compile.py). An uploaded model is the one exception:
+its own shapes, its own programs, for that session only.
+
+Each experiment module lists its own programs (a `catalogue()` function returning
+`Program`s); a new page adds its few programs there.
+"""
+from typing import Callable, NamedTuple
+
+
+class Program(NamedTuple):
+    """One compiled program: what it is for, and a call that runs it once at its shapes."""
+
+    family: str  # what computes with it, e.g. "gradient flow"
+    label: str  # which one, e.g. "lstm, T ≤ 256, H ≤ 32"
+    call: Callable[[], object]  # calls the program at its padded shapes (any values)
+    first: bool = False  # a visitor's first view needs it: the warm-up compiles it first
+
+
+def programs() -> list[Program]:
+    """The whole catalogue, the programs a visitor waits for first at the front."""
+    from rnnviz import deepflow, gradflow, init, train
+
+    listed = init.catalogue() + gradflow.catalogue() + deepflow.catalogue() + train.catalogue()
+    return [p for p in listed if p.first] + [p for p in listed if not p.first]
+
+
+def counts() -> dict[str, int]:
+    """Programs per family, for the README and the logs."""
+    out: dict[str, int] = {}
+    for p in programs():
+        out[p.family] = out.get(p.family, 0) + 1
+    return out
+
+
+def warm_up(entries, should_stop=lambda: False, on_error=None, patient: bool = True) -> int:
+    """Compile the programs of `entries` (an iterable of Programs) without running them,
+    pinned for good (`programs.pinned`), in the background (`programs.in_background`: at the
+    lowest priority, giving way to every visitor's compile, and if `patient` pausing while
+    visitors are active). Returns how many it compiled.
+
+    Safe to run from several threads over one shared iterator (each takes the next entry).
+    An entry that fails is skipped and reported to on_error(program, error).
+    """
+    import numpy as np
+
+    from rnnviz import programs as table
+
+    done = 0
+    with (table.in_background(patient), table.compile_only(), table.pinned(),
+          np.errstate(all="ignore")):
+        for program in entries:
+            if should_stop():
+                break
+            try:
+                program.call()
+                done += 1
+            except Exception as e:  # noqa: BLE001  (a warm-up never stops the server)
+                if on_error is not None:
+                    on_error(program, e)
+    return done

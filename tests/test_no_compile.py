@@ -1,0 +1,110 @@
+"""No student waits for a compiler: after the warm-up, no page compiles anything.
+
+The warm-up compiles the closed catalogue (rnnviz/catalogue.py); then every page runs under
+AppTest with a seeded sample of random settings of all its controls (through the URL, the
+one path every widget's value takes too), the Training lab trains, and jax's own compile
+log and the program table must both stay silent.
+"""
+import logging
+import random
+
+import jax
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rnnviz import catalogue, deepflow, gradflow, programs, train, ui
+from rnnviz.presets import LAB
+
+SETTINGS_PER_PAGE = 3
+SEED = 17
+
+
+class _CompileLog(logging.Handler):
+    """Collects jax's "Compiling …" messages (jax_log_compiles), from any thread."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.compiled: list[str] = []
+
+    def emit(self, record):
+        message = record.getMessage()
+        if message.startswith("Compiling "):
+            self.compiled.append(message[:160])
+
+
+@pytest.fixture(scope="module")
+def compile_log():
+    """The catalogue compiled (and pinned) as the server's warm-up does it, then a log of
+    every compile from here on."""
+    entries = catalogue.programs()
+    programs.clear()
+    failed = []
+    done = catalogue.warm_up(entries, on_error=lambda p, e: failed.append((p.label, e)),
+                             patient=False)
+    assert not failed and done == len(entries)
+    # One entry, one program: the catalogue's count is what the table holds.
+    assert programs.stats()["pinned"] == len(entries)
+    log = _CompileLog()
+    logger = logging.getLogger("jax")
+    logger.addHandler(log)
+    jax.config.update("jax_log_compiles", True)
+    yield log
+    jax.config.update("jax_log_compiles", False)
+    logger.removeHandler(log)
+
+
+def random_value(field, rng: random.Random) -> str:
+    """A valid value of `field` as a URL holds it: any choice, any number in its bounds."""
+    if field.optional and rng.random() < 0.3:
+        return "off"
+    if field.kind is bool:
+        return rng.choice(["true", "false"])
+    if field.choices:
+        return str(rng.choice(field.choices))
+    if field.kind is int:
+        hi = min(field.hi, 10_000) if field.key != "seed" else field.hi
+        return str(rng.randint(int(field.lo), int(hi)))
+    return repr(rng.uniform(field.lo, field.hi))
+
+
+def random_query(page: str, rng: random.Random) -> dict[str, str]:
+    if page == LAB:
+        query = {f.key: random_value(f, rng) for f in train.FIELDS}
+        query["steps"] = str(rng.randint(1, 30))  # a few chunks: compiles, not training, matter
+        query["compare"] = rng.choice(["true", "false"])
+        return query
+    fields = deepflow.FIELDS if page == ui.DEEP_PAGE else gradflow.FIELDS
+    query = {f.key: random_value(f, rng) for f in fields}
+    if page == "pages/1_Gradient_flow.py" and rng.random() < 0.5:
+        query["vary"] = rng.choice(list(gradflow.OVERLAY_DEFAULTS))
+    return query
+
+
+def run_page(page: str, query: dict) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=300)
+    at.query_params.update(query)
+    if page != "app.py":
+        at.switch_page(page)
+    at.run()
+    if page == LAB:
+        next(b for b in at.button if b.label == "Train").click().run()
+    return at
+
+
+@pytest.mark.parametrize("page", [p for p, _, _ in ui.PAGES])
+def test_no_page_compiles_after_the_warm_up(page, compile_log):
+    rng = random.Random(f"{SEED}-{page}")
+    tried = [{}] + [random_query(page, rng) for _ in range(SETTINGS_PER_PAGE)]
+    before = programs.stats()["compiles"]
+    for query in tried:
+        at = run_page(page, query)
+        assert not at.exception, (query, at.exception)
+        assert not compile_log.compiled, (query, compile_log.compiled)
+    assert programs.stats()["compiles"] == before
+
+
+def test_the_catalogue_is_closed_and_small():
+    entries = catalogue.programs()
+    assert len(entries) <= 80, catalogue.counts()
+    assert entries[0].first  # what a visitor waits for first comes first
+    assert len({(p.family, p.label) for p in entries}) == len(entries)
