@@ -200,6 +200,25 @@ def compiling_only() -> bool:
 
 @contextlib.contextmanager
 def _compile_turn(key=None):
+    # A program whose tracing calls another program with concrete values compiles that one
+    # inside its own turn: the thread already holds a slot, and waiting for a second one
+    # (there is one) would wait for itself forever.
+    if getattr(_turn, "held", False):
+        yield
+        return
+    _turn.held = True
+    try:
+        with _one_turn(key):
+            yield
+    finally:
+        _turn.held = False
+
+
+_turn = threading.local()
+
+
+@contextlib.contextmanager
+def _one_turn(key=None):
     global _compiles_wanted
     if getattr(_background, "active", False):
         patient = _background.patient

@@ -250,3 +250,22 @@ def test_pinned_programs_stay_beyond_capacity(monkeypatch):
         np.testing.assert_allclose(_scaled_power(np.ones(n, np.float32), power=2), 2.0)
     assert programs.stats()["compiles"] == compiles + 4
     assert programs.stats()["alive"] == 4 + 2
+
+
+@programs.jit(static_argnames=("n",))
+def _outer(x, *, n):
+    # Tracing this calls another program with concrete values: a compile inside a compile.
+    inner = _scaled_power(np.ones(n, np.float32), power=3)
+    return x + inner.sum()
+
+
+def test_a_compile_inside_a_compile_does_not_wait_for_itself():
+    """A visitor's compile holds the one foreground slot; a program whose tracing compiles
+    another (concrete arguments) must not wait for that slot again (it hung the server)."""
+    programs.clear()
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("x", _outer(np.float32(1), n=7)))
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the nested compile waited for its own slot"
+    assert float(result["x"]) == 1.0 + 7 * 2.0
