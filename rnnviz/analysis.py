@@ -567,18 +567,7 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
     else:
         widest = max(D * H for D, H in zip(net.directions, net.hidden_sizes))  # D_k·H_k
         per_source = T * I * B * widest * xs.dtype.itemsize
-        m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
-        chunks = -(-n // m)
-        # Pad with source -1, which is never injected (its rows are zero and cut off); a
-        # chunk of empty slots only is skipped.
-        padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
-
-        def chunk_rows(chunk):  # a chunk of empty slots only: log10 0 = -inf
-            empty = lambda c: jnp.full((T, m, B), -jnp.inf, xs.dtype)  # noqa: E731
-            return jax.lax.cond(chunk[0] >= 0, rows_for, empty, chunk)
-
-        rows = jax.lax.map(chunk_rows, padded.reshape(chunks, m))  # (chunks, T, m, B)
-        rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
+        rows = chunked_rows(rows_for, src, per_source, T, B, xs.dtype)
     at = jnp.maximum(src, 0)  # the rows at the source steps (an empty slot's are cut off)
     return jnp.where(ok[at, None, :], rows[at], jnp.nan)
 
@@ -837,3 +826,21 @@ def forget_horizon(f, level: float = 0.1, length: int | None = None) -> ForgetHo
     with np.errstate(divide="ignore"):
         decay = np.where(rate > 0, 1.0 / rate, np.inf)
     return ForgetHorizon(log_prod, steps, float(np.median(steps)), decay)
+
+
+def chunked_rows(rows_for, src, per_source: int, T: int, B: int, dtype):
+    """rows_for over the source steps `src` (n,) in chunks of at most
+    CONNECTIVITY_CHUNK_BYTES of tangents: (T, n, B). Slots are padded with source -1, which
+    is never injected (its rows are cut off); a chunk of empty slots only is skipped
+    (log10 0 = -inf)."""
+    n = src.shape[0]
+    m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
+    chunks = -(-n // m)
+    padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
+
+    def chunk_rows(chunk):
+        empty = lambda c: jnp.full((T, m, B), -jnp.inf, dtype)  # noqa: E731
+        return jax.lax.cond(chunk[0] >= 0, rows_for, empty, chunk)
+
+    rows = jax.lax.map(chunk_rows, padded.reshape(chunks, m))  # (chunks, T, m, B)
+    return jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]

@@ -562,18 +562,8 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
             parts, rows = jax.lax.cond(k <= top, above, lambda carry: carry, (parts, rows))
         return rows
 
-    n = steps.shape[0]
     per_source = T * I * B * 2 * net.hidden_size * xs.dtype.itemsize
-    m = int(max(1, min(n, analysis.CONNECTIVITY_CHUNK_BYTES // per_source)))
-    chunks = -(-n // m)
-    padded = jnp.concatenate([steps, jnp.full((chunks * m - n,), -1, steps.dtype)])
-
-    def chunk_rows(chunk):  # a chunk of empty slots only: log10 0 = -inf
-        empty = lambda c: jnp.full((T, m, B), -jnp.inf, xs.dtype)  # noqa: E731
-        return jax.lax.cond(chunk[0] >= 0, rows_for, empty, chunk)
-
-    rows = jax.lax.map(chunk_rows, padded.reshape(chunks, m))  # (chunks, T, m, B)
-    rows = jnp.moveaxis(rows, 0, 1).reshape(T, chunks * m, B)[:, :n]
+    rows = analysis.chunked_rows(rows_for, steps, per_source, T, B, xs.dtype)
     at = jnp.maximum(steps, 0)
     return jnp.where(ok[at, None, :], rows[at], jnp.nan)
 
