@@ -561,7 +561,6 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
                 return _log10_hypot(outs)
             du = _join_tangents(outs)
 
-    n = src.shape[0]
     if net.num_layers == 1:
         rows = rows_for(src)
     else:
