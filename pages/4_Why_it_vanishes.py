@@ -62,7 +62,9 @@ st.plotly_chart(
                               cell=config.cell),
     width="stretch",
 )
-st.caption("Pooled over the first two sequences and every direction of the state (which "
+stride = int(r.steps[1] - r.steps[0]) if len(r.steps) > 1 else 1
+every = "every step" if stride == 1 else f"one step in {stride}"
+st.caption(f"The first sequence, {every}: every direction of the state (which "
            "includes c for the LSTM: J_t is 2H×2H). When the largest singular value stays "
            "below 1, every step shrinks every direction.")
 
@@ -75,7 +77,7 @@ st.plotly_chart(
     width="stretch",
 )
 st.caption("Spectral norm of the whole product, computed in log space (exact far below "
-           "1e-30), geometric mean over the first two sequences. Dashed: (γλ₁)^(T−1−t) for vanilla cells.")
+           "1e-30), for the first sequence. Dashed: (γλ₁)^(T−1−t) for vanilla cells.")
 
 rows = ["t,jacobian_product_norm"] + [f"{t},{p:.6e}" for t, p in zip(r.steps, r.profile)]
 svals_rows = ["t,smallest,median,largest"] + [

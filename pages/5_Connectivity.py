@@ -24,7 +24,7 @@ st.latex(r"C_{t,s} = \Big\|\frac{\partial h_t}{\partial x_s}\Big\|_F = "
 if view is not None:
     ui.model_view_note(view, ": x_s is what this layer reads at step s")
 if r.stride > 1:
-    st.caption(f"Showing every {r.stride}th step on both axes (the values are exact; a screen "
+    st.caption(f"Showing one step in {r.stride} on both axes (the values are exact; a screen "
                f"has fewer pixels than {config.T}² pairs).")
 if r.state_blowup_step is not None:
     st.error(f"The hidden state overflowed float32 at step {r.state_blowup_step}: rows from "

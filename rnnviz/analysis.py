@@ -450,7 +450,8 @@ def _push_with_input(step, params, q, log_scale, prev_k, x, du_k):
     return tuple(a.reshape(n, I, B, -1) for a in jax.vmap(push)(flat, u)), log_scale
 
 
-def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=None, norms=True):
+def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=None, norms=True,
+                  start=None):
     """Forward mode through one layer and direction: carry Q_s = ∂s_k/∂x_s for every source s.
 
     Q is (n, I, B, ·) per state part for the n sources `src` (I: the network's input size;
@@ -470,6 +471,9 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
         them reads them.
       norms: return only log10 ‖∂h_k/∂x_s‖_F (T, n, B); else the tangents of h,
         (q (T, n, I, B, H), log10 scale (T, n, B)) with ∂h_k/∂x_s = q·10^scale.
+      start: steps k < start are skipped as padding is (forward direction only): exact
+        when no tangent is nonzero before it, i.e. `start` ≤ every source and the layer's
+        input tangents du are zero before their sources (layer 0, or a one-way stack).
     """
     B = xs.shape[1]
     n = src.shape[0]
@@ -490,18 +494,20 @@ def _tangent_scan(step, params, xs, prev, src, du=None, reverse=False, length=No
 
     init = (q0, jnp.zeros((n, B), xs.dtype))
     steps = (jnp.arange(xs.shape[0]), xs, prev, du)
-    _, outs = jax.lax.scan(_skip_padding(body, length, tangents=not norms), init, steps,
-                           reverse=reverse)
+    _, outs = jax.lax.scan(_skip_padding(body, length, tangents=not norms,
+                                         start=None if reverse else start),
+                           init, steps, reverse=reverse)
     return outs
 
 
-def _skip_padding(body, length, tangents: bool = False):
-    """A scan body that runs only at steps k < length (k the first of its inputs); at the
-    others it keeps the carry (tangents, log10 scales (n, B)) and outputs what a zero
-    tangent gives: log10 norms -inf of the scales' shape, or (with `tangents`) zero
-    tangents of the first state part at the carried scale. No autodiff runs through these
-    scans, so the `lax.cond` costs a branch per step and nothing else."""
-    if length is None:
+def _skip_padding(body, length, tangents: bool = False, start=None):
+    """A scan body that runs only at steps start ≤ k < length (k the first of its inputs;
+    None: no bound); at the others it keeps the carry (tangents, log10 scales (n, B)) and
+    outputs what a zero tangent gives: log10 norms -inf of the scales' shape, or (with
+    `tangents`) zero tangents of the first state part at the carried scale. Before the
+    first source the carry is zero and the body would output exactly that. No autodiff
+    runs through these scans, so the `lax.cond` costs a branch per step and nothing else."""
+    if length is None and start is None:
         return body
 
     def padding(carry, inputs):
@@ -510,7 +516,11 @@ def _skip_padding(body, length, tangents: bool = False):
             return carry, (jnp.zeros_like(q[0]), log_scale)
         return carry, jnp.full_like(log_scale, -jnp.inf)
 
-    return lambda carry, inputs: jax.lax.cond(inputs[0] < length, body, padding, carry, inputs)
+    def runs(k):
+        inside = True if length is None else k < length
+        return inside if start is None else inside & (k >= start)
+
+    return lambda carry, inputs: jax.lax.cond(runs(inputs[0]), body, padding, carry, inputs)
 
 
 def _join_tangents(parts):
@@ -534,6 +544,9 @@ def _log10_hypot(logs):
 # The tangents a layer hands to the next are (T, n, I, B, D·H): cap their bytes per chunk
 # of sources (stacks only; a single layer keeps nothing but the carry).
 CONNECTIVITY_CHUNK_BYTES = 32 * 2**20
+# Sources per chunk: each chunk's forward scans start at its first source, so the work
+# is about n·T/2 source-steps instead of slots·T (measured below `connectivity`).
+CONNECTIVITY_CHUNK_SOURCES = 16
 
 
 def _connectivity_forward(cell, params, xs, h0, src, length=None):
@@ -550,23 +563,24 @@ def _connectivity_forward(cell, params, xs, h0, src, length=None):
     T, B, I = xs.shape
     _, inputs, prev, ok = _network_trajectory(cell, net, xs, h0, length)
 
-    def rows_for(src):  # (T, n, B) for the sources `src`
+    def rows_for(src):  # (T, n, B) for the sources `src`, in increasing order
         du = None
         for k, layer in enumerate(net.layers):
             top = k == net.num_layers - 1
+            # Nothing reaches a forward direction before the first source while every
+            # layer below reads one way only: those steps are skipped.
+            causal = all(D == 1 for D in net.directions[:k])
             outs = [_tangent_scan(step, p, inputs[k], prev[k][d], src, du, reverse=d == 1,
-                                  length=length, norms=top)
+                                  length=length, norms=top,
+                                  start=src[0] if causal else None)
                     for d, p in enumerate(layer)]
             if top:
                 return _log10_hypot(outs)
             du = _join_tangents(outs)
 
-    if net.num_layers == 1:
-        rows = rows_for(src)
-    else:
-        widest = max(D * H for D, H in zip(net.directions, net.hidden_sizes))  # D_k·H_k
-        per_source = T * I * B * widest * xs.dtype.itemsize
-        rows = chunked_rows(rows_for, src, per_source, T, B, xs.dtype)
+    widest = max(D * H for D, H in zip(net.directions, net.hidden_sizes))  # D_k·H_k
+    per_source = T * I * B * widest * xs.dtype.itemsize if net.num_layers > 1 else 0
+    rows = chunked_rows(rows_for, src, per_source, T, B, xs.dtype)
     at = jnp.maximum(src, 0)  # the rows at the source steps (an empty slot's are cut off)
     return jnp.where(ok[at, None, :], rows[at], jnp.nan)
 
@@ -828,12 +842,17 @@ def forget_horizon(f, level: float = 0.1, length: int | None = None) -> ForgetHo
 
 
 def chunked_rows(rows_for, src, per_source: int, T: int, B: int, dtype):
-    """rows_for over the source steps `src` (n,) in chunks of at most
-    CONNECTIVITY_CHUNK_BYTES of tangents: (T, n, B). Slots are padded with source -1, which
-    is never injected (its rows are cut off); a chunk of empty slots only is skipped
-    (log10 0 = -inf)."""
+    """rows_for over the source steps `src` (n,), sorted with the empty slots (-1) last, in
+    chunks of at most CONNECTIVITY_CHUNK_SOURCES sources and CONNECTIVITY_CHUNK_BYTES of
+    tangents (`per_source` bytes each; 0: no tangents kept): (T, n, B). A chunk's scans
+    can start at its first source (`_tangent_scan`'s `start`), so small chunks skip most of
+    the steps before their sources; a chunk of empty slots only is skipped (log10 0 =
+    -inf), and a -1 slot is never injected (its rows are cut off)."""
     n = src.shape[0]
-    m = int(max(1, min(n, CONNECTIVITY_CHUNK_BYTES // per_source)))
+    m = min(n, CONNECTIVITY_CHUNK_SOURCES)
+    if per_source:
+        m = min(m, CONNECTIVITY_CHUNK_BYTES // per_source)
+    m = int(max(1, m))
     chunks = -(-n // m)
     padded = jnp.concatenate([src, jnp.full((chunks * m - n,), -1, src.dtype)])
 

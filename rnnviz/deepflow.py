@@ -541,8 +541,11 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
             return (jnp.zeros((T, src.shape[0], I, B, H), xs.dtype),
                     jnp.zeros((T, src.shape[0], B), xs.dtype))
 
+        # Before the chunk's first source nothing reaches layer 0's forward direction,
+        # nor a forward direction above one-way layers: those steps are skipped.
+        start = src[0] if k == 0 else jnp.where(two_way, 0, src[0])
         fwd = analysis._tangent_scan(step, net.layers[k][0], reads[k], prev[k][0], src, du,
-                                     length=length, norms=False)
+                                     length=length, norms=False, start=start)
         return fwd, jax.lax.cond(two_way, backward, one_way, None)
 
     def top_rows(parts):  # (T, n, B) log10 ‖∂y_t/∂x_s‖ of a layer's output y_t

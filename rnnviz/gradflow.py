@@ -46,7 +46,7 @@ PADDED_LENGTHS = (256, 1024)
 LONGEST = PADDED_LENGTHS[-1]  # inputs are drawn, and the maps run, at this length
 HIDDEN_SIZES = (8, 16, 32, 64, 128)
 BATCH = 8  # sequences per computation; norms are RMS over them
-MAX_MAP_STEPS = 256  # connectivity and Jacobian maps sample at most this many steps
+MAX_MAP_STEPS = 128  # connectivity and Jacobian maps sample at most this many steps
 INPUT_SIZE = 2
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -548,9 +548,24 @@ def map_stride(T: int) -> int:
     return max(1, bucket(T) // MAX_MAP_STEPS)
 
 
+def jacobian_slots(H: int) -> int:
+    """How many steps the Jacobian page samples at most for a cell of H units (an uploaded
+    model's wider layer: as many as the widest drawn cell)."""
+    return JACOBIAN_STEPS.get(padded_width(H, ANALYSIS_UNITS), min(JACOBIAN_STEPS.values()))
+
+
+def jacobian_stride(T: int, H: int) -> int:
+    """Sampling stride of the Jacobian page: one per length bucket and width, at most
+    `jacobian_slots(H)` steps sampled."""
+    return max(1, bucket(T) // jacobian_slots(H))
+
+
 # The Jacobian analyses carry H×H matrices per sequence (H times the cost of a gradient):
-# they run on the first sequences of the batch only.
-JACOBIAN_SEQUENCES = 2
+# they run on the first sequence of the batch only.
+JACOBIAN_SEQUENCES = 1
+# An SVD of an S×S step Jacobian costs O(S³) (S = H, 2H for the LSTM; 3 ms at S = 256 on
+# this machine): the widest cells sample fewer steps, so no view costs more than ~0.2 s.
+JACOBIAN_STEPS = {32: MAX_MAP_STEPS, 64: MAX_MAP_STEPS, 128: MAX_MAP_STEPS // 2}
 JACOBIAN_TIME_CHUNK = 16  # step Jacobians (B, S, S) alive at once in the singular values
 
 
@@ -576,10 +591,10 @@ def _jacobian_args(c: FlowConfig, params, longest):
     from rnnviz.analysis import _sampled_slots
 
     H = params.w_hh.shape[1]
-    stride = map_stride(c.T)
+    stride = jacobian_stride(c.T, H)
     return (c.cell, pad_units(c.cell, params, padded_width(H, ANALYSIS_UNITS)),
             fit_steps(np.asarray(longest)[:, :JACOBIAN_SEQUENCES], LONGEST), np.int32(c.T),
-            _sampled_slots(c.T, stride, MAX_MAP_STEPS, multiple=JACOBIAN_TIME_CHUNK),
+            _sampled_slots(c.T, stride, jacobian_slots(H), multiple=JACOBIAN_TIME_CHUNK),
             np.int32(stride), np.int32(H))
 
 
@@ -589,7 +604,7 @@ class JacobianResult:
 
     spectrum: object  # analysis.Spectrum of W_hh (per gate block)
     verdict: object  # analysis.Verdict (Pascanu et al. 2013)
-    steps: np.ndarray  # (n,) sampled time steps (every map_stride(T)-th)
+    steps: np.ndarray  # (n,) sampled time steps (every jacobian_stride(T, H)-th)
     svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
     profile: np.ndarray  # (n,) ‖∂h_T/∂h_t‖₂ at `steps`, geometric mean over the sequences
     bound: np.ndarray | None  # (T,) (γλ₁)^(T−1−t), vanilla cells
@@ -608,7 +623,7 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
     if params is None:
         params, xs = make_params(c), config_inputs(c)
     svals, log_profile, finite = _jacobian_program(*_jacobian_args(c, params, xs))
-    steps = analysis.sampled_steps(c.T, map_stride(c.T))
+    steps = analysis.sampled_steps(c.T, jacobian_stride(c.T, params.w_hh.shape[1]))
     # The padded matrix's singular values are J_t's followed by zeros: keep J_t's S.
     svals = np.asarray(svals)[: len(steps), :, : analysis.state_size(c.cell, params)]
     log_profile = np.asarray(log_profile, np.float64)

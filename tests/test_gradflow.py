@@ -168,7 +168,7 @@ def test_orthogonal_closed_form_on_jacobian_page():
     r = gradflow.jacobian_analysis(gradflow.FlowConfig(cell="rnn", T=T, H=16, gain=rho,
                                                        inputs="zeros"))
     np.testing.assert_allclose(r.svals, rho, rtol=1e-5)
-    assert r.steps.tolist() == list(range(0, T, 2))  # bucket 512 samples every 2nd step
+    assert r.steps.tolist() == list(range(0, T, 4))  # bucket 512 samples one step in 4
     np.testing.assert_allclose(r.profile, rho ** (T - 1.0 - r.steps), rtol=1e-4)
     assert r.profile[0] < 1e-28 and r.verdict.verdict == "vanishing guaranteed"
     np.testing.assert_allclose(np.abs(r.spectrum.eigenvalues["h"]), rho, rtol=1e-5)
@@ -178,10 +178,10 @@ def test_orthogonal_closed_form_on_jacobian_page():
 def test_connectivity_page_numbers_equal_public_api(cell):
     from rnnviz import analysis
 
-    c = gradflow.FlowConfig(cell=cell, T=300, H=8)  # bucket 512: stride 2
+    c = gradflow.FlowConfig(cell=cell, T=300, H=8)  # bucket 512: stride 4
     r = gradflow.connectivity_map(c)
-    expected = analysis.connectivity(cell, gradflow.make_params(c), unpadded_inputs(c), stride=2)
-    assert r.stride == 2 and r.log10_map.shape == (150, 150)
+    expected = analysis.connectivity(cell, gradflow.make_params(c), unpadded_inputs(c), stride=4)
+    assert r.stride == 4 and r.log10_map.shape == (75, 75)
     np.testing.assert_allclose(r.log10_map, expected, atol=1e-3)
 
 
@@ -274,7 +274,7 @@ def test_jacobian_analyses_of_every_length_share_one_program_per_size():
     names = [key[0].__name__ for key in programs._programs]
     assert names.count("_jacobian_program") == 1  # the singular values and the profile
     for c, r in zip(configs, results):
-        stride = gradflow.map_stride(c.T)
+        stride = gradflow.jacobian_stride(c.T, c.H)
         xs = unpadded_inputs(c)[:, : gradflow.JACOBIAN_SEQUENCES]
         params = gradflow.make_params(c)
         assert r.steps.tolist() == list(range(0, c.T, stride))
@@ -296,7 +296,7 @@ def test_connectivity_maps_of_every_length_and_small_size_share_one_program():
     programs.clear()
     maps = [gradflow.connectivity_map(c) for c in configs]
     assert [key[0].__name__ for key in programs._programs].count("_connectivity_log10") == 1
-    assert [m.stride for m in maps] == [1, 1, 1, 2, 4]
+    assert [m.stride for m in maps] == [1, 1, 2, 4, 8]  # at most MAX_MAP_STEPS = 128
     for c, m in zip(configs[:4], maps):
         want = analysis.connectivity("lstm", gradflow.make_params(c), unpadded_inputs(c),
                                      stride=m.stride)

@@ -148,7 +148,7 @@ def test_jacobians_equal_unpadded(cell, T, H):
     c = gradflow.FlowConfig(cell=cell, T=T, H=H, **CONTRACTING.get(cell, {}))
     params, xs = unpadded(c)
     xs = xs[:, : gradflow.JACOBIAN_SEQUENCES]
-    stride = gradflow.map_stride(T)
+    stride = gradflow.jacobian_stride(T, H)
     steps = analysis.sampled_steps(T, stride)
     svals, log_profile, finite = (np.asarray(a) for a in gradflow._jacobian_program(
         *gradflow._jacobian_args(c, params, gradflow.config_inputs(c))))
