@@ -14,7 +14,18 @@ Every figure is finished by `_layout`, which applies the one template of rnnviz
 - the title sits below the band where Plotly's toolbar appears, so it never covers it;
 - nothing drawn empty: a trace that cannot be drawn is named in words where it would be
   (`_say_missing`).
+
+Every figure is built as plain data, a list of trace dicts and a layout dict, and made a
+`go.Figure` once at the end, unvalidated (`_figure`): built with Plotly's own calls
+(add_trace, update_layout, make_subplots…), which validate every call, a figure took 3-60 ms
+of the server's one Python thread (the GIL), for a whole class at once; from its final dict
+it takes 0.5-4 ms (scripts/bench_figures.py). The dicts hold what Plotly's validation would
+have made of the same calls (colour scale names expanded, `_colorscale`; make_subplots's own
+grids, `_subplots`), so what is drawn is the same; tests/test_plots.py checks that every
+builder's figure passes Plotly's validation.
 """
+import copy
+import functools
 import math
 from typing import NamedTuple
 
@@ -101,21 +112,38 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     annotationdefaults=dict(font=dict(size=FONT_SIZE, color=INK), showarrow=False),
 ))
 pio.templates["rnnviz"] = TEMPLATE
+# The template as the dict that a validated figure holds: put into every layout as it is,
+# instead of validating the Template object again for each figure.
+_TEMPLATE_JSON = TEMPLATE.to_plotly_json()
 
 
-def _layout(fig: go.Figure, title: str, height: int = 460, margin: dict | None = None,
-            legend: bool = False) -> go.Figure:
-    """Apply the template to a finished figure (returned).
+def _figure(data: list, layout: dict) -> go.Figure:
+    """The figure of finished trace dicts and layout dict, without Plotly's validation
+    (tests/test_plots.py validates every builder's figure instead)."""
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _named_colorscale(name: str) -> list:
+    return go.layout.Coloraxis(colorscale=name).to_plotly_json()["colorscale"]
+
+
+def _colorscale(scale) -> list:
+    """A colour scale as Plotly's validation writes it into a figure: a named one ("Viridis")
+    as its list of [position, colour] stops (the browser's own "Viridis" has other stops)."""
+    if isinstance(scale, str):
+        return copy.deepcopy(_named_colorscale(scale))
+    return go.layout.Coloraxis(colorscale=scale).to_plotly_json()["colorscale"]
+
+
+def _layout(layout: dict, title: str, height: int = 460, margin: dict | None = None,
+            legend: bool = False) -> dict:
+    """Apply the template to a finished figure's layout dict (changed in place, returned).
 
     Streamlit's chart theme rewrites a figure's *template* in the browser (grey, 12 px
     ticks), and values set on the figure itself win over it: so the template's settings
     are also written onto the figure and every axis of it.
-
-    The layout is merged as plain dicts and given to the figure at once: Plotly
-    validates each `update_*` call on its own, which took two thirds of a figure's build
-    time (30-150 ms a figure, on every new setting a visitor asks for).
     """
-    layout = fig.layout.to_plotly_json()  # a copy
     top = TOP_MARGIN if title else UNTITLED_TOP_MARGIN
     _deep_update(layout, {**_LAYOUT, "showlegend": legend, "height": height})
     _deep_update(layout, {"title": {"text": title},
@@ -129,9 +157,8 @@ def _layout(fig: go.Figure, title: str, height: int = 460, margin: dict | None =
         font = a.setdefault("font", {})
         font["size"] = max(FONT_SIZE, MIN_FONT_SIZE)
         font.setdefault("color", INK)
-    layout["template"] = TEMPLATE
-    fig.layout = layout  # validated once, as a whole
-    return fig
+    layout["template"] = _TEMPLATE_JSON
+    return layout
 
 
 def _deep_update(base: dict, update: dict) -> dict:
@@ -145,12 +172,33 @@ def _deep_update(base: dict, update: dict) -> dict:
     return base
 
 
-def _merge(base: dict, override) -> dict:
-    """`base` with the values set in `override` (a Plotly object) on top."""
+def _merge(base: dict, override: dict) -> dict:
+    """`base` with the values set in `override` on top (one level deep)."""
     out = dict(base)
-    for key, value in override.to_plotly_json().items():
+    for key, value in override.items():
         out[key] = {**out[key], **value} if isinstance(value, dict) and key in out else value
     return out
+
+
+def _axis_name(ref: str | None, letter: str) -> str:
+    """The layout key of an axis reference: "x" -> "xaxis", "y2" -> "yaxis2"."""
+    ref = ref or letter
+    return ("xaxis" if letter == "x" else "yaxis") + ref[1:]
+
+
+def _axis(layout: dict, ref: str) -> dict:
+    """The dict of axis `ref` ("x", "y2") in a layout, made empty if it has none."""
+    return layout.setdefault(_axis_name(ref, ref[0]), {})
+
+
+def _title(axis: dict, text: str) -> dict:
+    """An axis dict with its title's text set (keeping the title's font)."""
+    axis.setdefault("title", {})["text"] = text
+    return axis
+
+
+def _annotate(layout: dict, **annotation) -> None:
+    layout.setdefault("annotations", []).append(annotation)
 
 
 def shade(colour: str, amount: float) -> str:
@@ -216,12 +264,10 @@ def nice_step(span: float, max_ticks: int = 7) -> int:
     return max(1, int(10 * k))
 
 
-def _integer_ticks(fig, axis: str, lo: float, hi: float, max_ticks: int = 7, **selector):
+def _integer_ticks(axis: dict, lo: float, hi: float, max_ticks: int = 7) -> None:
     """Ticks at whole numbers only (time steps, units, training steps): at T = 2 the axis
     shows 0 and 1, never 0.5."""
-    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
-    update(tickmode="linear", tick0=0, dtick=nice_step(hi - lo, max_ticks), tickformat="d",
-           **selector)
+    axis.update(tickmode="linear", tick0=0, dtick=nice_step(hi - lo, max_ticks), tickformat="d")
 
 
 def decade_range(values, floor: float | None = None) -> tuple[float, float] | None:
@@ -246,17 +292,16 @@ def decade_dtick(span: float) -> int:
     return 100
 
 
-def _decade_axis(fig, axis: str, values, floor: float | None = None, **selector) -> None:
+def _decade_axis(axis: dict, values, floor: float | None = None) -> None:
     """A log axis spanning whole decades, labelled at decades only (1, 10⁻², …)."""
-    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
     r = decade_range(values, floor)
     if r is None:
-        update(type="log", **selector)
+        axis["type"] = "log"
         return
     lo, hi = r
     pad = 0.04 * (hi - lo)  # a line at the top decade stays off the frame
-    update(type="log", range=[lo - pad, hi + pad], tick0=0, dtick=decade_dtick(hi - lo),
-           tickmode="linear", **selector)
+    axis.update(type="log", range=[lo - pad, hi + pad], tick0=0, dtick=decade_dtick(hi - lo),
+                tickmode="linear")
 
 
 def power_text(exponent: int) -> str:
@@ -304,19 +349,18 @@ def log_tick_text(log10_value: float) -> str:
 # Words instead of empty axes, and labels on the lines
 
 
-def _say_missing(fig, text: str, xref: str = "x", yref: str = "y", hide_axes: bool = False):
+def _say_missing(layout: dict, text: str, xref: str = "x", yref: str = "y",
+                 hide_axes: bool = False) -> None:
     """Write `text` in the middle of a plot area where a trace could not be drawn."""
-    domain = fig.layout[_axis_name(xref, "x")].domain or (0, 1)
+    domain = layout.get(_axis_name(xref, "x"), {}).get("domain") or (0, 1)
     text = wrap(text, int((domain[1] - domain[0]) * PLOT_PX / (0.55 * FONT_SIZE)))
-    fig.add_annotation(
-        x=0.5, y=0.5, xref=f"{xref} domain", yref=f"{yref} domain", text=text,
-        showarrow=False, xanchor="center", yanchor="middle",
-        font=dict(size=FONT_SIZE + 1, color=INK), bgcolor="rgba(255,255,255,0.85)",
-        borderpad=6, name="missing",
-    )
+    _annotate(layout, x=0.5, y=0.5, xref=f"{xref} domain", yref=f"{yref} domain", text=text,
+              showarrow=False, xanchor="center", yanchor="middle",
+              font=dict(size=FONT_SIZE + 1, color=INK), bgcolor="rgba(255,255,255,0.85)",
+              borderpad=6, name="missing")
     if hide_axes:
-        _hide_axis(fig, xref)
-        _hide_axis(fig, yref)
+        _hide_axis(layout, xref)
+        _hide_axis(layout, yref)
 
 
 def wrap(text: str, width: int) -> str:
@@ -335,9 +379,8 @@ def wrap(text: str, width: int) -> str:
     return "<br>".join(lines)
 
 
-def _hide_axis(fig, ref: str) -> None:
-    name = ("xaxis" if ref[0] == "x" else "yaxis") + ref[1:]
-    fig.layout[name].update(visible=False, showgrid=False)
+def _hide_axis(layout: dict, ref: str) -> None:
+    _axis(layout, ref).update(visible=False, showgrid=False)
 
 
 def missing_messages(fig) -> list[str]:
@@ -345,13 +388,9 @@ def missing_messages(fig) -> list[str]:
     return [a.text for a in fig.layout.annotations if a.name == "missing"]
 
 
-def _axis_name(ref: str | None, letter: str) -> str:
-    ref = ref or letter
-    return ("xaxis" if letter == "x" else "yaxis") + ref[1:]
-
-
-def _display_range(fig, axis_name: str, values: np.ndarray, log: bool) -> tuple[float, float]:
-    r = fig.layout[axis_name].range
+def _display_range(layout: dict, axis_name: str, values: np.ndarray, log: bool
+                   ) -> tuple[float, float]:
+    r = layout.get(axis_name, {}).get("range")
     if r is not None:
         return float(r[0]), float(r[1])
     v = np.log10(values) if log else values
@@ -367,7 +406,8 @@ PLOT_PX = 600  # a plot's width on a 1024–1280 screen, to estimate how far a l
 MAX_ROOM = 0.3  # how much an axis may grow (of its span) to give labels room
 
 
-def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
+def _label_lines(data: list, layout: dict, side: str = "right", height: int | None = None
+                 ) -> None:
     """Write the name of each line (traces with meta["label"]) where it ends, in its
     colour: at the last drawn point (side="right") or the first (side="left", where a
     gradient profile arrives going back in time); a trace's meta["side"] overrides `side`
@@ -379,17 +419,18 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
     grows where a label needs room at the top or bottom; labels that would overlap each
     other are moved apart vertically, each away from its own line.
     """
-    height = height or fig.layout.height or 460
-    m = fig.layout.margin
+    height = height or layout.get("height") or 460
+    m = layout.get("margin", {})
     labels = []
-    for trace in fig.data:
-        meta = trace.meta if isinstance(trace.meta, dict) else {}
-        if "label" not in meta or trace.y is None:
+    for trace in data:
+        meta = trace.get("meta") if isinstance(trace.get("meta"), dict) else {}
+        if "label" not in meta or trace.get("y") is None:
             continue
-        x = np.asarray(trace.x, np.float64)
-        y = np.asarray(trace.y, np.float64)
-        xname, yname = _axis_name(trace.xaxis, "x"), _axis_name(trace.yaxis, "y")
-        log = fig.layout[yname].type == "log"
+        x = np.asarray(trace["x"], np.float64)
+        y = np.asarray(trace["y"], np.float64)
+        xref, yref = trace.get("xaxis") or "x", trace.get("yaxis") or "y"
+        xname, yname = _axis_name(xref, "x"), _axis_name(yref, "y")
+        log = layout.get(yname, {}).get("type") == "log"
         with np.errstate(divide="ignore", invalid="ignore"):
             ok = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log else True)
         if not ok.any():
@@ -399,23 +440,24 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
         i = idx[0] if end_side == "left" else idx[-1]
         yd = np.log10(y[ok]) if log else y[ok]
         xs = x[ok]
-        xlo, xhi = _display_range(fig, xname, xs, False)
+        xlo, xhi = _display_range(layout, xname, xs, False)
         text = meta["label"]
         reach = float(np.clip(len(text) * FONT_SIZE * 0.55 / PLOT_PX, 0.05, 0.45)) * (xhi - xlo)
         near = (xs - x[i] <= reach) if end_side == "left" else (x[i] - xs <= reach)
         end = yd[0] if end_side == "left" else yd[-1]
         band_lo, band_hi = float(yd[near].min()), float(yd[near].max())
         labels.append(dict(
-            x=float(x[i]), xref=trace.xaxis or "x", yref=trace.yaxis or "y", yname=yname,
+            x=float(x[i]), xref=xref, yref=yref, yname=yname,
             fx=(x[i] - xlo) / max(xhi - xlo, 1e-12), text=text, chars=len(text),
             above=band_hi - end <= end - band_lo + 1e-9, band=(band_lo, band_hi), end=end,
-            colour=meta.get("label_colour") or trace.line.color, log=log, data=yd,
+            colour=meta.get("label_colour") or trace["line"]["color"], log=log, data=yd,
             side=end_side))
     for yname in {lab["yname"] for lab in labels}:
         group = [lab for lab in labels if lab["yname"] == yname]
-        domain = fig.layout[yname].domain or (0, 1)
-        plot_px = max((height - (m.t or 0) - (m.b or 0)) * (domain[1] - domain[0]), 50)
-        lo, hi = _display_range(fig, yname, np.concatenate([lab["data"] for lab in group]),
+        domain = layout.get(yname, {}).get("domain") or (0, 1)
+        plot_px = max((height - (m.get("t") or 0) - (m.get("b") or 0))
+                      * (domain[1] - domain[0]), 50)
+        lo, hi = _display_range(layout, yname, np.concatenate([lab["data"] for lab in group]),
                                 False)
         need = (LABEL_PX + 8) / plot_px  # of the span, above or below a band
         span = hi - lo
@@ -445,7 +487,7 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
             bottom = 0.0
         if top or bottom:
             lo, hi = lo - bottom * span, hi + top * span
-            fig.layout[yname].range = [lo, hi]
+            layout.setdefault(yname, {})["range"] = [lo, hi]
         for lab in group:
             to_px = lambda v: (v - lo) / (hi - lo) * plot_px  # noqa: E731
             if lab["above"]:
@@ -475,8 +517,8 @@ def _label_lines(fig, side: str = "right", height: int | None = None) -> None:
         # The text runs into the plot from the end; a line that ends near the far side
         # (one drawn point at the right, say) gets its text on the near side instead.
         rightward = lab["fx"] < 0.7 if lab["side"] == "left" else lab["fx"] < 0.3
-        fig.add_annotation(
-            x=lab["x"], y=lab["band"][1] if lab["above"] else lab["band"][0],
+        _annotate(
+            layout, x=lab["x"], y=lab["band"][1] if lab["above"] else lab["band"][0],
             xref=lab["xref"], yref=lab["yref"], text=lab["text"],
             showarrow=False, xanchor="left" if rightward else "right",
             yanchor="bottom" if lab["above"] else "top", xshift=4 if rightward else -4,
@@ -498,7 +540,7 @@ def line_labels(fig) -> dict[str, dict]:
     return {a.text: a.to_plotly_json() for a in fig.layout.annotations if a.name == "line label"}
 
 
-def _reference_line(fig, y: float, text: str, log: bool, at: str = "right",
+def _reference_line(layout: dict, y: float, text: str, log: bool, at: str = "right",
                     below: bool = False, dash: str = "dash", width: float = 2.5,
                     xref: str = "x", yref: str = "y") -> None:
     """A horizontal reference line across the plot with its name written on it.
@@ -507,30 +549,41 @@ def _reference_line(fig, y: float, text: str, log: bool, at: str = "right",
     a decade away from its line.)
     """
     yd = float(np.log10(y)) if log else float(y)
-    fig.add_shape(type="line", x0=0, x1=1, xref=f"{xref} domain", y0=y, y1=y, yref=yref,
-                  line=dict(color=REFERENCE_INK, dash=dash, width=width), layer="below")
-    fig.add_annotation(
-        x=0.99 if at == "right" else 0.01, xref=f"{xref} domain", y=yd, yref=yref, text=text,
-        showarrow=False, xanchor="right" if at == "right" else "left",
+    layout.setdefault("shapes", []).append(dict(
+        type="line", x0=0, x1=1, xref=f"{xref} domain", y0=y, y1=y, yref=yref,
+        line=dict(color=REFERENCE_INK, dash=dash, width=width), layer="below"))
+    _annotate(
+        layout, x=0.99 if at == "right" else 0.01, xref=f"{xref} domain", y=yd, yref=yref,
+        text=text, showarrow=False, xanchor="right" if at == "right" else "left",
         yanchor="top" if below else "bottom", yshift=-3 if below else 3,
         font=dict(size=FONT_SIZE, color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.85)",
         name="reference label",
     )
 
 
+def _vline(x: float, line: dict, xref: str = "x", yref: str = "y") -> dict:
+    """A vertical line at x across the whole height of a plot (a shape, as add_vline's)."""
+    return dict(type="line", x0=x, x1=x, y0=0, y1=1, xref=xref, yref=f"{yref} domain",
+                line=dict(line))
+
+
 LINE_MARKERS = 12  # markers drawn along a line that has some: enough to tell, not clutter
 
 
-def _line(x, y, name: str, style: Line, hover: str, label: bool = True, **kwargs):
-    markers = {} if style.marker is None else dict(marker=dict(
-        symbol=style.marker, size=11, color=style.colour, maxdisplayed=LINE_MARKERS))
-    return go.Scatter(
-        x=x, y=y, mode="lines+markers" if markers else "lines", name=name,
-        line=dict(color=style.colour, width=style.width, dash=style.dash),
-        meta={"label": name, "label_colour": style.label_colour, "side": style.label_side}
-        if label else None,
-        hovertemplate=hover, **markers, **kwargs,
-    )
+def _line(x, y, name: str, style: Line, hover: str, label: bool = True, **kwargs) -> dict:
+    """A scatter trace drawing a line in `style`; with `label`, its name is written where
+    it ends (`_label_lines` reads meta)."""
+    trace = dict(type="scatter", x=x, y=y, name=name,
+                 mode="lines" if style.marker is None else "lines+markers",
+                 line=dict(color=style.colour, width=style.width, dash=style.dash),
+                 hovertemplate=hover, **kwargs)
+    if style.marker is not None:
+        trace["marker"] = dict(symbol=style.marker, size=11, color=style.colour,
+                               maxdisplayed=LINE_MARKERS)
+    if label:
+        trace["meta"] = {"label": name, "label_colour": style.label_colour,
+                         "side": style.label_side}
+    return trace
 
 
 # ---------------------------------------------------------------------------------------
@@ -539,12 +592,10 @@ def _line(x, y, name: str, style: Line, hover: str, label: bool = True, **kwargs
 
 def blank(height: int = 10) -> go.Figure:
     """A figure with nothing in it and no frame (to make the browser load Plotly early)."""
-    fig = go.Figure()
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0),
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
-    return fig
+    # No template given: go.Figure puts Plotly's default one in, as it always did here.
+    return _figure([], dict(xaxis=dict(visible=False), yaxis=dict(visible=False), height=height,
+                            margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)",
+                            plot_bgcolor="rgba(0,0,0,0)"))
 
 
 def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:
@@ -611,6 +662,39 @@ def log10_range(*log10_arrays) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------------
+# Subplots
+
+
+@functools.lru_cache(maxsize=None)
+def _subplots_layout(rows: int, cols: int, titled: bool, **options) -> dict:
+    """make_subplots's layout of a grid (axes, domains, title places), made once per grid;
+    with `titled`, each cell's title annotation has the cell's index as its text."""
+    titles = [str(k) for k in range(rows * cols)] if titled else None
+    layout = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+                           **options).to_dict()["layout"]
+    del layout["template"]  # Plotly's default: every figure gets ours
+    return layout
+
+
+def _subplots(rows: int, cols: int, titles: list | None = None, **options) -> dict:
+    """The layout dict of `make_subplots(rows, cols, subplot_titles=titles, **options)`, a
+    copy of the grid's (make_subplots itself took 10-20 ms a figure). The axes of the cells
+    are numbered row by row from the top left: x, x2, x3… (`_cell_refs`)."""
+    layout = copy.deepcopy(_subplots_layout(rows, cols, bool(titles), **options))
+    if titles:  # as make_subplots: a title for each cell with a non-empty one
+        layout["annotations"] = [dict(a, text=titles[int(a["text"])])
+                                 for a in layout["annotations"]
+                                 if int(a["text"]) < len(titles) and titles[int(a["text"])]]
+    return layout
+
+
+def _cell_refs(k: int) -> tuple[str, str]:
+    """The x and y axis references of the k-th cell (from 0) of a `_subplots` grid."""
+    n = "" if k == 0 else str(k + 1)
+    return "x" + n, "y" + n
+
+
+# ---------------------------------------------------------------------------------------
 # Heatmaps: one implementation for single maps, rows and grids
 
 
@@ -636,90 +720,80 @@ class ColourAxis(NamedTuple):
 def _heatmaps(panels: list[Panel], axes: dict[str, ColourAxis], title: str, x_title: str,
               y_title: str, hover: str, height: int, columns: int | None = None,
               x_integer: bool = True, y_integer: bool = True, y_reversed: bool = False,
-              ) -> go.Figure:
-    """Heatmaps in a grid of one figure; each colour axis has one bar, under the grid, so
-    every map gets the same width."""
+              ) -> tuple[list, dict]:
+    """Heatmaps in a grid of one figure, as (traces, layout); each colour axis has one bar,
+    under the grid, so every map gets the same width."""
     n = len(panels)
     columns = columns or n
     rows = math.ceil(n / columns)
-    single = n == 1
-    fig = make_subplots(
-        rows=rows, cols=columns, shared_yaxes=True,
-        subplot_titles=None if single else [p.title for p in panels],
-        horizontal_spacing=0.04 if columns > 1 else 0.0, vertical_spacing=0.12,
-    )
-    any_zero = False
+    layout = _subplots(rows, columns, None if n == 1 else [p.title for p in panels],
+                       shared_yaxes=True, horizontal_spacing=0.04 if columns > 1 else 0.0,
+                       vertical_spacing=0.12)
+    data, any_zero = [], False
     for k, p in enumerate(panels):
-        r, c = k // columns + 1, k % columns + 1
+        xref, yref = _cell_refs(k)
+        xaxis, yaxis = _axis(layout, xref), _axis(layout, yref)
         z = np.asarray(p.z, np.float64)
         zero = np.isneginf(z)  # exactly 0, no dependence: not on the colour scale
-        fig.add_trace(go.Heatmap(
-            z=np.where(zero, np.nan, z).astype(np.float32) if zero.any() else p.z, x=p.x,
-            y=p.y, coloraxis=p.colour_axis, hovertemplate=hover, name=p.title,
-        ), row=r, col=c)
-        xref = fig.data[-1].xaxis
-        yref = fig.data[-1].yaxis
+        data.append(dict(
+            type="heatmap", z=np.where(zero, np.nan, z).astype(np.float32) if zero.any() else p.z,
+            x=p.x, y=p.y, coloraxis=p.colour_axis, hovertemplate=hover, name=p.title,
+            xaxis=xref, yaxis=yref))
         if zero.any():
             any_zero = True
-            fig.add_trace(_no_dependence_trace(p, zero, hover), row=r, col=c)
+            data.append(dict(_no_dependence_trace(p, zero, hover), xaxis=xref, yaxis=yref))
         if not np.isfinite(z).any() and not zero.any():
-            _say_missing(fig, p.missing, xref, yref, hide_axes=True)
+            _say_missing(layout, p.missing, xref, yref, hide_axes=True)
         else:
             if x_integer and len(p.x):
-                _integer_ticks(fig, "x", float(np.min(p.x)), float(np.max(p.x)), 6,
-                               row=r, col=c)
+                _integer_ticks(xaxis, float(np.min(p.x)), float(np.max(p.x)), 6)
             if y_integer and len(p.y):  # the rows share a y axis: ticks of all panels
                 ys = np.concatenate([np.asarray(q.y, np.float64) for q in panels if len(q.y)])
-                _integer_ticks(fig, "y", float(ys.min()), float(ys.max()), 6, row=r, col=c)
-        # One x title per column, under the last row.
-        fig.update_xaxes(title_text=x_title if k + columns >= n else None, row=r, col=c,
-                         showgrid=False)
-        fig.update_yaxes(showgrid=False, row=r, col=c,
-                         autorange="reversed" if y_reversed else True)
-        if c == 1:
-            fig.update_yaxes(title_text=y_title, row=r, col=c)
+                _integer_ticks(yaxis, float(ys.min()), float(ys.max()), 6)
+        if k + columns >= n:  # one x title per column, under the last row
+            _title(xaxis, x_title)
+        xaxis["showgrid"] = False
+        yaxis.update(showgrid=False, autorange="reversed" if y_reversed else True)
+        if k % columns == 0:
+            _title(yaxis, y_title)
     bars = len(axes)
     for k, (name, a) in enumerate(axes.items()):
         bar = dict(title=dict(text=a.title), x=k / bars, len=0.6 if bars == 1 else 0.45)
         if a.log10:
             bar.update(_decade_colorbar(a.zmin, a.zmax))
-        fig.update_layout({name: dict(colorscale=a.scale, cmin=a.zmin, cmax=a.zmax,
-                                      colorbar=_merge(_COLORBAR, go.layout.coloraxis.ColorBar(bar)))})
+        layout[name] = dict(colorscale=_colorscale(a.scale), cmin=a.zmin, cmax=a.zmax,
+                            colorbar=_merge(_COLORBAR, bar))
     if any_zero:
-        fig.update_layout({NO_DEPENDENCE_AXIS: dict(
+        layout[NO_DEPENDENCE_AXIS] = dict(
             colorscale=[[0, NO_DEPENDENCE_COLOUR], [1, NO_DEPENDENCE_COLOUR]], cmin=0, cmax=1,
-            showscale=False)})
+            showscale=False)
     if not any_zero and all(not np.isfinite(np.asarray(p.z, np.float64)).any() for p in panels):
         height, axes = 220, {}  # only words to show: no empty frame, no colour bar
-        for name in list(fig.layout):
-            if name.startswith("coloraxis"):
-                fig.layout[name].showscale = False
-    fig = _layout(fig, title, height=height, margin=dict(b=70 + (COLORBAR_SPACE if axes else 0)))
+        for name in ["coloraxis", *[k for k in layout if k.startswith("coloraxis")]]:
+            layout.setdefault(name, {})["showscale"] = False
+    _layout(layout, title, height=height, margin=dict(b=70 + (COLORBAR_SPACE if axes else 0)))
     # Under the x axis titles. (Anchored to the figure's bottom, yref="container", Plotly
     # draws a horizontal bar's title over the bar.)
-    plot_px = height - fig.layout.margin.t - fig.layout.margin.b
+    plot_px = height - layout["margin"]["t"] - layout["margin"]["b"]
     for name in axes:
-        fig.layout[name].colorbar.y = -COLORBAR_OFFSET / plot_px
+        layout[name]["colorbar"]["y"] = -COLORBAR_OFFSET / plot_px
     if any_zero:  # the grey's key, beside the colour bar(s), at the height of their titles
-        fig.add_annotation(
-            x=0.64 if bars == 1 else 1.0, xanchor="left" if bars == 1 else "right",
+        _annotate(
+            layout, x=0.64 if bars == 1 else 1.0, xanchor="left" if bars == 1 else "right",
             y=-COLORBAR_OFFSET / plot_px, yanchor="top", xref="paper", yref="paper",
             text=f"<span style='color:{NO_DEPENDENCE_COLOUR}'>■■</span> {NO_DEPENDENCE_TEXT}",
             showarrow=False, font=dict(size=FONT_SIZE, color=INK), name="no dependence")
-    for a in fig.layout.annotations:  # subplot titles: left, readable
-        if a.name is None and a.text in [p.title for p in panels]:
-            a.update(font=dict(size=FONT_SIZE, color=INK))
-    return fig
+    return data, layout
 
 
 NO_DEPENDENCE_AXIS = "coloraxis9"  # a one-colour axis of its own, with no bar
 
 
-def _no_dependence_trace(p: Panel, zero: np.ndarray, hover: str) -> go.Heatmap:
+def _no_dependence_trace(p: Panel, zero: np.ndarray, hover: str) -> dict:
     """The cells of a panel that are exactly 0 with no dependence, in their own grey."""
     where = hover.split("<br>")[:-1]  # the main hover's position lines, not its value
-    return go.Heatmap(
-        z=np.where(zero, 1.0, np.nan).astype(np.float32), x=p.x, y=p.y,
+    return dict(
+        type="heatmap", z=np.where(zero, 1.0, np.nan).astype(np.float32), x=p.x, y=p.y,
         coloraxis=NO_DEPENDENCE_AXIS, name=NO_DEPENDENCE_TEXT,
         hovertemplate="<br>".join(where + [f"{NO_DEPENDENCE_TEXT}<extra></extra>"]))
 
@@ -738,12 +812,12 @@ def time_unit_heatmap(
     panel = Panel(title, z.T, t, np.arange(values.shape[1]),
                   missing=f"{quantity} is inf or NaN at every step: nothing to draw")
     shown = f"log10 {quantity}" if log10 else quantity
-    return _heatmaps(
+    return _figure(*_heatmaps(
         [panel], {"coloraxis": ColourAxis(quantity, zmin, zmax, colorscale, log10)}, title,
         "time step t", "hidden unit",
         f"time step t=%{{x}}<br>hidden unit %{{y}}<br>{shown} = %{{z:.3g}}<extra></extra>",
         height=430,
-    )
+    ))
 
 
 def _gradient_panel(title: str, grad_map: np.ndarray, floor: float, quantity: str) -> Panel:
@@ -776,9 +850,9 @@ def gradient_heatmap_row(maps: dict, floor: float, title: str, quantity="∂L/�
     lo, hi = zrange if zrange is not None else log10_range(*(p.z for p in panels))
     hover = (f"time step t=%{{x}}<br>hidden unit %{{y}}<br>log10 |{quantity}| = "
              "%{z:.2f}<extra></extra>")
-    return _heatmaps(panels, {"coloraxis": ColourAxis(f"|{quantity}|", lo, hi, log10=True)},
-                     title, "time step t", "hidden unit",
-                     hover, height=430 if len(panels) == 1 else 400)
+    return _figure(*_heatmaps(
+        panels, {"coloraxis": ColourAxis(f"|{quantity}|", lo, hi, log10=True)}, title,
+        "time step t", "hidden unit", hover, height=430 if len(panels) == 1 else 400))
 
 
 def gate_maps(gates: dict, titles: dict, tanh_gates=("g", "n"), title: str = "") -> go.Figure:
@@ -804,10 +878,10 @@ def gate_maps(gates: dict, titles: dict, tanh_gates=("g", "n"), title: str = "")
     axes = dict(sorted(axes.items()))
     columns = 2 if len(panels) == 4 else len(panels)
     rows = math.ceil(len(panels) / columns)
-    return _heatmaps(panels, axes, title, "time step t",
-                     "hidden unit",
-                     "time step t=%{x}<br>hidden unit %{y}<br>value %{z:.3f}<extra></extra>",
-                     height=150 + 300 * rows, columns=columns)
+    return _figure(*_heatmaps(
+        panels, axes, title, "time step t", "hidden unit",
+        "time step t=%{x}<br>hidden unit %{y}<br>value %{z:.3f}<extra></extra>",
+        height=150 + 300 * rows, columns=columns))
 
 
 def _gate_order(names) -> list:
@@ -824,12 +898,12 @@ def connectivity_heatmap(steps, log10_map: np.ndarray, floor: float, title: str)
     lo, hi = log10_range(z)
     panel = Panel(title, z, np.asarray(steps), np.asarray(steps),
                   missing="‖∂h_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
-    return _heatmaps(
+    return _figure(*_heatmaps(
         [panel], {"coloraxis": ColourAxis("‖∂h_t/∂x_s‖", lo, hi, log10=True)}, title,
         "input step s", "output step t",
         "output step t=%{y}<br>input step s=%{x}<br>log10 ‖∂h_t/∂x_s‖ = %{z:.2f}<extra></extra>",
         height=600, y_reversed=True,
-    )
+    ))
 
 
 def training_flow_maps(maps: dict, floor: float, title: str, zrange=None) -> go.Figure:
@@ -845,12 +919,12 @@ def training_flow_maps(maps: dict, floor: float, title: str, zrange=None) -> go.
         panels.append(Panel(name, z, np.arange(z.shape[1]), np.asarray(steps),
                             missing="‖∂ℓ/∂h_t‖ is inf or NaN in every snapshot"))
     lo, hi = zrange if zrange is not None else log10_range(*(p.z for p in panels))
-    return _heatmaps(
+    return _figure(*_heatmaps(
         panels, {"coloraxis": ColourAxis("‖∂ℓ/∂h_t‖", lo, hi, log10=True)}, title,
         "time step t", "training step",
         "training step %{y}<br>time step t=%{x}<br>log10 ‖∂ℓ/∂h_t‖ = %{z:.2f}<extra></extra>",
         height=420,
-    )
+    ))
 
 
 # ---------------------------------------------------------------------------------------
@@ -882,7 +956,7 @@ def gradient_profile(
       label_side: "left" or "right", the end of the lines that carries their names.
     """
     styles = styles or {}
-    fig = go.Figure()
+    data, layout = [], {}
     any_below, drawn, missing, everything, no_path = False, 0, [], [], {}
     n = max((np.asarray(v).size for v in norms.values()), default=0)
     for i, (name, values) in enumerate(norms.items()):
@@ -890,12 +964,13 @@ def gradient_profile(
         x = np.arange(v.size) if t is None else np.asarray(t)
         style = styles.get(name) or _other_line(i)
         shown = np.where(np.isfinite(v) & (v >= floor), v, np.nan)
-        fig.add_trace(_line(x, shown, name, style,
-                            f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
+        data.append(_line(x, shown, name, style,
+                          f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
         lone = _lone_points(shown)
         if lone.any():  # a line of one point between gaps draws nothing: a dot instead
-            fig.add_trace(go.Scatter(
-                x=x[lone], y=shown[lone], mode="markers", name=name, showlegend=False,
+            data.append(dict(
+                type="scatter", x=x[lone], y=shown[lone], mode="markers", name=name,
+                showlegend=False,
                 marker=dict(symbol=style.marker or "circle", size=11, color=style.colour),
                 hovertemplate=f"t=%{{x}}<br>{name} = %{{y:.3e}}<extra></extra>"))
         zero = no_dependence(v, floor)
@@ -903,8 +978,8 @@ def gradient_profile(
             no_path[name] = (x[zero], style)
         below = np.isfinite(v) & (v < floor) & ~zero
         if below.any():
-            fig.add_trace(go.Scatter(
-                x=x[below], y=np.full(below.sum(), floor), mode="markers",
+            data.append(dict(
+                type="scatter", x=x[below], y=np.full(below.sum(), floor), mode="markers",
                 showlegend=False, legendgroup=name, name=f"{name} {FLOOR_TEXT}",
                 marker=dict(symbol="x-thin", size=8, color=style.colour,
                             line=dict(width=2, color=style.colour)),
@@ -925,30 +1000,31 @@ def gradient_profile(
         b = np.asarray(bound, np.float64)
         b = np.where(np.isfinite(b) & (b >= floor), b, np.nan)
         if np.isfinite(b).any():
-            fig.add_trace(_line(np.arange(b.size) if t is None else np.asarray(t), b,
-                                "bound (γλ₁)^(T−1−t)", BOUND_LINE,
-                                "t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>"))
+            data.append(_line(np.arange(b.size) if t is None else np.asarray(t), b,
+                              "bound (γλ₁)^(T−1−t)", BOUND_LINE,
+                              "t=%{x}<br>Pascanu bound = %{y:.3e}<extra></extra>"))
             everything.append(b)
     x_all = np.arange(n) if t is None else np.asarray(t)
+    xaxis, yaxis = _axis(layout, "x"), _axis(layout, "y")
     if everything or any_below:
-        _decade_axis(fig, "y", np.concatenate(everything) if everything else [floor],
+        _decade_axis(yaxis, np.concatenate(everything) if everything else [floor],
                      floor if any_below else None)
         if len(x_all):
-            fig.update_xaxes(range=[float(np.min(x_all)), float(np.max(x_all))])
-            _integer_ticks(fig, "x", float(np.min(x_all)), float(np.max(x_all)))
-    fig.update_yaxes(title_text=y_title)
-    fig.update_xaxes(title_text=x_title)
+            xaxis["range"] = [float(np.min(x_all)), float(np.max(x_all))]
+            _integer_ticks(xaxis, float(np.min(x_all)), float(np.max(x_all)))
+    _title(yaxis, y_title)
+    _title(xaxis, x_title)
     if any_below:
-        _reference_line(fig, floor, FLOOR_TEXT, log=True, at="right", dash="dot", width=1.5)
+        _reference_line(layout, floor, FLOOR_TEXT, log=True, at="right", dash="dot", width=1.5)
     if no_path:
-        _no_path_band(fig, no_path)
-    fig = _layout(fig, title, height=480)
+        _no_path_band(data, layout, no_path)
+    _layout(layout, title, height=480)
     if no_path:
-        fig.layout.yaxis2.visible = False
-    _label_lines(fig, label_side)
+        layout["yaxis2"]["visible"] = False
+    _label_lines(data, layout, label_side)
     if missing:
-        _say_missing(fig, "<br>".join(missing), hide_axes=not (everything or any_below))
-    return fig
+        _say_missing(layout, "<br>".join(missing), hide_axes=not (everything or any_below))
+    return _figure(data, layout)
 
 
 NO_PATH_BAND = 0.16  # of the plot's height, under the log axis: where exact zeros are marked
@@ -962,7 +1038,7 @@ def _lone_points(shown: np.ndarray) -> np.ndarray:
     return ok & ~left & ~right
 
 
-def _no_path_band(fig, no_path: dict) -> None:
+def _no_path_band(data: list, layout: dict, no_path: dict) -> None:
     """Mark the steps where a line is exactly 0 with no path to the loss: a strip of
     marks in its colour per line, in a band under the log axis that has no ticks (a log
     axis has no place for 0, and a mark at any height on it would read as a value).
@@ -970,22 +1046,22 @@ def _no_path_band(fig, no_path: dict) -> None:
     Args:
       no_path: line name -> (steps where it is exactly 0, its Line).
     """
-    fig.update_layout(yaxis=dict(domain=[NO_PATH_BAND, 1]),
-                      xaxis=dict(anchor="free", position=0),
-                      yaxis2=dict(domain=[0, NO_PATH_BAND * 0.9], range=[0, 1], anchor="x",
-                                  fixedrange=True, showgrid=False))
+    _deep_update(layout, dict(yaxis=dict(domain=[NO_PATH_BAND, 1]),
+                              xaxis=dict(anchor="free", position=0),
+                              yaxis2=dict(domain=[0, NO_PATH_BAND * 0.9], range=[0, 1],
+                                          anchor="x", fixedrange=True, showgrid=False)))
     rows = len(no_path)
     for j, (name, (steps, style)) in enumerate(no_path.items()):
         y = 0.45 - 0.4 * j / max(rows - 1, 1) if rows > 1 else 0.25
-        fig.add_trace(go.Scatter(
-            x=steps, y=np.full(steps.size, y), yaxis="y2", mode="markers",
+        data.append(dict(
+            type="scatter", x=steps, y=np.full(steps.size, y), yaxis="y2", mode="markers",
             name=f"{name}: {NO_PATH_TEXT}", showlegend=False,
             marker=dict(symbol="line-ns", size=10, line=dict(width=3, color=style.colour)),
             hovertemplate=f"t=%{{x}}<br>{name}: {NO_PATH_TEXT}<extra></extra>"))
     # The words over the longest stretch of marks, clear of the lines above the band.
     steps = max((s for s, _ in no_path.values()), key=len)
-    fig.add_annotation(
-        x=float(np.median(steps)), xref="x", y=1.0, yref="y2", yanchor="top",
+    _annotate(
+        layout, x=float(np.median(steps)), xref="x", y=1.0, yref="y2", yanchor="top",
         text=f"{next(iter(no_path))}: {NO_PATH_TEXT}" if rows == 1 else NO_PATH_TEXT,
         showarrow=False, font=dict(size=FONT_SIZE, color=INK),
         bgcolor="rgba(255,255,255,0.85)", name="no path")
@@ -1013,23 +1089,24 @@ def saturation_bars(saturation: dict, title: str, top: float | None = None) -> g
     high_text = [f"> {saturation[n].thresholds[1]:g}" for n in names]
     top, digits = percent_axis(np.concatenate([low, high, [top or 0.0]]))
     fmt = f".{digits}%"
-    fig = go.Figure([
-        go.Bar(x=names, y=low, name="saturated low (closed)", marker_color=LINE_COLOURS[2],
-               customdata=low_text, texttemplate=f"%{{y:{fmt}}}", textposition="outside",
-               hovertemplate=f"gate %{{x}}<br>fraction %{{customdata}}: %{{y:{fmt}}}<extra></extra>"),
-        go.Bar(x=names, y=high, name="saturated high (open)", marker_color=LINE_COLOURS[1],
-               customdata=high_text, texttemplate=f"%{{y:{fmt}}}", textposition="outside",
-               hovertemplate=f"gate %{{x}}<br>fraction %{{customdata}}: %{{y:{fmt}}}<extra></extra>"),
-    ])
-    fig.update_traces(textfont=dict(size=FONT_SIZE - 1, color=INK), cliponaxis=False)
-    fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_yaxes(title_text="fraction of entries", tickformat=f".{max(digits - 1, 0)}%"
-                     if top >= 0.05 else fmt, range=[0, top])
-    fig.update_xaxes(title_text="gate", type="category")
-    fig = _layout(fig, title, height=400, legend=True, margin=dict(t=TOP_MARGIN + 30))
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=1.0,
-                                  yanchor="bottom"))
-    return fig
+
+    def bars(y, name, colour, text):
+        return dict(
+            type="bar", x=names, y=y, name=name, marker=dict(color=colour), customdata=text,
+            texttemplate=f"%{{y:{fmt}}}", textposition="outside", cliponaxis=False,
+            textfont=dict(size=FONT_SIZE - 1, color=INK),
+            hovertemplate=f"gate %{{x}}<br>fraction %{{customdata}}: %{{y:{fmt}}}<extra></extra>")
+
+    data = [bars(low, "saturated low (closed)", LINE_COLOURS[2], low_text),
+            bars(high, "saturated high (open)", LINE_COLOURS[1], high_text)]
+    layout = dict(
+        barmode="group", bargap=0.25,
+        yaxis=dict(title=dict(text="fraction of entries"), range=[0, top],
+                   tickformat=f".{max(digits - 1, 0)}%" if top >= 0.05 else fmt),
+        xaxis=dict(title=dict(text="gate"), type="category"))
+    _layout(layout, title, height=400, legend=True, margin=dict(t=TOP_MARGIN + 30))
+    layout["legend"].update(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom")
+    return _figure(data, layout)
 
 
 def percent_axis(fractions) -> tuple[float, int]:
@@ -1056,10 +1133,8 @@ def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str, cell: str | No
         colours of its gates.
     """
     x, y = circle(1.0)
-    fig = go.Figure(go.Scatter(
-        x=x, y=y, mode="lines", name="unit circle |λ| = 1",
-        line=dict(color=REFERENCE_INK, dash="dash", width=2), hoverinfo="skip",
-    ))
+    data = [dict(type="scatter", x=x, y=y, mode="lines", name="unit circle |λ| = 1",
+                 line=dict(color=REFERENCE_INK, dash="dash", width=2), hoverinfo="skip")]
     symbols = ("circle", "square", "diamond", "triangle-up")
     single = len(eigenvalues) == 1
     for i, block in enumerate(_gate_order(eigenvalues)):
@@ -1069,22 +1144,24 @@ def eigenvalue_plane(eigenvalues: dict, labels: dict, title: str, cell: str | No
             colour = CELL_COLOURS[cell]
         else:
             colour = GATE_COLOURS.get(block, LINE_COLOURS[i % len(LINE_COLOURS)])
-        fig.add_trace(go.Scatter(
-            x=re, y=im, mode="markers", name=labels.get(block, block),
+        data.append(dict(
+            type="scatter", x=re, y=im, mode="markers", name=labels.get(block, block),
             marker=dict(size=10, color=colour, opacity=0.85, symbol=symbols[i % 4]),
             customdata=np.abs(eig).astype(np.float32),
             hovertemplate="Re λ = %{x:.3f}<br>Im λ = %{y:.3f}<br>|λ| = %{customdata:.3f}<extra></extra>",
         ))
-    fig.add_annotation(x=0.7071, y=0.7071, text="|λ| = 1", showarrow=False, xanchor="left",
-                       yanchor="bottom", font=dict(color=REFERENCE_INK), name="reference label")
-    fig.update_xaxes(title_text="real part", zeroline=True, zerolinecolor=GRID)
-    fig.update_yaxes(title_text="imaginary part", scaleanchor="x", scaleratio=1,
-                     zeroline=True, zerolinecolor=GRID)
-    fig = _layout(fig, title, height=520, legend=True)
-    fig.update_xaxes(zeroline=True)
-    fig.update_yaxes(zeroline=True)
-    fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"))
-    return fig
+    layout = dict(
+        annotations=[dict(x=0.7071, y=0.7071, text="|λ| = 1", showarrow=False, xanchor="left",
+                          yanchor="bottom", font=dict(color=REFERENCE_INK),
+                          name="reference label")],
+        xaxis=dict(title=dict(text="real part"), zerolinecolor=GRID),
+        yaxis=dict(title=dict(text="imaginary part"), scaleanchor="x", scaleratio=1,
+                   zerolinecolor=GRID))
+    _layout(layout, title, height=520, legend=True)
+    # After the template, which turns zero lines off on every other chart.
+    layout["xaxis"]["zeroline"] = layout["yaxis"]["zeroline"] = True
+    layout["legend"].update(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top")
+    return _figure(data, layout)
 
 
 def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, title: str,
@@ -1100,7 +1177,7 @@ def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, t
     lo = np.maximum(lo, 1e-12)
     colour = CELL_COLOURS.get(cell, INK)
     steps = np.asarray(steps)
-    fig = go.Figure([
+    data = [
         _line(steps, hi, "largest σ(J_t)", Line(colour, "dash", 2.5),
               "t=%{x}<br>largest singular value %{y:.3g}<extra></extra>"),
         _line(steps, lo, "smallest σ(J_t) (≥ 1e-12)", Line(colour, "dot", 2.5),
@@ -1108,25 +1185,27 @@ def singular_value_band(steps, quantiles: np.ndarray, threshold: float | None, t
               fill="tonexty", fillcolor=_rgba(colour, 0.12)),
         _line(steps, mid, "median σ(J_t)", Line(colour, "solid", 4.0),
               "t=%{x}<br>median singular value %{y:.3g}<extra></extra>"),
-    ])
+    ]
+    layout = {}
+    xaxis, yaxis = _axis(layout, "x"), _axis(layout, "y")
     values = [hi, lo, mid] + ([np.array([threshold])] if threshold is not None else [])
     drawn = any(np.isfinite(v).any() for v in (hi, lo, mid))
     if drawn:
-        _decade_axis(fig, "y", np.concatenate(values))
+        _decade_axis(yaxis, np.concatenate(values))
         if steps.size:
-            fig.update_xaxes(range=[float(steps.min()), float(steps.max())])
-            _integer_ticks(fig, "x", float(steps.min()), float(steps.max()))
+            xaxis["range"] = [float(steps.min()), float(steps.max())]
+            _integer_ticks(xaxis, float(steps.min()), float(steps.max()))
     if threshold is not None and drawn:
-        _reference_line(fig, threshold, f"{threshold:g} (= 1/γ)", log=True, at="left",
+        _reference_line(layout, threshold, f"{threshold:g} (= 1/γ)", log=True, at="left",
                         below=True)
-    fig.update_yaxes(title_text="singular value of J_t")
-    fig.update_xaxes(title_text="time step t")
-    fig = _layout(fig, title, height=460)
-    _label_lines(fig, "right")
+    _title(yaxis, "singular value of J_t")
+    _title(xaxis, "time step t")
+    _layout(layout, title, height=460)
+    _label_lines(data, layout, "right")
     if not drawn:
-        _say_missing(fig, "The step Jacobians are inf or NaN at every step: the state "
-                          "overflowed float32, nothing to draw", hide_axes=True)
-    return fig
+        _say_missing(layout, "The step Jacobians are inf or NaN at every step: the state "
+                             "overflowed float32, nothing to draw", hide_axes=True)
+    return _figure(data, layout)
 
 
 def _rgba(colour: str, alpha: float) -> str:
@@ -1145,16 +1224,16 @@ def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str,
       styles: name -> Line (e.g. `cell_line("gru")`).
     """
     styles = styles or {}
-    fig = go.Figure()
+    data, layout = [], {}
     everything, last_step, missing = [np.array([baseline])], 0, []
     for i, (name, (steps, losses, clipped)) in enumerate(runs.items()):
         style = styles.get(name) or _other_line(i)
         losses = np.asarray(losses, np.float64)
         steps = np.asarray(steps)
         shown = np.where(np.isfinite(losses) & (losses > 0), losses, np.nan)
-        fig.add_trace(_line(steps, shown, name, style._replace(width=2.5),
-                            f"{name}<br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>",
-                            legendgroup=name))
+        data.append(_line(steps, shown, name, style._replace(width=2.5),
+                          f"{name}<br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>",
+                          legendgroup=name))
         if np.isfinite(shown).any():
             everything.append(shown)
         else:
@@ -1163,25 +1242,26 @@ def loss_curves(runs: dict, baseline: float, baseline_label: str, title: str,
             last_step = max(last_step, int(steps.max()))
         clipped = np.asarray(clipped, bool)
         if clipped.any():
-            fig.add_trace(go.Scatter(
-                x=steps[clipped], y=shown[clipped], mode="markers",
+            data.append(dict(
+                type="scatter", x=steps[clipped], y=shown[clipped], mode="markers",
                 name=f"{name}: clipping fired", legendgroup=name,
                 marker=dict(symbol="circle-open", size=8, color=style.colour,
                             line=dict(width=1.5)),
                 hovertemplate=f"{name}<br>step %{{x}}: gradient clipped<extra></extra>",
             ))
-    _decade_axis(fig, "y", np.concatenate(everything))
-    fig.update_xaxes(range=[0, max(last_step, 1)])
-    _integer_ticks(fig, "x", 0, max(last_step, 1))
-    _reference_line(fig, baseline, f"no-memory baseline ({baseline_label})", log=True,
+    xaxis, yaxis = _axis(layout, "x"), _axis(layout, "y")
+    _decade_axis(yaxis, np.concatenate(everything))
+    xaxis["range"] = [0, max(last_step, 1)]
+    _integer_ticks(xaxis, 0, max(last_step, 1))
+    _reference_line(layout, baseline, f"no-memory baseline ({baseline_label})", log=True,
                     at="left", below=True)
-    fig.update_yaxes(title_text="training loss (log scale)")
-    fig.update_xaxes(title_text="training step")
-    fig = _layout(fig, title, height=460)
-    _label_lines(fig, "right")
+    _title(yaxis, "training loss (log scale)")
+    _title(xaxis, "training step")
+    _layout(layout, title, height=460)
+    _label_lines(data, layout, "right")
     if missing:
-        _say_missing(fig, "<br>".join(missing))
-    return fig
+        _say_missing(layout, "<br>".join(missing))
+    return _figure(data, layout)
 
 
 def profile_overlay(curves: list, floor: float, title: str,
@@ -1224,52 +1304,58 @@ def forward_panel(state_norms: np.ndarray, per_step: dict, per_step_title: str,
         left float32's range).
       cell: the cell, whose colour ‖h_t‖ takes.
     """
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1)
+    layout = _subplots(2, 1, shared_xaxes=True, vertical_spacing=0.1)  # x, y above; x2, y2
     v = np.asarray(state_norms, np.float64)
     t = np.arange(v.size)
     shown = np.where(np.isfinite(v) & (v > 0), v, np.nan)
     colour = CELL_COLOURS.get(cell, INK)
-    fig.add_trace(_line(t, shown, "‖h_t‖", Line(colour, "solid", 3.0),
-                        "t=%{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>"), row=1, col=1)
+    data = [_line(t, shown, "‖h_t‖", Line(colour, "solid", 3.0),
+                  "t=%{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>", xaxis="x", yaxis="y")]
     drawn_low = False
     for i, name in enumerate(_gate_order(per_step)):
         values = np.asarray(per_step[name], np.float64)
         style = Line(GATE_COLOURS.get(name, colour if len(per_step) == 1 else
                                       LINE_COLOURS[i % len(LINE_COLOURS)]), "solid", 2.5)
-        fig.add_trace(_line(t, values, name, style,
-                            f"t=%{{x}}<br>{name} = %{{y:.3f}}<extra></extra>"), row=2, col=1)
+        data.append(_line(t, values, name, style,
+                          f"t=%{{x}}<br>{name} = %{{y:.3f}}<extra></extra>",
+                          xaxis="x2", yaxis="y2"))
         drawn_low = drawn_low or bool(np.isfinite(values).any())
     if np.isfinite(shown).any():
-        _decade_axis(fig, "y", shown, row=1, col=1)
+        _decade_axis(layout["yaxis"], shown)
     elif np.isfinite(v).all():  # zero inputs from a zero state: exactly 0, not lost
-        _say_missing(fig, "‖h_t‖ = 0 at every step (the state stays at 0): a log axis has "
-                          "no place for 0", "x", "y", hide_axes=True)
+        _say_missing(layout, "‖h_t‖ = 0 at every step (the state stays at 0): a log axis has "
+                             "no place for 0", "x", "y", hide_axes=True)
     else:
-        _say_missing(fig, "‖h_t‖ is inf or NaN at every step: nothing to draw", "x", "y",
+        _say_missing(layout, "‖h_t‖ is inf or NaN at every step: nothing to draw", "x", "y",
                      hide_axes=True)
     if not drawn_low:
-        _say_missing(fig, f"{per_step_title}: no finite value to draw", "x2", "y2")
+        _say_missing(layout, f"{per_step_title}: no finite value to draw", "x2", "y2")
+    shapes = []
     for label, step in marks.items():
-        for row in (1, 2):
-            fig.add_vline(x=step, line=dict(color=REFERENCE_INK, dash="dash", width=2),
-                          row=row, col=1)
+        line = dict(color=REFERENCE_INK, dash="dash", width=2)
+        shapes.append(_vline(step, line, "x", "y"))
+        if per_step:  # (as add_vline: not across a panel with nothing in it)
+            shapes.append(_vline(step, line, "x2", "y2"))
         # At the foot of the upper panel, beside the line on the side with room: the
         # curve there is far from its end, which is where the state overflows.
         left_half = step < 0.45 * max(t.size - 1, 1)
-        fig.add_annotation(x=step, y=0.03, xref="x", yref="y domain", text=label,
-                           showarrow=False, xanchor="left" if left_half else "right",
-                           yanchor="bottom", xshift=5 if left_half else -5,
-                           font=dict(color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.8)",
-                           name="reference label")
-    fig.update_yaxes(title_text="‖h_t‖", row=1, col=1)
-    fig.update_yaxes(title_text=per_step_title, range=[0, 1.05], row=2, col=1)
-    fig.update_xaxes(title_text="time step t", row=2, col=1)
+        _annotate(layout, x=step, y=0.03, xref="x", yref="y domain", text=label,
+                  showarrow=False, xanchor="left" if left_half else "right",
+                  yanchor="bottom", xshift=5 if left_half else -5,
+                  font=dict(color=REFERENCE_INK), bgcolor="rgba(255,255,255,0.8)",
+                  name="reference label")
+    if shapes:
+        layout["shapes"] = shapes
+    _title(layout["yaxis"], "‖h_t‖")
+    _title(layout["yaxis2"], per_step_title)["range"] = [0, 1.05]
+    _title(layout["xaxis2"], "time step t")
     if t.size:
-        fig.update_xaxes(range=[0, max(int(t[-1]), 1)])
-        _integer_ticks(fig, "x", 0, max(int(t[-1]), 1))
-    fig = _layout(fig, title, height=560)
-    _label_lines(fig, "right")
-    return fig
+        for xaxis in (layout["xaxis"], layout["xaxis2"]):
+            xaxis["range"] = [0, max(int(t[-1]), 1)]
+            _integer_ticks(xaxis, 0, max(int(t[-1]), 1))
+    _layout(layout, title, height=560)
+    _label_lines(data, layout, "right")
+    return _figure(data, layout)
 
 
 def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps: list,
@@ -1287,14 +1373,16 @@ def depth_time_map(labels: list, depth_map: np.ndarray, floor: float, read_steps
     # bottom, so layer 1 sits lowest.
     panel = Panel(title, z.T, t, list(labels),
                   missing="‖∂L/∂h_t‖ is inf or NaN everywhere (the forward pass overflowed)")
-    fig = _heatmaps([panel], {"coloraxis": ColourAxis("‖∂L/∂h_t‖", lo, hi, log10=True)}, title,
-                    "time step t", "",
-                    "%{y}<br>time step t=%{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
-                    height=280 + 45 * len(labels), y_integer=False)
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(labels))
-    for step in read_steps:
-        fig.add_vline(x=step, line=dict(color="#FFFFFF", dash="dash", width=2))
-    return fig
+    data, layout = _heatmaps(
+        [panel], {"coloraxis": ColourAxis("‖∂L/∂h_t‖", lo, hi, log10=True)}, title,
+        "time step t", "",
+        "%{y}<br>time step t=%{x}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>",
+        height=280 + 45 * len(labels), y_integer=False)
+    layout["yaxis"].update(type="category", categoryorder="array", categoryarray=list(labels))
+    if read_steps:
+        layout["shapes"] = [_vline(step, dict(color="#FFFFFF", dash="dash", width=2))
+                            for step in read_steps]
+    return _figure(data, layout)
 
 
 def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
@@ -1310,12 +1398,12 @@ def connectivity_pair(steps, maps: dict, floor: float, title: str) -> go.Figure:
     panels = [Panel(name, z, np.asarray(steps), np.asarray(steps),
                     missing="‖∂y_t/∂x_s‖ is inf or NaN everywhere: nothing to draw")
               for name, z in zs.items()]
-    return _heatmaps(
+    return _figure(*_heatmaps(
         panels, {"coloraxis": ColourAxis("‖∂y_t/∂x_s‖", lo, hi, log10=True)}, title,
         "input step s", "output step t",
         "output step t=%{y}<br>input step s=%{x}<br>log10 ‖∂y_t/∂x_s‖ = %{z:.2f}<extra></extra>",
         height=520, y_reversed=True,
-    )
+    ))
 
 
 LAYER_DASHES = ("solid", "dash", "dot", "dashdot")  # layer 1, 2, 3, 4

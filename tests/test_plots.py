@@ -5,6 +5,7 @@ Checked on the figure objects themselves: what Plotly will draw, not how the cod
 import colorsys
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from rnnviz import plots
@@ -387,8 +388,8 @@ def _layout_by_plotly_updates(fig, title, height=460, margin=None, legend=False)
     fig.update_yaxes(**plots._AXIS)
     for name in fig.layout:
         if name.startswith("coloraxis") and fig.layout[name].colorscale:
-            fig.layout[name].colorbar.update(plots._merge(plots._COLORBAR,
-                                                          fig.layout[name].colorbar))
+            fig.layout[name].colorbar.update(plots._merge(
+                plots._COLORBAR, fig.layout[name].colorbar.to_plotly_json()))
     fig.update_annotations(font_size=max(plots.FONT_SIZE, plots.MIN_FONT_SIZE))
     for a in fig.layout.annotations:
         if a.font.color is None:
@@ -397,19 +398,20 @@ def _layout_by_plotly_updates(fig, title, height=460, margin=None, legend=False)
 
 
 def test_layout_is_what_plotlys_own_updates_give(monkeypatch):
-    """Every figure's template, applied by `_layout`, equals the same settings applied
-    with Plotly's update calls (the same JSON, keys in any order)."""
+    """Every figure's template, applied by `_layout` to its layout dict, equals the same
+    settings applied with Plotly's update calls (the same JSON, keys in any order)."""
+    import copy
     import json
 
-    import plotly.graph_objects as go
     import plotly.io as pio
 
     fast, compared = plots._layout, []
 
-    def both(fig, *args, **kwargs):
-        reference = _layout_by_plotly_updates(go.Figure(fig), *args, **kwargs)
-        result = fast(go.Figure(fig), *args, **kwargs)
-        compared.append(json.loads(pio.to_json(result, validate=False))
+    def both(layout, *args, **kwargs):
+        reference = _layout_by_plotly_updates(go.Figure(layout=copy.deepcopy(layout)), *args,
+                                              **kwargs)
+        result = fast(layout, *args, **kwargs)  # in place, as the builders use it
+        compared.append(json.loads(pio.to_json(plots._figure([], result), validate=False))
                         == json.loads(pio.to_json(reference, validate=False)))
         return result
 
@@ -645,3 +647,75 @@ def test_layer_labels_sit_at_their_line_ends():
     assert {a["x"] for a in labels.values()} == {0, T - 1}
     for name, a in labels.items():  # the text runs into the plot from its end
         assert a["xanchor"] == ("right" if "←" in name else "left")
+
+
+# --- every figure is valid Plotly ----------------------------------------------------------
+# The builders make their figures from dicts without Plotly's validation (`plots._figure`,
+# for speed): a misspelt property would reach the browser unnoticed. Plotly's validation of
+# each builder's figure catches it here.
+
+BUILDERS = sorted(name for name, f in vars(plots).items()  # every public f(...) -> go.Figure
+                  if callable(f) and not name.startswith("_")
+                  and getattr(f, "__module__", None) == plots.__name__
+                  and getattr(f, "__annotations__", {}).get("return") in (go.Figure, "go.Figure"))
+
+
+def figures_to_validate():
+    """(builder, figure) on ordinary data, and where a builder draws something else instead
+    (words for what is missing, exact zeros, a panel of nothing)."""
+    nan = np.full(T, np.nan)
+    yield "blank", plots.blank()
+    for name, fig in FIGURES:
+        yield ("gradient_profile" if name == "layer_profiles" else name), fig
+    for name, fig, _, _ in MAPS:
+        yield name, fig
+    v, _, _ = structural_and_flushed(T, 2)
+    yield "gradient_profile", plots.gradient_profile({"no path": v[:, 0], "faded": v[:, 1]},
+                                                     FLOOR, "p")
+    yield "gradient_profile", plots.gradient_profile({"g": nan}, FLOOR, "p")
+    yield "gradient_heatmap_row", plots.gradient_heatmap_row(
+        {"a": np.ones((T, H)), "b": np.full((T, H), np.nan)}, FLOOR, "row")
+    yield "gradient_heatmap", plots.gradient_heatmap(np.full((T, H), np.nan), FLOOR, "map")
+    yield "forward_panel", plots.forward_panel(nan, {"f": nan}, "fraction saturated",
+                                               {"mark": 3}, "f")
+    yield "singular_value_band", plots.singular_value_band(np.arange(T), np.full((3, T), np.nan),
+                                                           1.0, "s")
+    yield "loss_curves", plots.loss_curves(
+        {"x": (np.arange(5), np.full(5, np.nan), np.array([0, 1, 0, 1, 0], bool))}, 0.5, "1/2", "l")
+    yield "gate_maps", plots.gate_maps({g: np.full((T, H), 0.5) for g in GATE_NAMES["gru"]}, {})
+
+
+VALIDATED = list(figures_to_validate())
+
+
+@pytest.mark.parametrize("name, fig", VALIDATED, ids=[n for n, _ in VALIDATED])
+def test_every_figure_is_valid_plotly(name, fig):
+    go.Figure(fig.to_dict())  # validated: raises on a property Plotly does not know
+
+
+def test_every_builder_is_validated():
+    assert set(BUILDERS) == {name for name, _ in VALIDATED}, BUILDERS
+
+
+@pytest.mark.parametrize("rows, cols, titles, options", [
+    (1, 1, None, dict(shared_yaxes=True, horizontal_spacing=0.0, vertical_spacing=0.12)),
+    (1, 3, ["a", "", "c"], dict(shared_yaxes=True, horizontal_spacing=0.04,
+                                vertical_spacing=0.12)),
+    (2, 2, ["i", "f", "g"], dict(shared_yaxes=True, horizontal_spacing=0.04,
+                                 vertical_spacing=0.12)),
+    (2, 1, None, dict(shared_xaxes=True, vertical_spacing=0.1)),
+])
+def test_subplot_grids_are_make_subplots_own(rows, cols, titles, options):
+    """The grids copied from a cached make_subplots layout: the same axes, domains and
+    title annotations as make_subplots makes for these titles."""
+    from plotly.subplots import make_subplots
+
+    expected = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+                             **options).to_dict()["layout"]
+    del expected["template"]
+    got = plots._subplots(rows, cols, titles, **options)
+    if not titles:
+        assert "annotations" not in expected and "annotations" not in got
+    assert got == expected
+    got["xaxis"]["domain"] = [0, 0]  # a copy: the cached grid is not changed
+    assert plots._subplots(rows, cols, titles, **options) == expected
