@@ -841,15 +841,16 @@ def forget_horizon(f, level: float = 0.1, length: int | None = None) -> ForgetHo
     return ForgetHorizon(log_prod, steps, float(np.median(steps)), decay)
 
 
-def chunked_rows(rows_for, src, per_source: int, T: int, B: int, dtype):
+def chunked_rows(rows_for, src, per_source: int, T: int, B: int, dtype,
+                 most: int | None = None):
     """rows_for over the source steps `src` (n,), sorted with the empty slots (-1) last, in
-    chunks of at most CONNECTIVITY_CHUNK_SOURCES sources and CONNECTIVITY_CHUNK_BYTES of
+    chunks of at most `most` (CONNECTIVITY_CHUNK_SOURCES) sources and CONNECTIVITY_CHUNK_BYTES of
     tangents (`per_source` bytes each; 0: no tangents kept): (T, n, B). A chunk's scans
     can start at its first source (`_tangent_scan`'s `start`), so small chunks skip most of
     the steps before their sources; a chunk of empty slots only is skipped (log10 0 =
     -inf), and a -1 slot is never injected (its rows are cut off)."""
     n = src.shape[0]
-    m = min(n, CONNECTIVITY_CHUNK_SOURCES)
+    m = min(n, most or CONNECTIVITY_CHUNK_SOURCES)
     if per_source:
         m = min(m, CONNECTIVITY_CHUNK_BYTES // per_source)
     m = int(max(1, m))

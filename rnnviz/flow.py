@@ -120,11 +120,18 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=
     for k, layer in enumerate(net.layers):
         if live is not None and k > 0:
             inputs = jnp.where(k <= live[0], inputs, 0.0)
-        row = tuple(
-            _scan(cell, p, inputs if d == 0 or live is None else jnp.where(live[1], inputs, 0.0),
-                  carries0[k][d], None if eps is None else eps[k][d],
-                  reverse=d == 1, length=length if d == 1 else None)
-            for d, p in enumerate(layer))
+
+        def run(d, inputs, k=k):
+            return _scan(cell, layer[d], inputs, carries0[k][d],
+                         None if eps is None else eps[k][d], reverse=d == 1,
+                         length=length if d == 1 else None)
+
+        if live is None:
+            row = tuple(run(d, inputs) for d in range(len(layer)))
+        else:
+            row = tuple(_run_if_live(run, d, jnp.where(live[1], inputs, 0.0) if d else inputs,
+                                     (k <= live[0]) & ((d == 0) | live[1]))
+                        for d in range(len(layer)))
         outs.append(row)
         hs = [o["h"] for o in row]
         if live is not None and len(hs) == 2:
@@ -133,6 +140,18 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=
         if live is not None:
             ys = inputs if ys is None else jnp.where(k == live[0], inputs, ys)
     return tuple(outs), inputs if live is None else ys
+
+
+def _run_if_live(run, d, inputs, is_live):
+    """run(d, inputs) where a padded network's part is live, else its outputs as zeros, as
+    one branch of a `lax.cond` per layer and direction (not per step): a part that is not
+    live costs nothing, forward or backward, and its cotangents are exactly 0, as the
+    selects in `_network_scan` make them. (Its gates would be σ(0) = ½, not 0; nothing
+    reads a part that is not live.)"""
+    def idle(inputs):
+        return jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda x: run(d, x), inputs))
+
+    return jax.lax.cond(is_live, lambda x: run(d, x), idle, inputs)
 
 
 def _per_layer(net: Network, parts):
