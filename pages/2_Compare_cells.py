@@ -19,9 +19,9 @@ ui.model_elsewhere("it compares the three cells drawn with the same seed, size a
 with ui.computing("Computing three cells (the first view compiles for a few seconds)…"):
     results = {cell: ui.gradient_flow(replace(config, cell=cell)) for cell in COMPARED}
     # Where the GRU fades fastest, the same GRU at larger update-gate biases, to say why.
-    raised = ({b: ui.gradient_flow(replace(config, cell="gru", update_bias=b))
-               for b in claims.raised_update_biases(config.update_bias)}
-              if claims.gru_fades_fastest(results) else {})
+    raised = claims.raised_gru_runs(
+        results, config.update_bias,
+        lambda b: ui.gradient_flow(replace(config, cell="gru", update_bias=b)))
 
 st.markdown(
     "The same inputs, seed, hidden size and initialisation family, three cells. "

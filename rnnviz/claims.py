@@ -397,6 +397,28 @@ def raised_update_biases(bias: float) -> tuple:
     return tuple(b for b in RAISED_UPDATE_BIASES if b > bias)
 
 
+def _carries_further(r, best: float) -> bool:
+    """A raised GRU's run that the note may name, delivering more to step 0 than `best`."""
+    return (np.isfinite(r.grad_norms).all() and "z" in r.forward.gate_means
+            and r.grad_norms[0] > best)
+
+
+def raised_gru_runs(results: dict, bias: float, run) -> dict:
+    """What `gru_update_gate_note` needs of the raised GRU: run(b) for the biases of
+    `raised_update_biases(bias)` in increasing order, up to the first that delivers more
+    to step 0 than every other compared cell (the one the note names); all of them when
+    none does. Empty unless the GRU fades fastest."""
+    if not gru_fades_fastest(results):
+        return {}
+    best = max(float(r.grad_norms[0]) for c, r in results.items() if c != "gru")
+    raised = {}
+    for b in raised_update_biases(bias):
+        raised[b] = run(b)
+        if _carries_further(raised[b], best):
+            break
+    return raised
+
+
 def _amount(x: float) -> str:
     return f"{x:.1e}" if x >= FLOOR else "less than 1e-30"
 
@@ -430,7 +452,7 @@ def gru_update_gate_note(results: dict, bias: float, raised: dict) -> str | None
              if np.isfinite(r.grad_norms).all() and "z" in r.forward.gate_means}
     if not tried:
         return text
-    beat = [b for b in sorted(tried) if tried[b].grad_norms[0] > others[best]]
+    beat = [b for b in sorted(tried) if _carries_further(tried[b], others[best])]
     b = beat[0] if beat else max(tried, key=lambda k: tried[k].grad_norms[0])
     r = tried[b]
     v = float(r.grad_norms[0])

@@ -369,6 +369,26 @@ def test_gru_update_gate_note_is_true_of_its_runs():
     assert r.grad_norms[0] > 10 * at_0["gru"]  # it does carry the gradient further
 
 
+@pytest.mark.parametrize("settings", [{}, dict(T=300, H=64, seed=4), dict(init="glorot", gain=1.2),
+                                      dict(T=40, H=8, update_bias=2.5), dict(update_bias=3.0)])
+def test_the_page_runs_only_the_raised_grus_the_note_needs(settings):
+    """The Compare page stops at the first raised bias that beats the other cells: the note
+    is the one that every raised bias gives."""
+    from dataclasses import replace
+
+    config, results = _compare_defaults(**settings)
+    every = {b: gradflow.gradient_flow(replace(config, cell="gru", update_bias=b))
+             for b in claims.raised_update_biases(config.update_bias)}
+    ran = []
+    needed = claims.raised_gru_runs(results, config.update_bias,
+                                    lambda b: ran.append(b) or every[b])
+    assert list(needed) == ran == sorted(ran)
+    assert (claims.gru_update_gate_note(results, config.update_bias, needed)
+            == claims.gru_update_gate_note(results, config.update_bias, every))
+    if not claims.gru_fades_fastest(results):
+        assert needed == {}
+
+
 def test_gru_update_gate_note_only_when_the_gru_fades_fastest():
     config, results = _compare_defaults(update_bias=3.0)
     at_0 = {c: r.grad_norms[0] for c, r in results.items()}
