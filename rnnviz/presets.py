@@ -10,6 +10,7 @@ import numpy as np
 
 from rnnviz import claims
 from rnnviz.cells import CELL_LABELS
+from rnnviz.config import to_query
 
 
 class Preset(NamedTuple):
@@ -431,9 +432,26 @@ PRESETS = (
 )
 
 
+def _settings(page: str) -> tuple:
+    """The settings (config.Field) a page writes into its address."""
+    from rnnviz import deepflow, gradflow, train
+
+    return {DEEP: deepflow.FIELDS, LAB: train.FIELDS}.get(page, gradflow.FIELDS)
+
+
+def _is_default(field, raw) -> bool:
+    """A setting absent from the address, or written there at its default."""
+    return raw is None or raw == to_query((field,), {field.key: field.default})[field.key]
+
+
 def matching(page: str, query: dict) -> Preset | None:
-    """The preset of this page whose settings the query holds, if any."""
+    """The preset of this page whose settings the query holds, if any: the ones it names at
+    its values, every other setting of the page at its default. (A student who switches on
+    one more, e.g. the spectral radius, has left the preset, and its narration, true of the
+    preset's settings, would no longer be.)"""
     for preset in PRESETS:
-        if preset.page == page and all(query.get(k) == v for k, v in preset.query.items()):
+        if preset.page == page and all(query.get(k) == v for k, v in preset.query.items()) \
+                and all(_is_default(f, query.get(f.key)) for f in _settings(page)
+                        if f.key not in preset.query):
             return preset
     return None

@@ -410,3 +410,30 @@ def test_deep_presets_round_trip_their_urls():
         assert presets.matching(presets.FLOW, written) is None
         other = {**written, "layers": str(config.layers % deepflow.MAX_LAYERS + 1)}
         assert presets.matching(presets.DEEP, other) is None
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_a_preset_is_left_when_any_other_setting_changes(preset):
+    """Its narration holds for its settings only: the address the page writes (every
+    setting) names the preset; the same address with one more setting off its default (the
+    spectral radius switched on, a bias, the seed, …) names none."""
+    from rnnviz.config import to_query
+
+    fields = presets._settings(preset.page)
+    defaults = {f.key: f.default for f in fields}
+    written = {**to_query(fields, defaults), **preset.query}
+    assert presets.matching(preset.page, written) is preset
+    for field in fields:
+        if field.key in preset.query:
+            continue
+        changed = {**written, **to_query((field,), {field.key: _not_default(field)})}
+        assert changed != written and presets.matching(preset.page, changed) is None, field.key
+
+
+def _not_default(field):
+    """A valid value of a setting other than its default."""
+    if field.kind is bool:
+        return not field.default
+    if field.choices:
+        return next(c for c in field.choices if c != field.default)
+    return field.hi if field.hi != field.default else field.lo
