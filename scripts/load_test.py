@@ -58,7 +58,7 @@ CHROMIUM_ARGS = [  # as tests/browser/conftest.py
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-MEMORY_TARGET_MB = 600.0
+MEMORY_TARGET_MB = 690.0  # the smallest memory Streamlit Community Cloud grants an app
 P95_TARGET_S = 1.0
 
 # (URL path, minimum number of Plotly charts once rendered, settings per variant)
