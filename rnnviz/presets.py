@@ -440,8 +440,10 @@ def _settings(page: str) -> tuple:
 
 
 def _is_default(field, raw) -> bool:
-    """A setting absent from the address, or written there at its default."""
-    return raw is None or raw == to_query((field,), {field.key: field.default})[field.key]
+    """A setting absent from the address, written there empty (a page writes a setting
+    that does not apply, e.g. the chrono initialisation's T_max under another scheme, as
+    ""), or at its default."""
+    return raw in (None, "") or raw == to_query((field,), {field.key: field.default})[field.key]
 
 
 def matching(page: str, query: dict) -> Preset | None:
