@@ -545,7 +545,8 @@ def _log10_hypot(logs):
 # of sources (stacks only; a single layer keeps nothing but the carry).
 CONNECTIVITY_CHUNK_BYTES = 32 * 2**20
 # Sources per chunk: each chunk's forward scans start at its first source, so the work
-# is about n·T/2 source-steps instead of slots·T (measured below `connectivity`).
+# is about n·T/2 source-steps instead of slots·T (measured on the Connectivity page's map,
+# 256 slots: LSTM, H = 128, T = 600, 4.0 → 1.5 s; RNN, H = 32, T = 600, 0.21 → 0.08 s).
 CONNECTIVITY_CHUNK_SOURCES = 16
 
 
