@@ -389,35 +389,35 @@ def _resize(a: np.ndarray, axis: int, real: int, padded: int, blocks: int = 1) -
     return np.moveaxis(out.reshape((blocks * padded,) + a.shape[2:]), 0, axis)
 
 
+def _resize_model(model: Model, cell: str, sizes: tuple, to: tuple) -> Model:
+    """`model` with its (H, I, O) `sizes` zero-padded or cut to `to`, H within every gate
+    block (numpy arrays); unchanged where a size already is the target."""
+    (H, I, O), (H2, I2, O2) = sizes, to
+    c, r = jax.tree.map(np.asarray, model)
+    rows = lambda a: _resize(a, 0, H, H2, GATE_BLOCKS[cell])  # noqa: E731
+    return Model(
+        CellParams(_resize(rows(c.w_ih), 1, I, I2), _resize(rows(c.w_hh), 1, H, H2),
+                   rows(c.b_ih), rows(c.b_hh)),
+        Readout(_resize(_resize(r.w, 0, O, O2), 1, H, H2), _resize(r.b, 0, O, O2)))
+
+
 def pad_model(model: Model, cell: str, hidden: int, inputs: int, outputs: int) -> Model:
     """A real-size Model (H units, I inputs, O outputs) at its padded shapes: H to
     width(H) within every gate block, I and O to IO_PAD, all with zeros; a padded Model as
     it is. Numpy arrays."""
-    G, H, Hp = GATE_BLOCKS[cell], hidden, width(hidden)
-    c, r = model.cell, model.readout
-    rows = lambda a: _resize(a, 0, H, Hp, G)  # noqa: E731
-    return Model(
-        CellParams(_resize(rows(c.w_ih), 1, inputs, IO_PAD), _resize(rows(c.w_hh), 1, H, Hp),
-                   rows(c.b_ih), rows(c.b_hh)),
-        Readout(_resize(_resize(r.w, 0, outputs, IO_PAD), 1, H, Hp),
-                _resize(r.b, 0, outputs, IO_PAD)))
+    return _resize_model(model, cell, (hidden, inputs, outputs),
+                         (width(hidden), IO_PAD, IO_PAD))
 
 
 def unpad_model(model: Model, cell: str, hidden: int, inputs: int, outputs: int) -> Model:
     """The real-size Model inside a padded one (numpy arrays)."""
-    G, H, Hp = GATE_BLOCKS[cell], hidden, width(hidden)
-    c, r = jax.tree.map(np.asarray, model)
-    rows = lambda a: _resize(a, 0, Hp, H, G)  # noqa: E731
-    return Model(
-        CellParams(_resize(rows(c.w_ih), 1, IO_PAD, inputs), _resize(rows(c.w_hh), 1, Hp, H),
-                   rows(c.b_ih), rows(c.b_hh)),
-        Readout(_resize(_resize(r.w, 0, IO_PAD, outputs), 1, Hp, H),
-                _resize(r.b, 0, IO_PAD, outputs)))
+    return _resize_model(model, cell, (width(hidden), IO_PAD, IO_PAD),
+                         (hidden, inputs, outputs))
 
 
 def _padded(config: TrainConfig, model: Model) -> Model:
     task = TASKS[config.task]
-    return pad_model(jax.tree.map(np.asarray, model), config.cell, config.hidden_size,
+    return pad_model(model, config.cell, config.hidden_size,
                      task.input_size, task.output_size)
 
 

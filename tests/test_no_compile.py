@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from rnnviz import catalogue, deepflow, gradflow, programs, train, ui
 from rnnviz.presets import LAB
+from tests.test_urls import run_page as open_page
 
 SETTINGS_PER_PAGE = 3
 SEED = 17
@@ -81,11 +82,7 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
 
 
 def run_page(page: str, query: dict) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=300)
-    at.query_params.update(query)
-    if page != "app.py":
-        at.switch_page(page)
-    at.run()
+    at = open_page(page, query)
     if page == LAB:
         next(b for b in at.button if b.label == "Train").click().run()
     return at
