@@ -62,8 +62,7 @@ st.plotly_chart(
                               cell=config.cell),
     width="stretch",
 )
-stride = int(r.steps[1] - r.steps[0]) if len(r.steps) > 1 else 1
-every = "every step" if stride == 1 else f"one step in {stride}"
+every = "every step" if r.stride == 1 else f"one step in {r.stride}"
 st.caption(f"The first sequence, {every}: every direction of the state (which "
            "includes c for the LSTM: J_t is 2H×2H). When the largest singular value stays "
            "below 1, every step shrinks every direction.")

@@ -620,7 +620,8 @@ class JacobianResult:
 
     spectrum: object  # analysis.Spectrum of W_hh (per gate block)
     verdict: object  # analysis.Verdict (Pascanu et al. 2013)
-    steps: np.ndarray  # (n,) sampled time steps (every jacobian_stride(T, H)-th)
+    steps: np.ndarray  # (n,) sampled time steps: 0, stride, 2·stride, …
+    stride: int  # jacobian_stride(T, H)
     svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
     profile: np.ndarray  # (n,) ‖∂h_T/∂h_t‖₂ at `steps`, geometric mean over the sequences
     bound: np.ndarray | None  # (T,) (γλ₁)^(T−1−t), vanilla cells
@@ -639,7 +640,8 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
     if params is None:
         params, xs = make_params(c), config_inputs(c)
     svals, log_profile, finite = _jacobian_program(*_jacobian_args(c, params, xs))
-    steps = analysis.sampled_steps(c.T, jacobian_stride(c.T, params.w_hh.shape[1]))
+    stride = jacobian_stride(c.T, params.w_hh.shape[1])
+    steps = analysis.sampled_steps(c.T, stride)
     # The padded matrix's singular values are J_t's followed by zeros: keep J_t's S.
     svals = np.asarray(svals)[: len(steps), :, : analysis.state_size(c.cell, params)]
     log_profile = np.asarray(log_profile, np.float64)
@@ -650,6 +652,7 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
         spectrum=analysis.w_hh_spectrum(c.cell, params),
         verdict=analysis.pascanu_verdict(c.cell, params),
         steps=steps,
+        stride=stride,
         svals=analysis.singular_value_quantiles(svals),
         profile=profile,
         bound=None if (b := pascanu_bound(c.cell, params, c.T)) is None else b[steps],

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import ui
+from rnnviz import gradflow, ui
 from rnnviz.cells import CELLS
 from rnnviz.init import SCHEMES
 from rnnviz.presets import PRESETS
@@ -318,3 +318,16 @@ def test_a_mixed_keras_stack_on_every_page_that_shows_it(page):
     assert "Showing your model: hand\\-made" in infos and "random token ids" in infos
     if page != "pages/8_Deep_bidirectional.py":
         assert "layer 2 of 2" in infos  # the top layer, one-way, by default
+
+
+@pytest.mark.parametrize("T, H", [(100, 8), (600, 128)])
+def test_jacobian_and_map_captions_name_the_sampled_steps(T, H):
+    """The captions say which steps the charts show: the stride each result sampled at."""
+    why = open_page("pages/4_Why_it_vanishes.py", {"cell": "rnn", "T": str(T), "H": str(H)})
+    stride = gradflow.jacobian_stride(T, H)
+    every = "every step" if stride == 1 else f"one step in {stride}"
+    assert any(f"The first sequence, {every}:" in c.value for c in why.caption)
+    conn = open_page("pages/5_Connectivity.py", {"cell": "rnn", "T": str(T), "H": str(H)})
+    stride = gradflow.map_stride(T)
+    shown = [c.value.split(" (")[0] for c in conn.caption if c.value.startswith("Showing")]
+    assert shown == ([] if stride == 1 else [f"Showing one step in {stride} on both axes"])

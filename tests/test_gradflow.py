@@ -277,7 +277,7 @@ def test_jacobian_analyses_of_every_length_share_one_program_per_size():
         stride = gradflow.jacobian_stride(c.T, c.H)
         xs = unpadded_inputs(c)[:, : gradflow.JACOBIAN_SEQUENCES]
         params = gradflow.make_params(c)
-        assert r.steps.tolist() == list(range(0, c.T, stride))
+        assert r.stride == stride and r.steps.tolist() == list(range(0, c.T, stride))
         svals = analysis.step_jacobian_singular_values("gru", params, xs, stride=stride)
         np.testing.assert_allclose(r.svals, analysis.singular_value_quantiles(svals), rtol=1e-4)
         profile = rnnviz.jacobian_norms("gru", params, xs, ord=2)[r.steps]
