@@ -484,8 +484,8 @@ WAIT_RENDERED = """n => {
 }"""
 
 
-WARMUP_OFF = (  # diagnostic server: the background length-bucket warm-up disabled
-    "import sys; import rnnviz.gradflow as g; g.warm_up = lambda *a, **k: None; "
+WARMUP_OFF = (  # diagnostic server: the background warm-up of the catalogue disabled
+    "import sys; import rnnviz.ui as u; u.start_warm_up = lambda *a, **k: []; "
     "from streamlit.web.cli import main; sys.argv = ['streamlit'] + sys.argv[1:]; "
     "main(prog_name='streamlit')"
 )
