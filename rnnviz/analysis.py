@@ -213,7 +213,7 @@ def _network_trajectory(cell, net: Network, xs, h0, length=None):
       every real step (< length) once a backward direction reads the whole sequence.
     """
     carries0 = _carries0(cell, net, xs, h0)
-    outs, _ = _network_scan(cell, net, xs, carries0, length=length)
+    outs = _network_scan(cell, net, xs, carries0, length=length).outs
     inputs = (xs,) + tuple(_join_directions([o["h"] for o in row]) for row in outs[:-1])
     prev = tuple(tuple(_prev_states(carries0[k][d], _states(cell, o), reverse=d == 1)
                        for d, o in enumerate(row)) for k, row in enumerate(outs))

@@ -524,7 +524,7 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
     T, B, I = xs.shape
     live = (top, two_way)
     carries0 = _carries0(cell, net, xs)
-    outs, _ = _network_scan(cell, net, xs, carries0, length=length, live=live)
+    outs = _network_scan(cell, net, xs, carries0, length=length, live=live).outs
     reads = [xs] + [_join_directions([row[0]["h"], jnp.where(two_way, row[1]["h"], 0.0)])
                     for row in outs[:-1]]  # what each layer reads (layers > top: not used)
     prev = [[analysis._prev_states(carries0[k][d], analysis._states(cell, o), reverse=d == 1)

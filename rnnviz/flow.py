@@ -9,6 +9,8 @@ units H_k, as Keras stacks them) has a top output ``(T, B, D_top·H_top)`` and p
 results as an L-tuple of ``(D_k, T, B, H_k)`` arrays (`per_layer_arrays` reads both forms).
 """
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,41 +46,57 @@ def _carry0(cell, params, xs, h0=None, c0=None):
     return carry if c0 is None else (carry[0], c0)
 
 
-def _scan(cell, params, xs, carry0, eps=None, reverse=False, length=None):
-    """Run `cell` over xs from carry0; eps, if given, perturbs each new state (see cells.py).
+# The carry parts as a step also outputs them: (h,), or (h, c) for the LSTM (cells.py).
+STATE_OUTPUTS = ("h", "c")
 
-    Returns the stacked step outputs: dict of (T, B, H) arrays, "h" and the gates, at the
-    input positions t (also with ``reverse``, which runs the sequence backwards, for the
-    backward direction of a bidirectional layer).
 
-    length: with ``reverse``, the steps t ≥ length are padding: the state stays carry0
-      through them (and they output it), so step length − 1 starts from carry0 as if the
-      sequence ended there. Running forward, padding after `length` changes nothing before.
+def _scan(step, params, xs, carry0, eps=None, reverse=False, length=None):
+    """Run `step` (a pure ``step(params, carry, x, eps) -> (carry, out)``, as cells.STEPS
+    holds them) over xs from carry0; eps, if given, perturbs each new state (see cells.py).
+
+    The one scan of the engine: every layer, direction and model runs through it.
+
+    Returns:
+      (carry, outs): the final carry, the state after the last real step, in carry0's form
+      ((h,) or (h, c)), e.g. to start another scan from; outs the stacked step outputs, a
+      dict of (T, B, H) arrays, "h" and the gates, at the input positions t (also with
+      ``reverse``, which runs the sequence backwards, for a backward direction).
+
+    length: the steps t ≥ length are padding: the state there is carry0 (and they output
+      it), by a select per step, never a branch (this scan is differentiated). Running
+      backward, step length − 1 then starts from carry0 as if the sequence ended there;
+      running forward, a state cannot run on and overflow in the padding (train.py), and
+      the final carry, the state after step length − 1, is read from the outputs. (Holding
+      the running carry there instead changes how XLA fuses the step: results move by an ulp.)
     """
-    step = STEPS[cell]
     if length is None:
 
         def body(carry, inputs):
             x, e = inputs
             return step(params, carry, x, e)
 
-        _, outs = jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
-        return outs
+        return jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
 
     def masked_body(carry, inputs):
         x, e, t = inputs
         new, out = step(params, carry, x, e)
         new = tuple(jnp.where(t < length, a, a0) for a, a0 in zip(new, carry0))
-        return new, {**out, "h": new[0], **({"c": new[1]} if len(new) > 1 else {})}
+        return new, {**out, **dict(zip(STATE_OUTPUTS, new))}
 
-    _, outs = jax.lax.scan(masked_body, carry0, (xs, eps, jnp.arange(xs.shape[0])),
-                           reverse=reverse)
-    return outs
+    carry, outs = jax.lax.scan(masked_body, carry0, (xs, eps, jnp.arange(xs.shape[0])),
+                               reverse=reverse)
+    return (carry if reverse else _state_at(outs, length - 1, len(carry))), outs
+
+
+def _state_at(outs, t, parts: int) -> tuple:
+    """The carry of `parts` parts after step t, read from a scan's outputs (`STATE_OUTPUTS`)."""
+    return tuple(outs[name][t] for name in STATE_OUTPUTS[:parts])
 
 
 def _start_state(net: Network, h0, k: int, d: int):
-    """Layer k, direction d's slice of a start state: (B, H) for one layer, else h0[k·D + d]
-    of an (L·D, B, H) array, PyTorch's h_0 order (layer 0 forward, layer 0 backward, ...).
+    """Layer k, direction d's slice of a start state as the public API takes it: (B, H) for
+    one layer (its one-layer view), else h0[k·D + d] of an (L·D, B, H) array, PyTorch's h_0
+    order (layer 0 forward, layer 0 backward, ...).
     (A mixed network starts from zeros: `check_start_state` refuses an h0 for it.)"""
     if h0 is None or is_single_layer(net):
         return h0
@@ -98,11 +116,34 @@ def _join_directions(parts):
     return parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
 
 
-def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=None):
+class NetworkScan(NamedTuple):
+    """What `_network_scan` returns."""
+
+    outs: tuple  # outs[k][d]: step outputs of layer k, direction d (dict of (T, B, H_k))
+    ys: jax.Array  # (T, B, D·H): the top layer's output (layer `top`'s with `live`)
+    carries: tuple  # carries[k][d]: its final carry, in the form of carries0[k][d]
+
+
+def _direction_scan(step, params, xs, carry0, eps, backward: bool, length):
+    """One direction of a layer: `_scan`, the backward one reversed from step length − 1.
+
+    The forward one runs on through the padding, as it always has (nothing real reads it
+    there, so its outputs there are left as they were); its final carry, the state after
+    the last real step, is read at step length − 1 instead.
+    """
+    if backward:
+        return _scan(step, params, xs, carry0, eps, reverse=True, length=length)
+    carry, outs = _scan(step, params, xs, carry0, eps)
+    return (carry if length is None else _state_at(outs, length - 1, len(carry))), outs
+
+
+def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None,
+                  live=None) -> NetworkScan:
     """Run every layer and direction of `net` over xs (T, B, I), bottom layer first.
 
-    Each is one `_scan` of its cell; layer k > 0 reads the [forward, backward] outputs of
-    layer k − 1. The backward direction runs reversed (respecting `length`, see `_scan`).
+    Each is one `_scan` of its cell (`_direction_scan`); layer k > 0 reads the [forward,
+    backward] outputs of layer k − 1. The backward direction runs reversed (respecting
+    `length`, see `_scan`).
 
     live: None, or (top, two_way), traced scalars, for a network padded to a larger form
       (`deepflow.pad_network`): its layers above `top` read zeros, and so does its backward
@@ -113,18 +154,20 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=
       give them and what only they read exactly-0 cotangents.
 
     Returns:
-      (outs, ys): outs[k][d] the step outputs of layer k, direction d (dict of (T, B, H));
-      ys (T, B, D·H) the top layer's output (layer `top`'s with `live`).
+      NetworkScan (outs, ys, carries): the step outputs of every layer and direction, the
+      top layer's output, and the final carry of every layer and direction: the state
+      after the last real step (< length), the backward direction's after x_0. A part that
+      is not `live` has zero outputs and carries.
     """
-    inputs, outs, ys = xs, [], None
+    step = STEPS[cell]
+    inputs, outs, carries, ys = xs, [], [], None
     for k, layer in enumerate(net.layers):
         if live is not None and k > 0:
             inputs = jnp.where(k <= live[0], inputs, 0.0)
 
         def run(d, inputs, k=k):
-            return _scan(cell, layer[d], inputs, carries0[k][d],
-                         None if eps is None else eps[k][d], reverse=d == 1,
-                         length=length if d == 1 else None)
+            return _direction_scan(step, layer[d], inputs, carries0[k][d],
+                                   None if eps is None else eps[k][d], d == 1, length)
 
         if live is None:
             row = tuple(run(d, inputs) for d in range(len(layer)))
@@ -132,14 +175,15 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None, live=
             row = tuple(_run_if_live(run, d, jnp.where(live[1], inputs, 0.0) if d else inputs,
                                      (k <= live[0]) & ((d == 0) | live[1]))
                         for d in range(len(layer)))
-        outs.append(row)
-        hs = [o["h"] for o in row]
+        carries.append(tuple(carry for carry, _ in row))
+        outs.append(tuple(o for _, o in row))
+        hs = [o["h"] for _, o in row]
         if live is not None and len(hs) == 2:
             hs[1] = jnp.where(live[1], hs[1], 0.0)
         inputs = _join_directions(hs)
         if live is not None:
             ys = inputs if ys is None else jnp.where(k == live[0], inputs, ys)
-    return tuple(outs), inputs if live is None else ys
+    return NetworkScan(tuple(outs), inputs if live is None else ys, tuple(carries))
 
 
 def _run_if_live(run, d, inputs, is_live):
@@ -156,13 +200,16 @@ def _run_if_live(run, d, inputs, is_live):
 
 def _per_layer(net: Network, parts):
     """Nested per-layer, per-direction arrays parts[k][d] (T, B, H_k) as one (L, D, T, B, H)
-    array, or the (T, B, H) array itself for one unidirectional layer. A mixed network's
-    layers do not stack: an L-tuple of (D_k, T, B, H_k) arrays."""
-    if is_single_layer(net):
-        return parts[0][0]
+    array. A mixed network's layers do not stack: an L-tuple of (D_k, T, B, H_k) arrays."""
     if not net.is_uniform:
         return tuple(jnp.stack(list(row)) for row in parts)
     return jnp.stack([jnp.stack(list(row)) for row in parts])
+
+
+def _one_layer_view(net: Network, tree):
+    """The public API's edge: a single unidirectional layer's (1, 1, T, B, H) results as the
+    one-layer shapes (T, B, H); any other network's as they are."""
+    return jax.tree.map(lambda a: a[0, 0], tree) if is_single_layer(net) else tree
 
 
 def per_layer_arrays(a) -> tuple:
@@ -189,19 +236,31 @@ def _gates(net: Network, outs) -> dict:
 
 
 @programs.jit(static_argnames=("cell",))
-def _unroll(cell, params, xs, h0, c0, length=None):
+def _unroll(cell, net: Network, xs, h0, c0, length=None):
+    scan = _network_scan(cell, net, xs, _carries0(cell, net, xs, h0, c0), length=length)
+    return scan.ys, _one_layer_view(net, _gates(net, scan.outs))
+
+
+def _network_of(cell, params, xs, h0=None, c0=None) -> Network:
+    """Where a setting enters the engine: `params` as a Network, once. A Network is checked
+    (its layers fit, its start states are PyTorch's); one layer's CellParams passes
+    unchecked, as before networks existed."""
+    check_cell(cell)
     net = as_network(params)
-    outs, ys = _network_scan(cell, net, xs, _carries0(cell, net, xs, h0, c0), length=length)
-    return ys, _gates(net, outs)
+    if not isinstance(params, CellParams):
+        check_network(cell, net)
+        check_start_state(net, xs, h0)
+        check_start_state(net, xs, c0, "c0")
+    return net
 
 
 def check_start_state(params, xs, h0, name="h0"):
     """For a network, h0 must be (L·D, B, H), PyTorch's h_0 (a ValueError otherwise); one
     layer's (B, H) start state is passed through unchecked, as before networks existed. A
     mixed network (layers of different sizes or directions) starts from zeros only."""
-    if h0 is None or is_single_layer(params):
-        return
     net = as_network(params)
+    if h0 is None or is_single_layer(net):
+        return
     if not net.is_uniform:
         raise ValueError(f"{name} must be None (zeros) for a network whose layers differ in "
                          f"directions {net.directions} or sizes {net.hidden_sizes}")
@@ -212,10 +271,10 @@ def check_start_state(params, xs, h0, name="h0"):
                          f"got {tuple(np.shape(h0))}")
 
 
-def _length_if_needed(params, length):
+def _length_if_needed(net: Network, length):
     """`length` where it changes results (a backward direction reads from the end), else None,
     so that one-layer and unidirectional programs stay the same and need no length."""
-    return length if 2 in as_network(params).directions else None
+    return length if 2 in net.directions else None
 
 
 def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
@@ -239,13 +298,9 @@ def unroll(cell: str, params, xs, h0=None, c0=None, length=None):
       mixed network (Keras's Bidirectional under a one-way layer): hs (T, B, D_top·H_top)
       and each gate an L-tuple of (D_k, T, B, H_k).
     """
-    check_cell(cell)
     xs = as_array(xs)
-    if not isinstance(params, CellParams):
-        check_network(cell, params)
-        check_start_state(params, xs, h0)
-        check_start_state(params, xs, c0, "c0")
-    return _unroll(cell, params, xs, h0, c0, _length_if_needed(params, length))
+    net = _network_of(cell, params, xs, h0, c0)
+    return _unroll(cell, net, xs, h0, c0, _length_if_needed(net, length))
 
 
 def readout_loss(hs, length, placement="last", units=None):
@@ -291,14 +346,14 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
       {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
       network, an L-tuple of (D_k, T, B, H_k) for a mixed one.
     """
-    net = as_network(params)
+    net = as_network(params)  # an entry too (traced by gradflow, deepflow): once, here
     length = _length_if_needed(net, length)
     carries0 = _carries0(cell, net, xs, h0)
     eps = jax.tree.map(lambda c: jnp.zeros((xs.shape[0],) + c.shape, c.dtype), carries0)
 
     def loss_of_eps(eps):
-        outs, ys = _network_scan(cell, net, xs, carries0, eps, length, live)
-        return loss_fn(ys), (outs, ys)
+        scan = _network_scan(cell, net, xs, carries0, eps, length, live)
+        return loss_fn(scan.ys), (scan.outs, scan.ys)
 
     (loss, (outs, ys)), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
     # An infinite loss has no derivative; JAX would report relu'(NaN) = 0, i.e. a silent
@@ -307,12 +362,12 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
     grads = {"h": _per_layer(net, [[parts[0] for parts in row] for row in g])}
     if cell == "lstm":
         grads["c"] = _per_layer(net, [[parts[1] for parts in row] for row in g])
-    return loss, ys, _gates(net, outs), grads
+    return loss, ys, _one_layer_view(net, _gates(net, outs)), _one_layer_view(net, grads)
 
 
 @programs.jit(static_argnames=("cell", "loss_fn"))
-def _hidden_grads(cell, params, xs, h0, loss_fn, length=None):
-    return flow(cell, params, xs, loss_fn, h0, length)[3]
+def _hidden_grads(cell, net: Network, xs, h0, loss_fn, length=None):
+    return flow(cell, net, xs, loss_fn, h0, length)[3]
 
 
 def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
@@ -331,12 +386,9 @@ def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
       (D_k, T, B, H_k) for a mixed network (`network_norms` reads every form). Overflow
       shows up as inf/NaN entries, never an exception.
     """
-    check_cell(cell)
     xs = as_array(xs)
-    if not isinstance(params, CellParams):
-        check_network(cell, params)
-        check_start_state(params, xs, h0)
-    return _hidden_grads(cell, params, xs, h0, loss_fn, _length_if_needed(params, length))
+    net = _network_of(cell, params, xs, h0)
+    return _hidden_grads(cell, net, xs, h0, loss_fn, _length_if_needed(net, length))
 
 
 def _scaled(tree):
@@ -387,7 +439,7 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1, units
     """
     step = STEPS[cell]
     carry0 = _carry0(cell, params, xs, h0)
-    outs = _scan(cell, params, xs, carry0)
+    _, outs = _scan(step, params, xs, carry0)
     states = (outs["h"], outs["c"]) if cell == "lstm" else (outs["h"],)
     prev_states = tuple(jnp.concatenate([c[None], s[:-1]]) for c, s in zip(carry0, states))
     B, H = carry0[0].shape

@@ -21,7 +21,7 @@ import optax
 from rnnviz import config as cfg
 from rnnviz import programs
 from rnnviz.catalogue import Program
-from rnnviz.cells import CELLS, GATE_BLOCKS, CellParams, check_cell
+from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, check_cell
 from rnnviz.flow import _carry0, _scan, per_step_norms
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, uniform
 from rnnviz.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
@@ -486,7 +486,8 @@ def _states(cell: str, params: CellParams, xs, length, eps=None) -> dict:
     ~1e12 at step 20 and inf by step 60), and the backward pass would then multiply the
     zero cotangent by inf: a NaN gradient that the same run at its real length never has.
     """
-    return _scan(cell, params, xs, _carry0(cell, params, xs), eps, length=length)
+    _, outs = _scan(STEPS[cell], params, xs, _carry0(cell, params, xs), eps, length=length)
+    return outs
 
 
 def _step_losses(xent, outputs, preds, ys):

@@ -161,7 +161,7 @@ def naive_grad_at(cell, params, xs, t, loss_fn):
 def param_grads(cell, params, xs, loss_fn):
     """Plain jax.grad of the same loss with respect to the params (the usual training pass)."""
     carry0 = _carry0(cell, params, xs)
-    return jax.grad(lambda p: loss_fn(_scan(cell, p, xs, carry0)["h"]))(params)
+    return jax.grad(lambda p: loss_fn(_scan(STEPS[cell], p, xs, carry0)[1]["h"]))(params)
 
 
 # --- FLOP counts and the reference matmul loops ----------------------------------------------

@@ -19,9 +19,9 @@ from rnnviz.cells import GATE_OUTPUTS, STEPS, CellParams
 from rnnviz.init import SCHEMES
 
 try:
-    from reference import reference_unroll
+    from reference import reference_stack, reference_unroll
 except ImportError:  # tests/ imported as a package
-    from tests.reference import reference_unroll
+    from tests.reference import reference_stack, reference_unroll
 
 CELLS = rnnviz.CELLS
 # Fused gate blocks per cell, restated here (PyTorch layout) rather than imported.
@@ -839,3 +839,98 @@ def test_steps_per_decade_on_geometric_profiles():
     steps, direction = flow.steps_per_decade(profile)
     assert direction == "falls" and steps == pytest.approx(1 / np.log10(2), rel=1e-9)
     assert flow.steps_per_decade(np.full(T, 1e-40)) == (None, None)
+
+
+# --- 14. The engine's one scan: its final carry ---------------------------------------------
+
+PAD_FROM = 4  # the tests' `length`: steps from here on are padding with inputs that move a state
+
+
+def start_carry(cell, h0):
+    """A nonzero start carry: (h0,), or (h0, c0) with c0 ≠ 0 for the LSTM."""
+    return (h0, 0.7 * h0[:, ::-1]) if cell == "lstm" else (h0,)
+
+
+def loop_final_carry(cell, params, xs, carry, steps):
+    """The carry after running STEPS[cell] at `steps`, in that order: a plain Python loop."""
+    for t in steps:
+        carry, _ = STEPS[cell](params, carry, xs[t])
+    return carry
+
+
+@pytest.mark.parametrize("length", [None, PAD_FROM])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
+def test_scan_final_carry_is_the_state_after_the_last_real_step(cell, reverse, length):
+    """`_scan`'s final carry is the state after step length − 1 running forward, after step
+    0 running backward from step length − 1; the padding outputs the start state."""
+    T, B, I, H = SMALL
+    params = random_params(cell, 21, I, H)
+    xs, h0 = random_inputs(22, T, B, I, H)
+    xs = xs.at[PAD_FROM:].set(3.0)
+    carry0 = start_carry(cell, h0)
+    n = T if length is None else length
+    want = loop_final_carry(cell, params, xs, carry0, range(n - 1, -1, -1) if reverse else range(n))
+    carry, outs = flow._scan(STEPS[cell], params, xs, carry0, reverse=reverse, length=length)
+    assert len(carry) == len(carry0)
+    last = 0 if reverse else n - 1
+    for name, got, ref in zip(("h", "c"), carry, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6, err_msg=name)
+        np.testing.assert_array_equal(got, outs[name][last], err_msg=name)
+    if length is not None:
+        for name, a in zip(("h", "c"), carry0):
+            np.testing.assert_array_equal(outs[name][length:],
+                                          np.broadcast_to(a, outs[name][length:].shape))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_scan_goes_on_from_its_final_carry(cell, reverse):
+    """A sequence cut in two, the second scan started from the first's final carry, is the
+    uncut scan: the carry is what an encoder hands a decoder or a truncation cuts."""
+    T, B, I, H = SMALL
+    params = random_params(cell, 23, I, H)
+    xs, h0 = random_inputs(24, T, B, I, H)
+    step, carry0, cut = STEPS[cell], start_carry(cell, h0), 2
+    whole_carry, whole = flow._scan(step, params, xs, carry0, reverse=reverse)
+    first, second = (xs[cut:], xs[:cut]) if reverse else (xs[:cut], xs[cut:])
+    middle, _ = flow._scan(step, params, first, carry0, reverse=reverse)
+    end, rest = flow._scan(step, params, second, middle, reverse=reverse)
+    part = slice(None, cut) if reverse else slice(cut, None)
+    for name in whole:
+        np.testing.assert_allclose(rest[name], whole[name][part], rtol=1e-6, atol=1e-7)
+    for a, b in zip(end, whole_carry):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("length", [None, PAD_FROM])
+@pytest.mark.parametrize("cell", CELLS)
+def test_network_scan_final_carries_of_a_bidirectional_stack(cell, length):
+    """`_network_scan`'s carries[k][d] of a 2-layer bidirectional stack: the forward state
+    after step length − 1, the backward state after x_0, per layer; as the NumPy stack run
+    on the real steps gives them, and as the scan's own outputs hold them there."""
+    T, B, I, H = SMALL
+    L, D = 2, 2
+    net = rnnviz.init_params(key(25), cell, I, H, layers=L, bidirectional=True)
+    xs, _ = random_inputs(26, T, B, I, H)
+    xs = xs.at[PAD_FROM:].set(3.0)
+    rng = np.random.default_rng(27)
+    h0 = jnp.asarray(0.5 * rng.standard_normal((L * D, B, H)), jnp.float32)
+    c0 = jnp.asarray(0.5 * rng.standard_normal((L * D, B, H)), jnp.float32)
+    c0 = c0 if cell == "lstm" else None
+    scan = flow._network_scan(cell, net, xs, flow._carries0(cell, net, xs, h0, c0),
+                              length=length)
+    n = T if length is None else length
+    layers = [[tuple(np.asarray(a, np.float64) for a in p) for p in layer] for layer in net.layers]
+    _, ref_hs, ref_gates = reference_stack(cell, layers, np.asarray(xs)[:n], np.asarray(h0),
+                                           None if c0 is None else np.asarray(c0))
+    for k in range(L):
+        for d in range(D):
+            last = n - 1 if d == 0 else 0
+            want = [ref_hs[k][d][last]] + ([ref_gates[k][d]["c"][last]] if cell == "lstm" else [])
+            got = scan.carries[k][d]
+            assert len(got) == len(want)
+            for name, a, ref in zip(("h", "c"), got, want):
+                where = f"layer {k}, direction {d}, {name}"
+                np.testing.assert_allclose(a, ref, rtol=2e-5, atol=2e-6, err_msg=where)
+                np.testing.assert_array_equal(a, scan.outs[k][d][name][last], err_msg=where)
