@@ -61,6 +61,10 @@ def warm_up(entries, should_stop=lambda: False, on_error=None, patient: bool = T
             try:
                 program.call()
                 done += 1
+                # What the trace left alive is kept for good: out of the collector's sight,
+                # each compile's new objects are scanned once, not again at every full
+                # collection (see programs.freeze_long_lived).
+                table.freeze_long_lived()
             except Exception as e:  # noqa: BLE001  (a warm-up never stops the server)
                 if on_error is not None:
                     on_error(program, e)
