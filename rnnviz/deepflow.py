@@ -16,7 +16,6 @@ from rnnviz.catalogue import Program
 from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, Network, as_network
 from rnnviz.flow import (FLOOR, _carries0, _join_directions, _network_scan, first_nonfinite,
                          flow, network_norms, no_dependence, per_layer_arrays, unroll)
-from rnnviz.init import init_params
 
 MAX_LAYERS = 4
 MAX_T = 400  # layers × directions × T × H is what a shared server pays for
@@ -25,7 +24,11 @@ READS = ("last", "first", "middle", "all")
 READ_LABELS = {"last": "the last step", "first": "the first step",
                "middle": "the middle step", "all": "every step (summed)"}
 CONNECTIVITY_SEQUENCES = 1  # the maps cost ∝ sequences × layers × directions × T × H²
-MAX_MAP_STEPS = 64
+# The page's maps sample at most this many steps per axis, evenly over T (`map_stride`):
+# a two-way map pays for every slot, and 64 made the page a class's slowest (p95 2.3 s of
+# 30 students, scripts/class_load.py). 32 keeps T = 400 at 31 steps (25 before) and short
+# sequences finer (T = 64: 32 steps, 16 before); T = 150-256 is coarser (30-32, was 38-64).
+MAX_MAP_STEPS = 32
 # The page's own networks run padded to the largest form the page offers (`pad_network`):
 # MAX_LAYERS layers of two directions, PADDED_T steps, one of PADDED_WIDTHS. So every
 # setting is data and the page needs two programs per cell and width (gradients, maps), 16
@@ -242,11 +245,9 @@ def page_flow(c: "DeepConfig", params=None, xs=None) -> tuple:
 
 
 def make_params(c: DeepConfig, input_size: int = gradflow.INPUT_SIZE):
-    return init_params(
-        gradflow.seed_key(c.seed), c.cell, input_size, c.H, scheme=c.init, gain=c.gain,
-        spectral_radius=c.radius, radius_kind=c.radius_kind, forget_bias=c.forget_bias,
-        chrono_tmax=c.chrono, update_bias=c.update_bias, layers=c.layers,
-        bidirectional=c.bidirectional)
+    return gradflow.weights(c.seed, c.cell, input_size, c.H, c.init, c.gain, c.radius,
+                            c.radius_kind, c.forget_bias, c.chrono, c.update_bias, c.layers,
+                            c.bidirectional)
 
 
 def inputs(c: DeepConfig, padded: int | None = None) -> np.ndarray:
@@ -469,7 +470,7 @@ class TwoSidedResult:
 
 
 def map_stride(T: int) -> int:
-    return max(1, int(np.ceil(gradflow.bucket(T) / MAX_MAP_STEPS)))
+    return max(1, int(np.ceil(T / MAX_MAP_STEPS)))
 
 
 def two_sided(c: DeepConfig) -> TwoSidedResult:
@@ -738,17 +739,19 @@ class ModelConnectivity:
     future_share: float  # mean over t of the share of Σ_s ‖·‖ from s > t (0 one way)
 
 
-# Forward-mode connectivity carries (sampled steps × input size) tangents; the page's own
-# map carries 64 × 2. An uploaded model's inputs may be 100 wide (an Embedding): it gets
-# fewer sampled steps so that the work stays about that of the page's map at I = 16.
-MODEL_MAP_TANGENTS = MAX_MAP_STEPS * 16
+# Forward-mode connectivity carries (sampled steps × input size) tangents. An uploaded
+# model's map samples up to 64 steps; its inputs may be 100 wide (an Embedding): it gets
+# fewer sampled steps so that the work stays about that of 64 steps at I = 16. (Its own
+# programs, for its session only: the class's shared load is the page's own maps.)
+MODEL_MAP_STEPS = 64
+MODEL_MAP_TANGENTS = MODEL_MAP_STEPS * 16
 MIN_MODEL_MAP_STEPS = 16
 
 
 def model_map_slots(model) -> int:
     """Sampled steps on each axis of an uploaded model's connectivity map."""
     return int(np.clip(MODEL_MAP_TANGENTS // max(model.input_size, 1), MIN_MODEL_MAP_STEPS,
-                       MAX_MAP_STEPS))
+                       MODEL_MAP_STEPS))
 
 
 def model_connectivity(model, c: DeepConfig) -> ModelConnectivity:

@@ -122,21 +122,32 @@ def seed_key(seed: int) -> np.ndarray:
     return np.array([0, seed], np.uint32)
 
 
-def make_params(c: FlowConfig):
-    """The cell's weights for a config (keyed by its seed)."""
-    return init_params(
-        seed_key(c.seed),
-        c.cell,
-        INPUT_SIZE,
-        c.H,
-        scheme=c.init,
-        gain=c.gain,
-        spectral_radius=c.radius,
-        radius_kind=c.radius_kind,
-        forget_bias=c.forget_bias,
-        chrono_tmax=c.chrono,
-        update_bias=c.update_bias,
-    )
+def make_params(c: FlowConfig, layers: int = 1, bidirectional: bool = False):
+    """The cell's weights for a config (keyed by its seed); `layers` and `bidirectional`
+    for the deep page's networks."""
+    return weights(c.seed, c.cell, INPUT_SIZE, c.H, c.init, c.gain, c.radius, c.radius_kind,
+                   c.forget_bias, c.chrono, c.update_bias, layers, bidirectional)
+
+
+def weights(*settings):
+    """`init.init_params` of these settings (`_weights`' arguments), memoised; not while
+    the warm-up only compiles (its draws are placeholder zeros, no weights to keep)."""
+    if programs.compiling_only():
+        return _weights.__wrapped__(*settings)
+    return _weights(*settings)
+
+
+# A view draws the same weights two to five times (a page's figures, the other cells of a
+# comparison, a network and its one-way twin), and a student's move usually keeps them:
+# 5-60 ms each (an orthogonal draw is a QR). jax arrays, so no caller can change them.
+@functools.lru_cache(maxsize=64)
+def _weights(seed, cell, input_size, H, scheme, gain, radius, radius_kind, forget_bias,
+             chrono, update_bias, layers=1, bidirectional=False):
+    """`init.init_params` of these settings, the seed's key from `seed_key`."""
+    return init_params(seed_key(seed), cell, input_size, H, scheme=scheme, gain=gain,
+                       spectral_radius=radius, radius_kind=radius_kind,
+                       forget_bias=forget_bias, chrono_tmax=chrono, update_bias=update_bias,
+                       layers=layers, bidirectional=bidirectional)
 
 
 def params_and_inputs(c: FlowConfig, padded: int | None = None):
@@ -182,12 +193,12 @@ def _longest_inputs(key, kind, length):
     return jax.lax.switch(kind, [draw(name) for name in INPUT_KINDS])
 
 
-@programs.jit(quick_compile=True)
+@programs.jit(quick_compile=True, light=True)
 def _seeded_inputs(seed, kind, length):
     return _longest_inputs(jax.random.fold_in(jax.random.PRNGKey(seed), 1), kind, length)
 
 
-@programs.jit(quick_compile=True)
+@programs.jit(quick_compile=True, light=True)
 def _keyed_inputs(key, kind, length):  # for a caller's own key (not on a page's path)
     return _longest_inputs(key, kind, length)
 

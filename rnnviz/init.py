@@ -321,7 +321,7 @@ def _draw(key, *, stream, count, scheme, hidden_size, input_size,
     return w_ih, w_hh, b_ih, b_hh, parts[4].copy()
 
 
-@programs.jit(quick_compile=True)
+@programs.jit(quick_compile=True, light=True)
 def _layer_keys(key, stream):
     """A layer's keys: k = `key` for stream 0, else fold_in(key, stream); split(k, 5) (w_ih's,
     w_hh's, the two biases' and the chrono draw's), and DRAW_ROWS blocks' keys split from
@@ -341,17 +341,17 @@ def _rows(draw):
 # compiled with XLA's optimisations: 0.6 ms for DRAW_ROWS × DRAW_LENGTH numbers, not 4-8
 # at level 0 (measured, 2-core CPU). The normal draws' programs must be level 0 (see
 # "Rounding"): 6.5 ms each.
-@programs.jit(static_argnames=("dtype",))
+@programs.jit(static_argnames=("dtype",), light=True)
 def _unit_rows(keys, *, dtype):
     return _rows(lambda k: jax.random.uniform(k, (DRAW_LENGTH,), dtype))(keys)
 
 
-@programs.jit(static_argnames=("dtype",), quick_compile=True)
+@programs.jit(static_argnames=("dtype",), quick_compile=True, light=True)
 def _normal_rows(keys, *, dtype):
     return _rows(lambda k: jax.random.normal(k, (DRAW_LENGTH,), dtype))(keys)
 
 
-@programs.jit(static_argnames=("dtype",), quick_compile=True)
+@programs.jit(static_argnames=("dtype",), quick_compile=True, light=True)
 def _truncated_normal_rows(keys, *, dtype):
     # he_normal's: a standard normal truncated to (-2, 2).
     return _rows(lambda k: jax.random.truncated_normal(k, -2, 2, (DRAW_LENGTH,), dtype))(keys)

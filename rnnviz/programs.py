@@ -74,7 +74,7 @@ QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensiv
 
 
 def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool = False,
-        quick_compile: bool = False):
+        quick_compile: bool = False, light: bool = False):
     """Like ``jax.jit(fun, static_argnames=...)``, with the compiled programs in the shared,
     bounded table. Called inside another trace, `fun` is simply inlined.
 
@@ -87,10 +87,15 @@ def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool 
       split a batch over XLA's thread pool and block a pool thread until the pieces are
       done, so two running at once on a two-thread pool wait for each other forever
       (seen with 4 threads calling an SVD program: the process hung, jax 0.10).
+
+    light: a program of a few milliseconds (a weight or input draw) runs at once, without
+      waiting for a run slot (`RUNNING`): behind a class's maps it waited up to seconds for
+      a slot, and nearly every view starts with one.
     """
     if fun is None:
         return functools.partial(jit, static_argnames=static_argnames,
-                                 one_at_a_time=one_at_a_time, quick_compile=quick_compile)
+                                 one_at_a_time=one_at_a_time, quick_compile=quick_compile,
+                                 light=light)
     signature = inspect.signature(fun)
     static_names = tuple(static_argnames)
 
@@ -101,13 +106,13 @@ def jit(fun=None, *, static_argnames: tuple[str, ...] = (), one_at_a_time: bool 
         static = tuple((name, bound.arguments[name]) for name in static_names)
         dynamic = {k: v for k, v in bound.arguments.items() if k not in static_names}
         options = QUICK_COMPILE if quick_compile else None
-        return _run(fun, static, dynamic, options, one_at_a_time)
+        return _run(fun, static, dynamic, options, one_at_a_time, light)
 
     return wrapper
 
 
 def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None,
-         one_at_a_time: bool = False):
+         one_at_a_time: bool = False, light: bool = False):
     leaves, treedef = jax.tree.flatten(dynamic)
     if any(isinstance(x, jax.core.Tracer) for x in leaves):
         return fun(**dynamic, **dict(static))
@@ -153,7 +158,8 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
     # one, two SVD views at once held both slots and stopped every other program.
     # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while the
     # program runs, so that a compile never keeps the others' SVDs waiting.
-    with _lapack_lock if one_at_a_time else contextlib.nullcontext(), _run_slots:
+    with (_lapack_lock if one_at_a_time else contextlib.nullcontext(),
+          contextlib.nullcontext() if light else _run_slots):
         return jax.block_until_ready(program(dynamic))
 
 

@@ -216,7 +216,7 @@ def init_readout(keys, hidden_size: int, output_size: int) -> Readout:
                    uniform(k_b, (output_size,), -bound, bound))
 
 
-@programs.jit(quick_compile=True)
+@programs.jit(quick_compile=True, light=True)
 def _run_keys(seed):
     """A run's keys, one small program for every seed: PRNGKey(seed) split three ways
     (weights, training data, probe batch), and the weights' key into the cell's and the

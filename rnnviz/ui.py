@@ -365,13 +365,10 @@ def overlay_controls(prefix: str = "ov", locked: bool = False) -> gradflow.Overl
     return chosen
 
 
-# A figure is kept as one shared object (st.cache_resource), not a copy per visitor:
-# unpickling a Plotly figure validates it again, 15-20 ms each, and nothing mutates one
-# after it is built (st.plotly_chart only reads it).
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def figure(name: str, *args, **kwargs):
-    """`plots.<name>(*args, **kwargs)`, cached on its arguments: with the projector
-    template a figure costs 50-150 ms to build, more than a cached result."""
+    """`plots.<name>(*args, **kwargs)`, built for each view. Not cached: a figure is plain
+    dicts wrapped once (1-3 ms, scripts/bench_figures.py), less than hashing its arrays to
+    look it up (blake2b over every array: ~15 ms a view in a class, scripts/class_load.py)."""
     return getattr(plots, name)(*args, **kwargs)
 
 

@@ -228,7 +228,7 @@ def test_model_map_slots_bound_the_work_of_wide_inputs():
     wide = uploaded(mixed_network("lstm", (1,), (4,), 128, seed=7))
     assert deepflow.model_map_slots(wide) == deepflow.MIN_MODEL_MAP_STEPS
     narrow = uploaded(mixed_network("lstm", (1,), (4,), 2, seed=7))
-    assert deepflow.model_map_slots(narrow) == deepflow.MAX_MAP_STEPS
+    assert deepflow.model_map_slots(narrow) == deepflow.MODEL_MAP_STEPS
     r = deepflow.model_connectivity(wide, config(T=100))
     assert len(r.steps) <= deepflow.MIN_MODEL_MAP_STEPS and r.steps[-1] < 100
 
