@@ -11,16 +11,7 @@ its own shapes, its own programs, for that session only.
 Each experiment module lists its own programs (a `catalogue()` function returning
 `Program`s); a new page adds its few programs there.
 """
-from typing import Callable, NamedTuple
-
-
-class Program(NamedTuple):
-    """One compiled program: what it is for, and a call that runs it once at its shapes."""
-
-    family: str  # what computes with it, e.g. "gradient flow"
-    label: str  # which one, e.g. "lstm, T ≤ 256, H ≤ 32"
-    call: Callable[[], object]  # calls the program at its padded shapes (any values)
-    first: bool = False  # a visitor's first view needs it: the warm-up compiles it first
+from rnnviz.programs import Program
 
 
 def programs() -> list[Program]:

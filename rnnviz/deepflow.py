@@ -12,10 +12,10 @@ import numpy as np
 from rnnviz import analysis, claims, presets, programs
 from rnnviz import config as cfg
 from rnnviz import gradflow
-from rnnviz.catalogue import Program
 from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, Network, as_network
 from rnnviz.flow import (FLOOR, _carries0, _join_directions, _network_scan, first_nonfinite,
                          flow, network_norms, no_dependence, per_layer_arrays, unroll)
+from rnnviz.programs import Program
 
 MAX_LAYERS = 4
 MAX_T = 400  # layers × directions × T × H is what a shared server pays for

@@ -18,7 +18,6 @@ import numpy as np
 from rnnviz import claims
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.catalogue import Program
 from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
 from rnnviz.flow import (
     FLOOR,
@@ -32,6 +31,7 @@ from rnnviz.flow import (
     readout_loss,
 )
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_value
+from rnnviz.programs import Program
 from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
 
 MAX_T = 1000

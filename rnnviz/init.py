@@ -11,8 +11,8 @@ import numpy as np
 import scipy.linalg
 
 from rnnviz import programs
-from rnnviz.catalogue import Program
 from rnnviz.cells import DIRECTIONS, GATE_BLOCKS, MAX_LAYERS, CellParams, Network, check_cell
+from rnnviz.programs import Program
 
 SCHEMES = ("pytorch", "glorot", "he", "orthogonal", "identity")
 SCHEME_LABELS = {

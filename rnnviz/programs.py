@@ -25,9 +25,20 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
+
+
+class Program(NamedTuple):
+    """One compiled program: what it is for, and a call that runs it once at its shapes."""
+
+    family: str  # what computes with it, e.g. "gradient flow"
+    label: str  # which one, e.g. "lstm, T ≤ 256, H ≤ 32"
+    call: Callable[[], object]  # calls the program at its padded shapes (any values)
+    first: bool = False  # a visitor's first view needs it: the warm-up compiles it first
+
 
 # The bounded table holds what is outside the catalogue: an uploaded model's programs (its
 # own shapes), for the sessions using it. At 1.5-13 MB a program alive (measured: a

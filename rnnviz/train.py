@@ -20,10 +20,10 @@ import optax
 
 from rnnviz import config as cfg
 from rnnviz import programs
-from rnnviz.catalogue import Program
 from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, check_cell
 from rnnviz.flow import _carry0, _scan, per_step_norms
 from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, uniform
+from rnnviz.programs import Program
 from rnnviz.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
 
 # Bounds the UI can show next to its controls (inclusive). Sized for a shared CPU.
