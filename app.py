@@ -1,7 +1,7 @@
 """rnnviz home page: what this is, and what to try first."""
 import streamlit as st
 
-from rnnviz import ui
+from rnnviz.presentation import ui
 
 menu = ui.page_frame("rnnviz: why recurrent networks forget", ":material/neurology:")
 ui.menu(menu)

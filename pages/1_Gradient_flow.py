@@ -2,17 +2,18 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import claims, gradflow, plots, presets, ui
-from rnnviz.cells import CELL_LABELS
-from rnnviz.flow import FLOOR
-from rnnviz.gradflow import blowup_explanation, forward_sentence, summary_sentence
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.cells import CELL_LABELS
+from rnnviz.experiments import claims, one_layer, presets
+from rnnviz.experiments.one_layer import blowup_explanation, forward_sentence, summary_sentence
+from rnnviz.presentation import plots, ui
 
 config, overlay = ui.flow_page("Gradient flow through time", ":material/trending_down:",
                                overlay=True)
 with ui.computing("Computing the exact gradient (the first view compiles for a few seconds)…"):
     # The student's model (the chosen layer of it), or the drawn network.
     config, view, result = ui.drawn_or_model(
-        config, "flow", ui.gradient_flow, gradflow.gradient_flow)
+        config, "flow", ui.gradient_flow, one_layer.gradient_flow)
 
 label, value, help_text = claims.rate_metric(result.facts)
 left, right = st.columns([1, 3])
@@ -60,7 +61,7 @@ st.latex(ui.BPTT_EQUATION)
 
 if overlay.knob is not None:
     st.markdown(f"#### One setting, several values: {ui.OVERLAY_LABELS[overlay.knob]}")
-    runs = [(name, ui.gradient_flow(c)) for name, c in gradflow.overlay_configs(config, overlay)]
+    runs = [(name, ui.gradient_flow(c)) for name, c in one_layer.overlay_configs(config, overlay)]
     st.plotly_chart(
         ui.figure("profile_overlay", [(name, r.grad_norms) for name, r in runs], FLOOR,
                               "‖∂L/∂h_t‖ for each value (log scale)"),

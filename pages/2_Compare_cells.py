@@ -4,10 +4,11 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from rnnviz import claims, plots, presets, ui
-from rnnviz.cells import CELL_LABELS
-from rnnviz.flow import FLOOR
-from rnnviz.gradflow import blowup_explanation, summary_sentence
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.cells import CELL_LABELS
+from rnnviz.experiments import claims, presets
+from rnnviz.experiments.one_layer import blowup_explanation, summary_sentence
+from rnnviz.presentation import plots, ui
 
 COMPARED = ("rnn", "lstm", "gru")
 

@@ -2,8 +2,9 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import gradflow, plots, ui
-from rnnviz.cells import CELL_LABELS
+from rnnviz.engine.cells import CELL_LABELS
+from rnnviz.experiments import one_layer
+from rnnviz.presentation import plots, ui
 
 GATE_TEXT = {
     "i": "input gate i: how much of g is written",
@@ -21,7 +22,7 @@ config = ui.flow_page("Gate activations", ":material/tune:", page=ui.GATED_PAGE)
 with ui.computing("Running the cell (the first view compiles for a few seconds)…"):
     # The student's model (the chosen layer of it), or the drawn network.
     config, view, result = ui.drawn_or_model(
-        config, "gates", ui.gate_activity, gradflow.gate_activity)
+        config, "gates", ui.gate_activity, one_layer.gate_activity)
 
 st.markdown(
     "A gate is a sigmoid between 0 (closed) and 1 (open). Its slope σ′ = σ(1 − σ) is at most "
@@ -75,7 +76,7 @@ if result.gates:
 
 trained = ui.trained_model(config.cell) if view is None else None
 if trained and result.gates:
-    from rnnviz.analysis import gate_saturation
+    from rnnviz.engine.jacobians import gate_saturation
 
     st.markdown(f"#### Your trained {CELL_LABELS[config.cell]}: gates before and after training")
     before, after = (gate_saturation(g) for g in ui.trained_gates(trained))

@@ -2,16 +2,17 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import gradflow, plots, ui
-from rnnviz.analysis import block_label
-from rnnviz.flow import FLOOR
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.jacobians import block_label
+from rnnviz.experiments import one_layer
+from rnnviz.presentation import plots, ui
 
 config = ui.flow_page("Why it vanishes: Jacobians and spectra", ":material/blur_circular:")
 
 with ui.computing("Computing the Jacobians (the first view compiles for a few seconds)…"):
     # The student's model (the chosen layer of it), or the drawn network.
     config, view, r = ui.drawn_or_model(
-        config, "jacobians", ui.jacobian_analysis, gradflow.jacobian_analysis)
+        config, "jacobians", ui.jacobian_analysis, one_layer.jacobian_analysis)
 
 st.markdown(
     "Going back one step multiplies the gradient by the step Jacobian "

@@ -2,15 +2,16 @@
 import numpy as np
 import streamlit as st
 
-from rnnviz import gradflow, plots, ui
-from rnnviz.flow import FLOOR
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.experiments import one_layer
+from rnnviz.presentation import plots, ui
 
 config = ui.flow_page("Connectivity: what does h_t remember of x_s?", ":material/grid_on:")
 
 with ui.computing("Computing ‖∂h_t/∂x_s‖ for every pair (the first view compiles)…"):
     # The student's model (the chosen layer of it), or the drawn network.
     config, view, r = ui.drawn_or_model(
-        config, "connectivity", ui.connectivity_map, gradflow.connectivity_map)
+        config, "connectivity", ui.connectivity_map, one_layer.connectivity_map)
 
 st.markdown(
     "Each row is an output step t, each column an input step s. The colour says how strongly "

@@ -4,10 +4,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from rnnviz import claims, plots, presets, train, ui
-from rnnviz.cells import CELL_LABELS
-from rnnviz.flow import FLOOR
-from rnnviz.tasks import TASKS
+from rnnviz.engine import train
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.cells import CELL_LABELS
+from rnnviz.engine.tasks import TASKS
+from rnnviz.experiments import claims, presets
+from rnnviz.presentation import plots, ui
 
 REDRAW_EVERY_S = 0.5
 

@@ -4,8 +4,9 @@ import math
 
 import streamlit as st
 
-from rnnviz import model_files, ui
-from rnnviz.presets import DEEP, PRESETS
+from rnnviz.experiments import model_files
+from rnnviz.experiments.presets import DEEP, PRESETS
+from rnnviz.presentation import ui
 
 FLOW = "pages/1_Gradient_flow.py"
 COMPARE = "pages/2_Compare_cells.py"
@@ -25,7 +26,7 @@ SECTIONS = (
 )
 
 # Every link on this page: section anchor -> (page, label, URL parameters). The parameters
-# are those of the gradient-flow pages (rnnviz.gradflow.FIELDS); unset ones take their
+# are those of the gradient-flow pages (rnnviz.experiments.one_layer.FIELDS); unset ones take their
 # defaults (T = 100, H = 32, seed 0, noise inputs, loss on the last step). Several equal a
 # preset's settings exactly, so the target page shows that preset's narration too.
 LINKS = {
@@ -90,7 +91,7 @@ LINKS = {
          {"cell": "rnn_relu", "init": "identity", "gain": "1.3", "T": "400", "inputs": "noise"}),
     ],
     # The deep page's presets, as they are (their narration then says what the map shows),
-    # and the loss on every step. Parameters of the deep page: rnnviz.deepflow.FIELDS.
+    # and the loss on every step. Parameters of the deep page: rnnviz.experiments.deep.FIELDS.
     "deep": [(DEEP, p.name, p.query) for p in PRESETS if p.page == DEEP] + [
         (DEEP, "Two bidirectional LSTM layers, the loss on every step (summed)",
          {"cell": "lstm", "layers": "2", "bidirectional": "true", "read": "all"}),

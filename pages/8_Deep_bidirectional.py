@@ -3,8 +3,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from rnnviz import deepflow, model_layers, plots, ui
-from rnnviz.flow import FLOOR
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.experiments import deep, model_layers
+from rnnviz.presentation import plots, ui
 
 menu = ui.page_frame("Deep & bidirectional networks", ":material/stacks:")
 model = ui.current_model()
@@ -20,27 +21,27 @@ with ui.computing("Computing every layer's gradient (the first view compiles for
     else:  # the student's own weights: this session only, not cached for others
         if model.reads_final_states:  # the model's output says where the loss reads
             config = replace(config, read="last")
-        result = ui.session_memo(("deep", config), lambda: deepflow.model_flow(model, config))
-        config = deepflow.model_config(model, config)
+        result = ui.session_memo(("deep", config), lambda: deep.model_flow(model, config))
+        config = deep.model_config(model, config)
 
-where = deepflow.READ_LABELS[config.read]
+where = deep.READ_LABELS[config.read]
 if model is None:
     st.markdown(
         f"The loss reads the top layer's output at **{where}** through a readout of norm 1. "
         "Each row of the map is one layer (and direction). "
         + ("The backward direction (←) reads the sequence from the end, so its gradient runs "
            "toward later steps. " if config.bidirectional else "")
-        + deepflow.depth_sentence(result)
+        + deep.depth_sentence(result)
     )
 else:
     st.info(f"**Showing your model: {ui.plain(model.source)}**\n\n"
             f"{model_layers.inputs_sentence(model)} "
-            f"{deepflow.model_read_sentence(model, config.read)}",
+            f"{deep.model_read_sentence(model, config.read)}",
             icon=":material/upload_file:")
     st.markdown("Each row of the map is one layer (and direction) of your model. "
                 + ("A backward direction (←) reads the sequence from the end, so its gradient "
                    "runs toward later steps. " if model.bidirectional else "")
-                + deepflow.depth_sentence(result))
+                + deep.depth_sentence(result))
 if result.state_blowup_step is not None:
     st.error(f"The forward pass overflowed float32 at step {result.state_blowup_step}: the "
              "gradient from there on is inf/NaN and not drawn. Lower the gain.",
@@ -82,18 +83,18 @@ if model is None:
         {f"{config.layers} layer(s), bidirectional": pair.bidirectional,
          f"{config.layers} layer(s), one direction": pair.unidirectional},
         FLOOR, "‖∂y_t/∂x_s‖ of the top output"), width="stretch")
-    st.markdown(deepflow.two_sided_sentence(pair))
+    st.markdown(deep.two_sided_sentence(pair))
     st.caption("Left: the network with both directions; right: the same layers reading "
                "forward only, whose upper triangle (s > t) is blank: an output cannot depend "
                "on a later input.")
 else:
     with ui.computing("Computing ‖∂y_t/∂x_s‖ of your model…"):
         conn = ui.session_memo(("connectivity", config.T, config.seed),
-                               lambda: deepflow.model_connectivity(model, config))
+                               lambda: deep.model_connectivity(model, config))
     st.plotly_chart(ui.figure(
         "connectivity_pair", conn.steps, {"your model": conn.log10_map},
         FLOOR, "‖∂y_t/∂x_s‖ of your model's top output"), width="stretch")
-    st.markdown(deepflow.model_connectivity_sentence(conn))
+    st.markdown(deep.model_connectivity_sentence(conn))
     st.caption("y_t is the state of your model's top recurrent layer at step t (all its "
                "directions side by side"
                + ("" if model.returns_sequences else ", at every step: your model outputs "

@@ -5,10 +5,10 @@ import os
 # fight XLA's for two cores and make small SVDs 10-100x slower; it reads this at load time.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from rnnviz.cells import CELLS, CellParams, Network
-from rnnviz.flow import hidden_grads, jacobian_norms, layer_norms, readout_loss, unroll
-from rnnviz.init import from_keras, from_torch, init_params
-from rnnviz.tasks import adding_problem, make_inputs
+from rnnviz.engine.bptt import hidden_grads, jacobian_norms, layer_norms, readout_loss, unroll
+from rnnviz.engine.cells import CELLS, CellParams, Network
+from rnnviz.engine.init import from_keras, from_torch, init_params
+from rnnviz.engine.tasks import adding_problem, make_inputs
 
 __all__ = [
     "CELLS",

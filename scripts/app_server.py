@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def source_mtimes() -> dict[str, float]:
     """Modification times of the app's sources: a change during a run invalidates it (a
     running Streamlit server re-imports changed modules under its live sessions)."""
-    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/*.py")]
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("rnnviz/**/*.py")]
     return {str(f.relative_to(ROOT)): f.stat().st_mtime for f in files if f.exists()}
 
 
@@ -43,7 +43,7 @@ def percentile(xs, q: float) -> float:
 
 # The server, through a wrapper that logs what it compiles, one line per event
 # (time, seconds, kind, name): XLA backend compiles (persistent-cache reads included, which
-# "cache_hit" lines follow), jaxpr tracing and lowering, every program rnnviz.programs
+# "cache_hit" lines follow), jaxpr tracing and lowering, every program rnnviz.engine.programs
 # stores (its name, static arguments and shapes), and every script run.
 COMPILE_LOG_WRAPPER = """
 import os, sys, threading, time
@@ -65,7 +65,7 @@ def on_event(event, **kw):
 monitoring.register_event_duration_secs_listener(on_duration)
 monitoring.register_event_listener(on_event)
 try:
-    from rnnviz import programs
+    from rnnviz.engine import programs
     _store = programs._store
     def logged_store(key, program, **kw):
         fun, static, _, avals = key

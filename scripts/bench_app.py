@@ -11,7 +11,7 @@ ratios within one run, not across runs):
 reruns   Server-side time of one rerun of each page, in-process with Streamlit's AppTest
          (one AppTest per page; the time is `at.run()`'s wall time: the script plus
          AppTest's own message handling). After a first (cold) view, and after the
-         catalogue's warm-up (rnnviz/catalogue.py) has compiled every program:
+         catalogue's warm-up (rnnviz/experiments/catalogue.py) has compiled every program:
            cached   rerun with the same settings (every st.cache_data call hits);
            gain     the "Gain on W_hh" slider moved to a value not seen before: a new
                     computation inside already compiled programs;
@@ -199,7 +199,7 @@ def timed_run(at, counter, action=None):
 def join_warmers():
     """Wait for the app's background warm-up to finish compiling the catalogue (it runs
     while no visitor compiles), so that what follows measures reruns, not compiles."""
-    from rnnviz import ui
+    from rnnviz.presentation import ui
 
     for thread in list(ui._WARMERS):
         thread.join()
@@ -208,7 +208,7 @@ def join_warmers():
 def warm_catalogue():
     """What the server's warm-up does, here and now: every program of the catalogue
     compiled and pinned (a no-op for those already compiled in this process)."""
-    from rnnviz import catalogue
+    from rnnviz.experiments import catalogue
 
     catalogue.warm_up(catalogue.programs(), patient=False)
 
@@ -278,7 +278,7 @@ def bench_training(table, counter, p):
               note=f"{presses[1][1]} compiles")
     from dataclasses import replace
 
-    from rnnviz import train
+    from rnnviz.engine import train
 
     run = at.session_state["tr_run"]
     t0 = time.perf_counter()
@@ -302,10 +302,10 @@ def sweep_child(mode, step):
     """Runs in a fresh subprocess; prints one JSON line."""
     counter = CompileCounter()
     counter.self_check()
-    from rnnviz import gradflow
+    from rnnviz.experiments import one_layer
 
     if mode != "nowarm":  # AppTest runs no warm-up of its own (ui.warm_up_wanted): start it
-        from rnnviz import ui
+        from rnnviz.presentation import ui
 
         ui.start_warm_up()
     at = new_app()
@@ -390,20 +390,21 @@ def bench_cache(table, p):
     at the largest settings, and the worst case max_entries x largest entry."""
     import pickle
 
-    from rnnviz import gradflow, ui
+    from rnnviz.experiments import one_layer
+    from rnnviz.presentation import ui
 
-    largest_T, largest_H = gradflow.MAX_T, max(gradflow.HIDDEN_SIZES)
+    largest_T, largest_H = one_layer.MAX_T, max(one_layer.HIDDEN_SIZES)
     total = 0.0
     for name in CACHED:
         cached = getattr(ui, name)
-        compute = getattr(gradflow, name)
+        compute = getattr(one_layer, name)
         info = getattr(cached, "_info", None)
         max_entries = getattr(info, "max_entries", None)
         ttl = getattr(info, "ttl", None)
-        default = len(pickle.dumps(compute(gradflow.FlowConfig())))
+        default = len(pickle.dumps(compute(one_layer.FlowConfig())))
         sizes = {}
         for cell in ("rnn", "lstm", "gru"):
-            config = gradflow.FlowConfig(cell=cell, T=largest_T, H=largest_H)
+            config = one_layer.FlowConfig(cell=cell, T=largest_T, H=largest_H)
             sizes[cell] = len(pickle.dumps(compute(config)))
         cell, big = max(sizes.items(), key=lambda kv: kv[1])
         worst = None if max_entries is None else max_entries * big / 2**20
@@ -434,7 +435,8 @@ def memory_child():
     counter = CompileCounter()
     jnp.ones(3).block_until_ready()
     steps.append(("import jax", rss_mb(), len(counter)))
-    from rnnviz import catalogue, plots, ui  # noqa: F401 -- what the app imports
+    from rnnviz.experiments import catalogue  # noqa: F401 -- what the app imports
+    from rnnviz.presentation import plots, ui  # noqa: F401 -- what the app imports
 
     steps.append(("import streamlit, rnnviz", rss_mb(), len(counter)))
     entries = catalogue.programs()
@@ -485,7 +487,7 @@ WAIT_RENDERED = """n => {
 
 
 WARMUP_OFF = (  # diagnostic server: the background warm-up of the catalogue disabled
-    "import sys; import rnnviz.ui as u; u.start_warm_up = lambda *a, **k: []; "
+    "import sys; import rnnviz.presentation.ui as u; u.start_warm_up = lambda *a, **k: []; "
     "from streamlit.web.cli import main; sys.argv = ['streamlit'] + sys.argv[1:]; "
     "main(prog_name='streamlit')"
 )
@@ -590,7 +592,7 @@ def bench_startup(table, p):
     for _ in range(p["servers"]):
         out = subprocess.run(
             [sys.executable, "-c", ("import time; t = time.perf_counter(); import streamlit, "
-                                    "rnnviz.ui, rnnviz.plots, rnnviz.gradflow; "
+                                    "rnnviz.presentation.ui, rnnviz.presentation.plots, rnnviz.experiments.one_layer; "
                                     "print(time.perf_counter() - t)")],
             cwd=ROOT, capture_output=True, text=True, timeout=120)
         imports.append(float(out.stdout.strip().splitlines()[-1]))

@@ -1,15 +1,15 @@
-"""How long each figure of rnnviz/plots.py takes to build, on the app's default inputs.
+"""How long each figure of rnnviz/presentation/plots.py takes to build, on the app's default inputs.
 
 Usage:
-  python scripts/bench_figures.py                          # rnnviz/plots.py
-  git show HEAD:rnnviz/plots.py > /tmp/plots_old.py        # e.g. the last committed one
-  python scripts/bench_figures.py --module /tmp/plots_old.py --module rnnviz/plots.py
+  python scripts/bench_figures.py                          # rnnviz/presentation/plots.py
+  git show HEAD:rnnviz/presentation/plots.py > /tmp/plots_old.py        # e.g. the last committed one
+  python scripts/bench_figures.py --module /tmp/plots_old.py --module rnnviz/presentation/plots.py
   python scripts/bench_figures.py --runs 50 --only gradient_profile,blank
 
 Each --module is a plots.py loaded from its path (default: the package's own), one column of
 the table each; every builder is timed on the same inputs, median of --runs calls after one
-warm-up call. The inputs are the pages' defaults (gradflow.FlowConfig() of the RNN, LSTM and
-GRU, deepflow.DeepConfig() and its two-sided connectivity pair), computed with JAX first.
+warm-up call. The inputs are the pages' defaults (one_layer.FlowConfig() of the RNN, LSTM and
+GRU, deep_exp.DeepConfig() and its two-sided connectivity pair), computed with JAX first.
 The Training lab's curves are synthetic (a 700-step run of three cells, as the lab's default
 compare run): training takes minutes. The machine is shared and noisy: compare the columns
 of one run, not runs.
@@ -38,21 +38,22 @@ def load_plots(path: str):
 
 def compute_inputs() -> dict:
     """The results behind the pages' default figures (JAX: tens of seconds on 2 cores)."""
-    from rnnviz import deepflow, gradflow
-    from rnnviz.analysis import gate_saturation
+    from rnnviz.engine.jacobians import gate_saturation
+    from rnnviz.experiments import deep as deep_exp
+    from rnnviz.experiments import one_layer
 
-    rnn, lstm = gradflow.FlowConfig(), gradflow.FlowConfig(cell="lstm")
-    deep = deepflow.DeepConfig()
-    gates = gradflow.gate_activity(lstm)
+    rnn, lstm = one_layer.FlowConfig(), one_layer.FlowConfig(cell="lstm")
+    deep = deep_exp.DeepConfig()
+    gates = one_layer.gate_activity(lstm)
     return dict(
-        flow={"rnn": gradflow.gradient_flow(rnn), "lstm": gradflow.gradient_flow(lstm),
-              "gru": gradflow.gradient_flow(gradflow.FlowConfig(cell="gru"))},
+        flow={"rnn": one_layer.gradient_flow(rnn), "lstm": one_layer.gradient_flow(lstm),
+              "gru": one_layer.gradient_flow(one_layer.FlowConfig(cell="gru"))},
         gates=gates,
         saturation_after=gate_saturation({k: v[:, None] * 0.9 for k, v in gates.gates.items()}),
-        jacobian=gradflow.jacobian_analysis(rnn),
-        connectivity=gradflow.connectivity_map(rnn),
-        deep=deepflow.deep_flow(deep),
-        pair=deepflow.two_sided(deep),
+        jacobian=one_layer.jacobian_analysis(rnn),
+        connectivity=one_layer.connectivity_map(rnn),
+        deep=deep_exp.deep_flow(deep),
+        pair=deep_exp.two_sided(deep),
     )
 
 
@@ -72,9 +73,9 @@ def training_runs(rng) -> tuple[dict, dict]:
 
 def builders(plots, x: dict) -> dict:
     """name -> a call of one public builder, as the pages call it."""
-    from rnnviz.analysis import TANH_GATES
-    from rnnviz.cells import CELL_LABELS
-    from rnnviz.flow import FLOOR
+    from rnnviz.engine.bptt import FLOOR
+    from rnnviz.engine.cells import CELL_LABELS
+    from rnnviz.engine.jacobians import TANH_GATES
 
     rnn, lstm = x["flow"]["rnn"], x["flow"]["lstm"]
     fwd, g, j, c, deep = lstm.forward, x["gates"], x["jacobian"], x["connectivity"], x["deep"]
@@ -149,11 +150,11 @@ def median_ms(call, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--module", action="append",
-                        help="a plots.py to time (repeatable); default rnnviz/plots.py")
+                        help="a plots.py to time (repeatable); default rnnviz/presentation/plots.py")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--only", default="", help="comma-separated builder names")
     args = parser.parse_args()
-    paths = args.module or [str(ROOT / "rnnviz" / "plots.py")]
+    paths = args.module or [str(ROOT / "rnnviz" / "presentation" / "plots.py")]
     inputs = compute_inputs()
     modules = [load_plots(p) for p in paths]
     only = {s.strip() for s in args.only.split(",") if s.strip()}

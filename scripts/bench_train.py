@@ -1,4 +1,4 @@
-"""Training throughput of rnnviz.train: optimiser steps per second for each cell.
+"""Training throughput of rnnviz.engine.train: optimiser steps per second for each cell.
 
 Usage: python scripts/bench_train.py [--task adding] [--T 50] [--hidden 64] [--batch 64]
        [--chunk 25] [--repeats 5] [--cells rnn,lstm,gru]
@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import jax  # noqa: E402
 
-from rnnviz.train import TrainConfig, init_state, probe_profile, run, train_chunk  # noqa: E402
+from rnnviz.engine.train import TrainConfig, init_state, probe_profile, run, train_chunk  # noqa: E402
 
 
 def bench_cell(config: TrainConfig, repeats: int) -> dict:

@@ -8,7 +8,7 @@ Usage:
 Sections (every figure is a median over repeated calls after a warm-up call that compiles;
 every comparison is a ratio of two figures measured in the same run):
 
-grads     dL/dh_t for every t by rnnviz's one reverse pass (jit of `flow.flow`'s grads,
+grads     dL/dh_t for every t by rnnviz's one reverse pass (jit of `bptt.flow`'s grads,
           `readout_loss` with placement "all") against the naive way, one jax.grad per
           timestep: ONE jitted function that takes t as a traced argument, adds a zero
           perturbation eps * (step == t) to h inside the scan and returns the gradient with
@@ -30,7 +30,7 @@ flops     achieved FLOP rate of the one-pass gradients against (a) a jitted lax.
 profile   (not run by default) where the one-pass time goes, from a jax.profiler trace:
           per step, the XLA:CPU kernels ("thunks") doing matmuls and all the others,
           against the same-shape matmul scan.
-train     training steps per second, side by side in one run: rnnviz.train (one jitted
+train     training steps per second, side by side in one run: rnnviz.engine.train (one jitted
           lax.scan of k Adam steps on the adding problem, batches drawn inside, exactly
           what the Training lab runs) against the PyTorch loop a user would write instead
           (nn.RNN / nn.LSTM / nn.GRU + nn.Linear + torch.optim.Adam, the same adding
@@ -57,8 +57,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rnnviz  # noqa: E402
-from rnnviz.cells import GATE_BLOCKS, STEPS  # noqa: E402
-from rnnviz.flow import _carry0, _scan, flow, readout_loss  # noqa: E402
+from rnnviz.engine.bptt import _carry0, _scan, flow, readout_loss  # noqa: E402
+from rnnviz.engine.cells import GATE_BLOCKS, STEPS  # noqa: E402
 
 SECTIONS = ("grads", "jacobian", "flops", "profile", "train")
 DEFAULT_SECTIONS = ("grads", "jacobian", "flops", "train")
@@ -511,11 +511,11 @@ def _profile_section(self):
 Bench.profile = _profile_section
 
 
-# --- training: rnnviz.train against the PyTorch loop ----------------------------------------
+# --- training: rnnviz.engine.train against the PyTorch loop ----------------------------------------
 
 def rnnviz_trainer(cell, T, H, B, k):
     """A callable running k Training-lab steps (adding problem, Adam), compiled."""
-    from rnnviz.train import TrainConfig, init_state, train_chunk
+    from rnnviz.engine.train import TrainConfig, init_state, train_chunk
 
     config = TrainConfig(task="adding", T=T, cell=cell, hidden_size=H, batch_size=B,
                          snapshot_every=k, steps=max(k, 1), chrono_tmax=None)
@@ -531,7 +531,7 @@ def rnnviz_trainer(cell, T, H, B, k):
 def torch_trainer(torch, cell, T, H, B, k, lr=2e-2):
     """A callable running k steps of the loop a PyTorch user writes: nn.RNN/LSTM/GRU +
     nn.Linear on the last hidden state, MSE, Adam; a fresh adding-problem batch each step
-    (as rnnviz.tasks.adding_problem: values U[0,1], one marker in each half)."""
+    (as rnnviz.engine.tasks.adding_problem: values U[0,1], one marker in each half)."""
     nn = torch.nn
     torch.manual_seed(0)
     rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](input_size=2, hidden_size=H)
@@ -582,7 +582,7 @@ def _train_section(self):
                 theirs[cell] = k / med(times["torch"])
                 rel[cell] = ratio(times, "torch", "rnnviz")
         tag = f"T,H,B={T},{H},{B}"
-        self.add("train", f"rnnviz.train, adding problem, Adam [steps/s] ({tag})",
+        self.add("train", f"rnnviz.engine.train, adding problem, Adam [steps/s] ({tag})",
                  {c: f"{ours[c]:.0f}" for c in ours})
         if torch is None:
             self.add("train", "PyTorch loop [steps/s]: torch not installed: column skipped",
@@ -650,7 +650,7 @@ def main(argv=None):
         parser.error(f"unknown section(s) {bad}; choose from {','.join(SECTIONS)}")
     cells = [c.strip() for c in args.cells.split(",") if c.strip()]
     for c in cells:
-        rnnviz.cells.check_cell(c)
+        rnnviz.engine.cells.check_cell(c)
     cfg = QUICK if args.quick else FULL
     start = time.perf_counter()
     log = (lambda msg: None) if args.quiet else (

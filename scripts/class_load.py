@@ -30,7 +30,7 @@ Scenarios:
            page; then a random widget of the page to a random value (T again within
            20-600). The Train button is not pressed (30 training runs at once are a
            different load; see scripts/bench_train.py).
-  teacher  the class follows the teacher through the presets (rnnviz/presets.py), in
+  teacher  the class follows the teacher through the presets (rnnviz/experiments/presets.py), in
            order, from a start chosen by --seed; every student makes the same widget move
            (the teacher's instruction) on each preset page. The teacher opens the first
            preset on the projector --lead seconds before the students open it (that view
@@ -71,11 +71,12 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from app_server import AppServer, MemoryMonitor, cpu_seconds, percentile
 
 sys.path.insert(0, str(__import__("app_server").ROOT))
-from rnnviz import deepflow, gradflow, presets, train  # noqa: E402  (no jax work at import)
-from rnnviz.cells import CELLS  # noqa: E402
-from rnnviz.flow import LOSS_PLACEMENTS  # noqa: E402
-from rnnviz.init import RADIUS_KINDS, SCHEMES  # noqa: E402
-from rnnviz.tasks import INPUT_KINDS, TASKS  # noqa: E402
+from rnnviz.engine import train  # noqa: E402  (no jax work at import)
+from rnnviz.engine.bptt import LOSS_PLACEMENTS  # noqa: E402
+from rnnviz.engine.cells import CELLS  # noqa: E402
+from rnnviz.engine.init import RADIUS_KINDS, SCHEMES  # noqa: E402
+from rnnviz.engine.tasks import INPUT_KINDS, TASKS  # noqa: E402
+from rnnviz.experiments import deep, one_layer, presets  # noqa: E402  (no jax work at import)
 
 FLOW_PAGES = ("Gradient_flow", "Compare_cells", "Gate_activations", "Why_it_vanishes",
               "Connectivity")
@@ -87,7 +88,7 @@ FINISHED_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
 WIDGET_KINDS = ("slider", "selectbox", "radio", "checkbox", "number_input")
 TARGETS = {"free": {"cold": 3.0, "warm": 1.0}, "teacher": {"cold": 1.0, "warm": 1.0}}
 MEMORY_TARGET_MB = 690.0  # the smallest memory Streamlit Community Cloud grants an app
-WARM_UP_THREADS = 2  # rnnviz.ui.WARM_UP_THREADS (not imported: ui imports streamlit's runtime)
+WARM_UP_THREADS = 2  # rnnviz.presentation.ui.WARM_UP_THREADS (not imported: ui imports streamlit's runtime)
 
 
 # --- what the students do ---------------------------------------------------------------
@@ -108,13 +109,13 @@ def free_link(rng: random.Random) -> tuple[str, dict]:
              "gain": round(rng.uniform(0.5, 1.5), 2), "seed": rng.randint(0, 99)}
         return page, q
     if page == DEEP_PAGE:
-        q = {"cell": rng.choice(CELLS), "T": rng.randint(FREE_T[0], deepflow.MAX_T),
-             "H": rng.choice(deepflow.HIDDEN_SIZES), "layers": rng.randint(1, deepflow.MAX_LAYERS),
-             "bidirectional": rng.choice(["true", "false"]), "read": rng.choice(deepflow.READS),
+        q = {"cell": rng.choice(CELLS), "T": rng.randint(FREE_T[0], deep.MAX_T),
+             "H": rng.choice(deep.HIDDEN_SIZES), "layers": rng.randint(1, deep.MAX_LAYERS),
+             "bidirectional": rng.choice(["true", "false"]), "read": rng.choice(deep.READS),
              "init": rng.choice(SCHEMES), "gain": round(rng.uniform(0.5, 1.5), 2),
              "inputs": rng.choice(INPUT_KINDS), "seed": rng.randint(0, 99)}
         return page, q
-    q = {"T": rng.randint(*FREE_T), "H": rng.choice(gradflow.HIDDEN_SIZES),
+    q = {"T": rng.randint(*FREE_T), "H": rng.choice(one_layer.HIDDEN_SIZES),
          "init": rng.choice(SCHEMES), "gain": round(rng.uniform(0.5, 1.5), 2),
          "inputs": rng.choice(INPUT_KINDS), "loss": rng.choice(LOSS_PLACEMENTS),
          "seed": rng.randint(0, 99)}

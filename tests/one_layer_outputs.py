@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnviz
-from rnnviz import analysis
-from rnnviz.init import SCHEMES
+from rnnviz.engine import jacobians
+from rnnviz.engine.init import SCHEMES
 
 FIXTURE = pathlib.Path(__file__).parent / "data" / "one_layer_before.npz"
 T, B, I, H = 9, 2, 3, 4
@@ -45,7 +45,7 @@ def one_layer_outputs() -> dict:
             out.update({f"{cell}/grads/{start}/{placement}/{k}": v for k, v in grads.items()})
         out[f"{cell}/jacobian/fro"] = rnnviz.jacobian_norms(cell, p, xs, h0)
         for mode in ("forward", "reverse") if cell == "lstm" else ("forward",):
-            out[f"{cell}/connectivity/{mode}"] = analysis.connectivity(cell, p, xs, mode=mode)
+            out[f"{cell}/connectivity/{mode}"] = jacobians.connectivity(cell, p, xs, mode=mode)
     return {k: np.asarray(v) for k, v in out.items()}
 
 

@@ -1,13 +1,13 @@
-"""rnnviz.analysis against closed forms, brute-force Jacobians and an independent NumPy model."""
+"""rnnviz.engine.jacobians against closed forms, brute-force Jacobians and an independent NumPy model."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnviz import analysis as A
-from rnnviz.cells import GATE_BLOCKS, CellParams
-from rnnviz.flow import unroll
-from rnnviz.init import init_params
+from rnnviz.engine import jacobians as A
+from rnnviz.engine.bptt import unroll
+from rnnviz.engine.cells import GATE_BLOCKS, CellParams
+from rnnviz.engine.init import init_params
 
 try:
     from reference import reference_unroll

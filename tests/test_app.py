@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import gradflow, ui
-from rnnviz.cells import CELLS
-from rnnviz.init import SCHEMES
-from rnnviz.presets import PRESETS
+from rnnviz.engine.cells import CELLS
+from rnnviz.engine.init import SCHEMES
+from rnnviz.experiments import one_layer
+from rnnviz.experiments.presets import PRESETS
+from rnnviz.presentation import ui
 
 FLOW = "pages/1_Gradient_flow.py"
 
@@ -183,7 +184,7 @@ SHOWN_ON = {FLOW, "pages/3_Gate_activations.py", "pages/4_Why_it_vanishes.py",
 
 
 def two_layer_gru():
-    from rnnviz import model_files
+    from rnnviz.experiments import model_files
     from tests.fixtures import model_files as fx
 
     data = fx.safetensors_bytes(fx.torch_state_dict("gru", layers=2, bidirectional=False,
@@ -263,8 +264,8 @@ def test_deep_page_reads_a_keras_bidirectional_output_as_keras_does():
     and the page says the loss reads each direction's final state."""
     import jax
 
-    from rnnviz import model_files
-    from rnnviz.init import init_params
+    from rnnviz.engine.init import init_params
+    from rnnviz.experiments import model_files
 
     params = init_params(jax.random.PRNGKey(0), "lstm", 4, 8, bidirectional=True)
     model = model_files.LoadedModel(
@@ -293,7 +294,7 @@ def test_markdown_in_a_file_name_is_shown_as_text():
 
 def test_a_one_gate_pytorch_file_can_be_said_to_be_relu():
     """tanh and relu store the same weights: the sidebar asks, and the pages follow."""
-    from rnnviz import model_files
+    from rnnviz.experiments import model_files
     from tests.fixtures import model_files as fx
 
     data = fx.safetensors_bytes(fx.torch_state_dict("rnn", layers=1, bidirectional=False))
@@ -324,10 +325,10 @@ def test_a_mixed_keras_stack_on_every_page_that_shows_it(page):
 def test_jacobian_and_map_captions_name_the_sampled_steps(T, H):
     """The captions say which steps the charts show: the stride each result sampled at."""
     why = open_page("pages/4_Why_it_vanishes.py", {"cell": "rnn", "T": str(T), "H": str(H)})
-    stride = gradflow.jacobian_stride(T, H)
+    stride = one_layer.jacobian_stride(T, H)
     every = "every step" if stride == 1 else f"one step in {stride}"
     assert any(f"The first sequence, {every}:" in c.value for c in why.caption)
     conn = open_page("pages/5_Connectivity.py", {"cell": "rnn", "T": str(T), "H": str(H)})
-    stride = gradflow.map_stride(T)
+    stride = one_layer.map_stride(T)
     shown = [c.value.split(" (")[0] for c in conn.caption if c.value.startswith("Showing")]
     assert shown == ([] if stride == 1 else [f"Showing one step in {stride} on both axes"])

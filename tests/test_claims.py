@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnnviz import claims, gradflow
-from rnnviz.cells import CELLS
-from rnnviz.init import SCHEMES
-from rnnviz.tasks import INPUT_KINDS
+from rnnviz.engine.cells import CELLS
+from rnnviz.engine.init import SCHEMES
+from rnnviz.engine.tasks import INPUT_KINDS
+from rnnviz.experiments import claims, one_layer
 
 FLOOR = 1e-30
 NUM = r"([0-9.]+(?:e[+-]?[0-9]+)?)"
@@ -306,10 +306,10 @@ def test_a_sentence_about_part_of_a_curve_does_not_say_all():
        forget_bias=st.floats(-3, 6), seed=st.integers(0, 3))
 def test_page_headline_never_contradicts_the_curve(cell, T, H, init, gain, inputs, loss,
                                                    forget_bias, seed):
-    c = gradflow.FlowConfig(cell=cell, T=T, H=H, init=init, gain=gain, inputs=inputs,
-                            loss=loss, forget_bias=forget_bias, seed=seed)
-    r = gradflow.gradient_flow(c)
-    sentence = gradflow.summary_sentence(r, T)
+    c = one_layer.FlowConfig(cell=cell, T=T, H=H, init=init, gain=gain, inputs=inputs,
+                             loss=loss, forget_bias=forget_bias, seed=seed)
+    r = one_layer.gradient_flow(c)
+    sentence = one_layer.summary_sentence(r, T)
     if r.state_blowup_step is not None:
         assert str(r.state_blowup_step) in sentence
         assert not np.isfinite(r.forward.state_norms[r.state_blowup_step])
@@ -321,8 +321,8 @@ def _compare_defaults(**changes):
     """Compare cells' three results at its defaults (with `changes`), as the page computes."""
     from dataclasses import replace
 
-    config = replace(gradflow.FlowConfig.from_query({})[0], **changes)
-    return config, {c: gradflow.gradient_flow(replace(config, cell=c))
+    config = replace(one_layer.FlowConfig.from_query({})[0], **changes)
+    return config, {c: one_layer.gradient_flow(replace(config, cell=c))
                     for c in ("rnn", "lstm", "gru")}
 
 
@@ -330,21 +330,21 @@ def test_gru_update_gate_note_is_true_of_its_runs():
     from dataclasses import replace
 
     import rnnviz
-    from rnnviz.cells import CELL_LABELS
+    from rnnviz.engine.cells import CELL_LABELS
 
     config, results = _compare_defaults()
     at_0 = {c: r.grad_norms[0] for c, r in results.items()}
     assert min(at_0, key=at_0.get) == "gru"  # at the defaults the GRU fades fastest
     biases = claims.raised_update_biases(config.update_bias)
     assert biases and min(biases) > config.update_bias
-    raised = {b: gradflow.gradient_flow(replace(config, cell="gru", update_bias=b))
+    raised = {b: one_layer.gradient_flow(replace(config, cell="gru", update_bias=b))
               for b in biases}
     note = claims.gru_update_gate_note(results, config.update_bias, raised)
     headline = note[note.index("its gradient"):note.index(". With") + 1]
     check_headline(headline, results["gru"].grad_norms)
 
     def mean_z(c):
-        params, xs = gradflow.params_and_inputs(c)
+        params, xs = one_layer.params_and_inputs(c)
         _, gates = rnnviz.unroll("gru", params, xs[: c.T])
         return float(np.mean(np.asarray(gates["z"], np.float64)))
 
@@ -377,7 +377,7 @@ def test_the_page_runs_only_the_raised_grus_the_note_needs(settings):
     from dataclasses import replace
 
     config, results = _compare_defaults(**settings)
-    every = {b: gradflow.gradient_flow(replace(config, cell="gru", update_bias=b))
+    every = {b: one_layer.gradient_flow(replace(config, cell="gru", update_bias=b))
              for b in claims.raised_update_biases(config.update_bias)}
     ran = []
     needed = claims.raised_gru_runs(results, config.update_bias,

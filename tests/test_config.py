@@ -5,8 +5,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnviz import config as cfg
-from rnnviz import train
+from rnnviz.engine import config as cfg
+from rnnviz.engine import train
 
 raw_values = st.one_of(
     st.text(),

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from rnnviz import deepflow
+from rnnviz.experiments import deep
 from tests.test_claims import FLOOR, NUM, check_headline, close, no_path_zeros, parse_steps
 
 STEPS = r"steps? \d+(?:–\d+)?(?:(?:, | and )\d+(?:–\d+)?)*"
@@ -18,8 +18,8 @@ LEAD = re.compile(r"From its peak at step (\d+) (back|back along its reading \(t
 REST = re.compile(r"\. (?=On the other side|Its other|Over all)")
 
 
-def config(**kw) -> deepflow.DeepConfig:
-    c, notices = deepflow.DeepConfig.from_query({k: str(v) for k, v in kw.items()})
+def config(**kw) -> deep.DeepConfig:
+    c, notices = deep.DeepConfig.from_query({k: str(v) for k, v in kw.items()})
     assert not notices
     return c
 
@@ -36,9 +36,9 @@ CASES = {
 _RESULTS = {}
 
 
-def result(name) -> deepflow.DeepResult:
+def result(name) -> deep.DeepResult:
     if name not in _RESULTS:
-        _RESULTS[name] = deepflow.deep_flow(config(**CASES[name]))
+        _RESULTS[name] = deep.deep_flow(config(**CASES[name]))
     return _RESULTS[name]
 
 
@@ -52,7 +52,7 @@ def reverse_steps(text: str, T: int) -> str:
     return re.sub(r"\b" + STEPS, flip, text)
 
 
-def check_layer_sentence(p: deepflow.LayerProfile) -> None:
+def check_layer_sentence(p: deep.LayerProfile) -> None:
     """The layer's sentence names the part it describes (from its peak back along its own
     reading), is true of that part, and says what the rest of the curve does."""
     curve, T = p.norms, p.norms.size
@@ -160,7 +160,7 @@ def test_every_layer_sentence_names_its_part_and_is_true(name):
 
 @pytest.mark.parametrize("name", CASES)
 def test_depth_sentence_is_computed_from_the_map(name):
-    check_depth_sentence(deepflow.depth_sentence(result(name)), result(name))
+    check_depth_sentence(deep.depth_sentence(result(name)), result(name))
 
 
 def test_four_one_way_layers_are_not_said_to_fade_with_depth_when_layer_1_hears_more():
@@ -168,7 +168,7 @@ def test_four_one_way_layers_are_not_said_to_fade_with_depth_when_layer_1_hears_
     r = result("lstm-4-last")
     v = layer_means(r, list(range(10)))
     assert v[0] > v[-1]  # what the map shows
-    sentence = deepflow.depth_sentence(r)
+    sentence = deep.depth_sentence(r)
     assert "fades with depth" not in sentence and "layer 1 receives the most" in sentence
 
 
@@ -184,7 +184,7 @@ def test_structural_zeros_are_said_as_no_path_not_below_the_floor():
 
 def test_the_checkers_catch_false_sentences():
     r = result("lstm-4-last")
-    true = deepflow.depth_sentence(r)
+    true = deep.depth_sentence(r)
     for false in (true.replace("does not fade with depth: each layer receives more",
                                "fades with depth: each layer receives less"),
                   re.sub(r"\(steps 0–9\)", "(steps 0–4)", true),
@@ -197,17 +197,17 @@ def test_the_checkers_catch_false_sentences():
                   p.sentence.replace("these", "all"), re.sub(r"Over all.*", "", p.sentence)):
         assert false != p.sentence, p.sentence
         with pytest.raises(AssertionError):
-            check_layer_sentence(deepflow.LayerProfile(p.label, p.norms, p.facts, false))
+            check_layer_sentence(deep.LayerProfile(p.label, p.norms, p.facts, false))
 
 
 def test_one_layer_has_no_depth_sentence_to_make():
-    r = deepflow.deep_flow(config(cell="rnn", layers=1, bidirectional="false", T=20, H=8))
-    assert "no depth to compare" in deepflow.depth_sentence(r)
+    r = deep.deep_flow(config(cell="rnn", layers=1, bidirectional="false", T=20, H=8))
+    assert "no depth to compare" in deep.depth_sentence(r)
 
 
 def test_the_page_says_the_computed_sentence_not_the_fixed_one():
     """Without running the page (the AppTests in test_deep_page.py do): its text block."""
     source = open("pages/8_Deep_bidirectional.py", encoding="utf-8").read()
     assert "go down the rows to see it fade with depth" not in source
-    assert "deepflow.depth_sentence(result)" in source
+    assert "deep.depth_sentence(result)" in source
     assert "(←) read the sequence" not in source

@@ -1,10 +1,10 @@
-"""The weight draws: four compiled programs (rnnviz.init.catalogue) for every scheme, hidden
+"""The weight draws: four compiled programs (rnnviz.engine.init.catalogue) for every scheme, hidden
 size and input size, giving the weights jax's own initializers give at the real shape, and
 the ones rnnviz drew before with a program per scheme and block shape.
 
 "As before" is jax's function jitted at the real shape and compiled with
 programs.QUICK_COMPILE, which is how rnnviz compiled its draws: XLA at optimisation level 0,
-no fused multiply-add (see "Rounding" in rnnviz/init.py). Eager jax, on a CPU with FMA,
+no fused multiply-add (see "Rounding" in rnnviz/engine/init.py). Eager jax, on a CPU with FMA,
 differs in the last bits; that is checked to a tolerance. Uniform bounds are passed as
 arguments, as the old bias and chrono programs took them: as constants, XLA may fold
 (u - 1)·1 + lo into u + (lo - 1), another rounding (seen for [-0.3, 0.7); never for the
@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnviz import deepflow, gradflow, init, programs
-from rnnviz.cells import CELLS, GATE_BLOCKS
+from rnnviz.engine import init, programs
+from rnnviz.engine.cells import CELLS, GATE_BLOCKS
+from rnnviz.experiments import deep, one_layer
 
 SHAPES = [(1, 1), (128, 128), (512, 10), (32, 2), (12, 7), (7, 12)]
 F32 = np.dtype(np.float32)
@@ -186,21 +187,21 @@ def test_flow_pages_default_weights_are_what_they_were(cell):
     directions: layer k, direction d from fold_in(seed, k·D + d)) returns what the program
     per block shape returned. Bit for bit: one process, and jaxlib's CPU QR calls the
     same SciPy LAPACK as the host's."""
-    c = gradflow.FlowConfig(cell=cell)
+    c = one_layer.FlowConfig(cell=cell)
     key = jax.random.PRNGKey(c.seed)
-    params = init.init_params(key, cell, gradflow.INPUT_SIZE, c.H, scheme=c.init, gain=c.gain,
+    params = init.init_params(key, cell, one_layer.INPUT_SIZE, c.H, scheme=c.init, gain=c.gain,
                               forget_bias=c.forget_bias, update_bias=c.update_bias)
     assert c.init == "orthogonal" and c.gain == 1.0
-    expected = layer_as_before(key, cell, gradflow.INPUT_SIZE, c.H,
+    expected = layer_as_before(key, cell, one_layer.INPUT_SIZE, c.H,
                                forget_bias=c.forget_bias, update_bias=c.update_bias)
     for name, a, b in zip(params._fields, params, expected):
         np.testing.assert_array_equal(np.asarray(a), b, err_msg=name)
 
-    d = deepflow.DeepConfig(cell=cell)
+    d = deep.DeepConfig(cell=cell)
     assert d.init == "orthogonal" and d.gain == 1.0
     D = 2 if d.bidirectional else 1
     key = jax.random.PRNGKey(d.seed)
-    net = init.init_params(key, cell, gradflow.INPUT_SIZE, d.H, scheme=d.init, gain=d.gain,
+    net = init.init_params(key, cell, one_layer.INPUT_SIZE, d.H, scheme=d.init, gain=d.gain,
                            forget_bias=d.forget_bias, update_bias=d.update_bias,
                            layers=d.layers, bidirectional=d.bidirectional)
     for k in range(d.layers):
@@ -208,7 +209,7 @@ def test_flow_pages_default_weights_are_what_they_were(cell):
             stream = k * D + direction
             expected = layer_as_before(
                 key if stream == 0 else jax.random.fold_in(key, stream), cell,
-                gradflow.INPUT_SIZE if k == 0 else D * d.H, d.H,
+                one_layer.INPUT_SIZE if k == 0 else D * d.H, d.H,
                 forget_bias=d.forget_bias, update_bias=d.update_bias)
             for name, a, b in zip(net.layers[k][direction]._fields, net.layers[k][direction],
                                   expected):

@@ -14,9 +14,9 @@ import pytest
 from jax.test_util import check_grads
 
 import rnnviz
-from rnnviz import flow
-from rnnviz.cells import GATE_OUTPUTS, STEPS, CellParams
-from rnnviz.init import SCHEMES
+from rnnviz.engine import bptt
+from rnnviz.engine.cells import GATE_OUTPUTS, STEPS, CellParams
+from rnnviz.engine.init import SCHEMES
 
 try:
     from reference import reference_stack, reference_unroll
@@ -311,7 +311,7 @@ def test_closed_form_vanilla_orthogonal_hidden_grads():
     xs = jnp.zeros((T, B, I), jnp.float32)
     loss = readout(T, "last")
     grads = rnnviz.hidden_grads("rnn", params, xs, loss)
-    norms = flow.per_step_norms(grads["h"])
+    norms = bptt.per_step_norms(grads["h"])
     expected = rho ** np.arange(T - 1, -1, -1, dtype=np.float64)
     checked = expected >= 1e-30
     assert expected[checked].min() < 1e-29 and checked.sum() > 230
@@ -348,7 +348,7 @@ def test_closed_form_gru_zero_weights(b_z):
         "gru", params, xs, readout(T, "last"), h0
     )
     checked = expected >= 1e-30
-    np.testing.assert_allclose(flow.per_step_norms(grads["h"])[checked], expected[checked], rtol=1e-4)
+    np.testing.assert_allclose(bptt.per_step_norms(grads["h"])[checked], expected[checked], rtol=1e-4)
 
 
 def test_closed_form_lstm_constant_error_carousel():
@@ -467,7 +467,7 @@ def test_padded_jacobian_profile_equals_unpadded(cell, ord):
     garbage = 1e3 * np.random.default_rng(36).standard_normal((T - L, B, I))
     garbage[1, 0, 0] = np.nan
     padded = jnp.concatenate([xs, jnp.asarray(garbage, jnp.float32)])
-    logs = np.asarray(flow.jacobian_log10_norms(cell, params, padded, None, L, ord))
+    logs = np.asarray(bptt.jacobian_log10_norms(cell, params, padded, None, L, ord))
     with np.errstate(divide="ignore"):  # an exact 0 (dead relu path) is -inf in both
         want = np.log10(rnnviz.jacobian_norms(cell, params, xs, ord=ord))
     assert logs.shape == (T, B)
@@ -487,7 +487,7 @@ def test_pascanu_bound_holds(cell, scheme, gain):
     params = random_params(cell, 40, I, H, scheme=scheme, gain=gain)
     xs, h0 = random_inputs(41, T, B, I, H)
     profile = rnnviz.jacobian_norms(cell, params, xs, h0, ord=2)
-    bound = flow.pascanu_bound(cell, params, T)
+    bound = bptt.pascanu_bound(cell, params, T)
     lam1 = np.linalg.norm(np.asarray(params.w_hh, np.float64), 2)
     np.testing.assert_allclose(bound, lam1 ** np.arange(T - 1, -1, -1), rtol=1e-12)
     assert bound.shape == (T,) and bound[-1] == 1.0
@@ -498,7 +498,7 @@ def test_pascanu_bound_holds(cell, scheme, gain):
 def test_pascanu_bound_is_none_for_gated_cells():
     """The theorem is stated for vanilla cells only."""
     for cell in ("lstm", "gru"):
-        assert flow.pascanu_bound(cell, random_params(cell, 0), 10) is None
+        assert bptt.pascanu_bound(cell, random_params(cell, 0), 10) is None
 
 
 # --- 9. Initialisation schemes --------------------------------------------------------------
@@ -703,8 +703,8 @@ def test_exploding_relu_state_is_located_without_raising():
     hs = np.asarray(rnnviz.unroll("rnn_relu", params, xs)[0])
     bad = ~np.isfinite(hs).reshape(T, -1).all(axis=1)
     assert bad.any() and not bad[:10].any()
-    first = flow.first_nonfinite(hs)
-    assert first == np.flatnonzero(bad)[0] and flow.last_nonfinite(hs) == T - 1
+    first = bptt.first_nonfinite(hs)
+    assert first == np.flatnonzero(bad)[0] and bptt.last_nonfinite(hs) == T - 1
     assert np.isfinite(hs[:first]).all()
     ref_hs, _ = reference_unroll("rnn_relu", *as_np(params), xs)
     assert first == np.flatnonzero(np.abs(ref_hs).max(axis=(1, 2)) > F32_MAX)[0]
@@ -718,9 +718,9 @@ def test_gradients_after_forward_overflow_are_not_reported_as_zero():
     """Once h overflowed, ∂L/∂h_t for earlier t is undefined; it must not read as a vanished 0."""
     params, xs = exploding_relu_run()
     T = xs.shape[0]
-    first = flow.first_nonfinite(np.asarray(rnnviz.unroll("rnn_relu", params, xs)[0]))
+    first = bptt.first_nonfinite(np.asarray(rnnviz.unroll("rnn_relu", params, xs)[0]))
     loss = readout(T, "last")
-    norms = flow.per_step_norms(rnnviz.hidden_grads("rnn_relu", params, xs, loss)["h"])
+    norms = bptt.per_step_norms(rnnviz.hidden_grads("rnn_relu", params, xs, loss)["h"])
     assert not np.any(norms[:first] == 0.0)
 
 
@@ -737,8 +737,8 @@ def test_exploding_gradient_is_located_and_profile_stays_exact():
     loss = readout(T, "last")
     g = np.asarray(rnnviz.hidden_grads("rnn", params, xs, loss)["h"])
     bad = ~np.isfinite(g).reshape(T, -1).all(axis=1)
-    last = flow.last_nonfinite(g)
-    assert last == np.flatnonzero(bad)[-1] and flow.first_nonfinite(g) == 0
+    last = bptt.last_nonfinite(g)
+    assert last == np.flatnonzero(bad)[-1] and bptt.first_nonfinite(g) == 0
     assert np.isfinite(g[last + 1:]).all() and not np.isfinite(g[: last + 1]).reshape(last + 1, -1).all(axis=1).any()
     # float64 recursion ∂L/∂h_{t−1} = W_hhᵀ ∂L/∂h_t from v = 1/√H, with the same float32 W_hh.
     w = np.asarray(params.w_hh, np.float64)
@@ -750,7 +750,7 @@ def test_exploding_gradient_is_located_and_profile_stays_exact():
         v = w.T @ v
     assert crossed is not None and abs(last - crossed) <= 1
     expected = 3.0 ** np.arange(T - 1, -1, -1, dtype=np.float64)
-    np.testing.assert_allclose(flow.per_step_norms(g)[last + 1:], expected[last + 1:], rtol=1e-4)
+    np.testing.assert_allclose(bptt.per_step_norms(g)[last + 1:], expected[last + 1:], rtol=1e-4)
     profile = rnnviz.jacobian_norms("rnn", params, xs, ord=2)
     np.testing.assert_allclose(profile, np.broadcast_to(expected[:, None], (T, B)), rtol=1e-4)
 
@@ -758,11 +758,11 @@ def test_exploding_gradient_is_located_and_profile_stays_exact():
 def test_nonfinite_locators_on_known_arrays():
     """first/last_nonfinite on hand-placed inf/NaN, on clean arrays, and with time on another axis."""
     a = np.zeros((12, 3, 4))
-    assert flow.first_nonfinite(a) is None and flow.last_nonfinite(a) is None
+    assert bptt.first_nonfinite(a) is None and bptt.last_nonfinite(a) is None
     a[5, 1, 2] = np.inf
     a[9, 0, 0] = np.nan
-    assert flow.first_nonfinite(a) == 5 and flow.last_nonfinite(a) == 9
-    assert flow.first_nonfinite(np.moveaxis(a, 0, 1), axis_time=1) == 5
+    assert bptt.first_nonfinite(a) == 5 and bptt.last_nonfinite(a) == 9
+    assert bptt.first_nonfinite(np.moveaxis(a, 0, 1), axis_time=1) == 5
 
 
 # --- 12. Tasks --------------------------------------------------------------------------------
@@ -825,20 +825,20 @@ def test_steps_per_decade_on_geometric_profiles():
     """0.9^(T−1−t) falls 10× every 1/log10(1/0.9) ≈ 21.85 steps back; 1.1^k grows; ~constant is flat."""
     T = 120
     k = np.arange(T - 1, -1, -1, dtype=np.float64)
-    steps, direction = flow.steps_per_decade(0.9**k)
+    steps, direction = bptt.steps_per_decade(0.9**k)
     assert direction == "falls" and steps == pytest.approx(1 / np.log10(1 / 0.9), rel=1e-9)
-    steps, direction = flow.steps_per_decade(1.1**k)
+    steps, direction = bptt.steps_per_decade(1.1**k)
     assert direction == "grows" and steps == pytest.approx(1 / np.log10(1.1), rel=1e-9)
     flat = 1.0 + 0.01 * np.sin(np.arange(T))
-    assert flow.steps_per_decade(flat) == (None, "flat")
+    assert bptt.steps_per_decade(flat) == (None, "flat")
     # Values below the floor, zeros and inf/NaN are left out of the fit.
     profile = 0.5**k
     profile[:10] = 0.0
     profile[10] = np.nan
     profile[11] = np.inf
-    steps, direction = flow.steps_per_decade(profile)
+    steps, direction = bptt.steps_per_decade(profile)
     assert direction == "falls" and steps == pytest.approx(1 / np.log10(2), rel=1e-9)
-    assert flow.steps_per_decade(np.full(T, 1e-40)) == (None, None)
+    assert bptt.steps_per_decade(np.full(T, 1e-40)) == (None, None)
 
 
 # --- 14. The engine's one scan: its final carry ---------------------------------------------
@@ -871,7 +871,7 @@ def test_scan_final_carry_is_the_state_after_the_last_real_step(cell, reverse, l
     carry0 = start_carry(cell, h0)
     n = T if length is None else length
     want = loop_final_carry(cell, params, xs, carry0, range(n - 1, -1, -1) if reverse else range(n))
-    carry, outs = flow._scan(STEPS[cell], params, xs, carry0, reverse=reverse, length=length)
+    carry, outs = bptt._scan(STEPS[cell], params, xs, carry0, reverse=reverse, length=length)
     assert len(carry) == len(carry0)
     last = 0 if reverse else n - 1
     for name, got, ref in zip(("h", "c"), carry, want):
@@ -892,10 +892,10 @@ def test_scan_goes_on_from_its_final_carry(cell, reverse):
     params = random_params(cell, 23, I, H)
     xs, h0 = random_inputs(24, T, B, I, H)
     step, carry0, cut = STEPS[cell], start_carry(cell, h0), 2
-    whole_carry, whole = flow._scan(step, params, xs, carry0, reverse=reverse)
+    whole_carry, whole = bptt._scan(step, params, xs, carry0, reverse=reverse)
     first, second = (xs[cut:], xs[:cut]) if reverse else (xs[:cut], xs[cut:])
-    middle, _ = flow._scan(step, params, first, carry0, reverse=reverse)
-    end, rest = flow._scan(step, params, second, middle, reverse=reverse)
+    middle, _ = bptt._scan(step, params, first, carry0, reverse=reverse)
+    end, rest = bptt._scan(step, params, second, middle, reverse=reverse)
     part = slice(None, cut) if reverse else slice(cut, None)
     for name in whole:
         np.testing.assert_allclose(rest[name], whole[name][part], rtol=1e-6, atol=1e-7)
@@ -918,7 +918,7 @@ def test_network_scan_final_carries_of_a_bidirectional_stack(cell, length):
     h0 = jnp.asarray(0.5 * rng.standard_normal((L * D, B, H)), jnp.float32)
     c0 = jnp.asarray(0.5 * rng.standard_normal((L * D, B, H)), jnp.float32)
     c0 = c0 if cell == "lstm" else None
-    scan = flow._network_scan(cell, net, xs, flow._carries0(cell, net, xs, h0, c0),
+    scan = bptt._network_scan(cell, net, xs, bptt._carries0(cell, net, xs, h0, c0),
                               length=length)
     n = T if length is None else length
     layers = [[tuple(np.asarray(a, np.float64) for a in p) for p in layer] for layer in net.layers]

@@ -5,10 +5,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import gradflow, train
+from rnnviz.engine import train
+from rnnviz.experiments import one_layer
 
 EXPLORER_BOUND_S = 60  # the largest settings of an explorer page, compile included
-MAX_FLOW = {"cell": "lstm", "T": str(gradflow.MAX_T), "H": str(gradflow.HIDDEN_SIZES[-1])}
+MAX_FLOW = {"cell": "lstm", "T": str(one_layer.MAX_T), "H": str(one_layer.HIDDEN_SIZES[-1])}
 
 
 def timed_page(page, query):
@@ -63,8 +64,8 @@ def test_sessions_are_isolated():
     for at in sessions:
         at.run()
     for at, q, T in zip(sessions, queries, (160, 310)):
-        config = gradflow.FlowConfig.from_query({**q, "T": str(T)})[0]
-        expected = gradflow.summary_sentence(gradflow.gradient_flow(config), T)
+        config = one_layer.FlowConfig.from_query({**q, "T": str(T)})[0]
+        expected = one_layer.summary_sentence(one_layer.gradient_flow(config), T)
         assert at.subheader[0].value == expected
         assert at.query_params["T"] in (str(T), [str(T)])
         assert at.query_params["cell"] in (q["cell"], [q["cell"]])

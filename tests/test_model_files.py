@@ -11,8 +11,8 @@ from tests.fixtures import model_files as fx
 keras = fx.keras()  # KERAS_BACKEND=jax before the import
 
 import rnnviz  # noqa: E402
-from rnnviz import model_files  # noqa: E402
-from rnnviz.model_files import load_model_file  # noqa: E402
+from rnnviz.experiments import model_files  # noqa: E402
+from rnnviz.experiments.model_files import load_model_file  # noqa: E402
 from tests.reference import reference_unroll  # noqa: E402
 
 T, B = 7, 3
@@ -164,15 +164,15 @@ def token_inputs(loaded, seed):
 
 
 def deep_config(**kw):
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep
 
-    c, notices = deepflow.DeepConfig.from_query({k: str(v) for k, v in kw.items()})
+    c, notices = deep.DeepConfig.from_query({k: str(v) for k, v in kw.items()})
     assert not notices
     return c
 
 
 def test_keras_bidirectional_output_is_the_final_state_of_each_direction(bidirectional_text):
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep
 
     model, data = bidirectional_text
     loaded = load_model_file("b.keras", data)
@@ -181,7 +181,7 @@ def test_keras_bidirectional_output_is_the_final_state_of_each_direction(bidirec
             loaded.framework) == (True, False, True, "keras")
     tokens, xs = token_inputs(loaded, 10)
     want = keras_out(model, 1, tokens)  # Embedding, Bidirectional: (B, 2H)
-    got = deepflow.model_output(loaded, xs)
+    got = deep.model_output(loaded, xs)
     assert got.shape == want.shape == (TEXT_B, 10)
     np.testing.assert_allclose(got, want, atol=1e-5)
     # both halves read at T − 1 (the old reading) is another vector: its backward half
@@ -192,7 +192,7 @@ def test_keras_bidirectional_output_is_the_final_state_of_each_direction(bidirec
     kernel, bias = model.layers[2].get_weights()
     np.testing.assert_allclose(1 / (1 + np.exp(-(got @ kernel + bias))), keras_out(model, 2, tokens),
                                atol=1e-5)
-    assert deepflow.model_read_sentence(loaded, "last") == (
+    assert deep.model_read_sentence(loaded, "last") == (
         "The loss reads what Keras's Bidirectional layer outputs (return_sequences=False): the "
         "forward state after the last step and the backward state after x₀, the final state of "
         "each direction, through a readout of norm 1.")
@@ -204,17 +204,17 @@ def test_keras_bidirectional_loss_reads_the_backward_state_at_step_0(bidirection
     every step (the old reading: nothing before T − 1)."""
     import jax.numpy as jnp
 
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep
 
     model, data = bidirectional_text
     loaded = load_model_file("b.keras", data)
-    c = deepflow.model_config(loaded, deep_config(T=TEXT_T, read="last"))
-    xs = deepflow.model_inputs(loaded, c)
-    r = deepflow.deep_flow(c, loaded.params, xs,
-                           deepflow.model_read_mask(loaded, "last", c.T, xs.shape[0]))
+    c = deep.model_config(loaded, deep_config(T=TEXT_T, read="last"))
+    xs = deep.model_inputs(loaded, c)
+    r = deep.deep_flow(c, loaded.params, xs,
+                       deep.model_read_mask(loaded, "last", c.T, xs.shape[0]))
     assert [p.label for p in r.profiles] == ["layer 1 →", "layer 1 ←"]
     assert r.read_steps == [0, TEXT_T - 1]
-    np.testing.assert_allclose(r.depth_map, deepflow.model_flow(loaded, c).depth_map)
+    np.testing.assert_allclose(r.depth_map, deep.model_flow(loaded, c).depth_map)
 
     def keras_reading(hs):  # [h_fwd at T − 1, h_bwd at 0], unit-norm readout
         out = jnp.concatenate([hs[TEXT_T - 1, :, :5], hs[0, :, 5:]], axis=-1)
@@ -228,16 +228,16 @@ def test_keras_bidirectional_loss_reads_the_backward_state_at_step_0(bidirection
     assert backward[0] == pytest.approx(np.sqrt(5 / 10))  # read there: ‖v's half‖ = √(H/2H)
     assert (backward[: TEXT_T - 1] > 1e-4).all()
     ys = np.asarray(rnnviz.unroll(loaded.cell, loaded.params, xs[:TEXT_T])[0])
-    loss = deepflow.masked_readout_loss(ys, deepflow.model_read_mask(loaded, "last", c.T, c.T))
-    out = deepflow.model_output(loaded, xs[:TEXT_T])
+    loss = deep.masked_readout_loss(ys, deep.model_read_mask(loaded, "last", c.T, c.T))
+    out = deep.model_output(loaded, xs[:TEXT_T])
     assert float(loss) == pytest.approx(out.sum() / np.sqrt(10.0), rel=1e-5)
 
 
 def test_keras_mixed_stack_loads_and_reproduces_keras(mixed_stack):
     """Embedding → Bidirectional(LSTM(5, return_sequences=True)) → LSTM(3) → Dense(1, sigmoid):
     layer 2's w_ih reads layer 1's [forward, backward] outputs, 10 numbers."""
-    from rnnviz import deepflow
-    from rnnviz.cells import Network
+    from rnnviz.engine.cells import Network
+    from rnnviz.experiments import deep
 
     model, data = mixed_stack
     loaded = load_model_file("c.keras", data)
@@ -252,34 +252,34 @@ def test_keras_mixed_stack_loads_and_reproduces_keras(mixed_stack):
     tokens, xs = token_inputs(loaded, 11)
     below = np.asarray(rnnviz.unroll(loaded.cell, Network(loaded.params.layers[:1]), xs)[0])
     np.testing.assert_allclose(below.transpose(1, 0, 2), keras_out(model, 1, tokens), atol=1e-5)
-    got = deepflow.model_output(loaded, xs)  # LSTM(3): its state after the last step
+    got = deep.model_output(loaded, xs)  # LSTM(3): its state after the last step
     np.testing.assert_allclose(got, keras_out(model, 2, tokens), atol=1e-5)
     kernel, bias = model.layers[3].get_weights()
     np.testing.assert_allclose(1 / (1 + np.exp(-(got @ kernel + bias))), keras_out(model, 3, tokens),
                                atol=1e-5)
-    assert deepflow.model_read_sentence(loaded, "last") == (
+    assert deep.model_read_sentence(loaded, "last") == (
         "The loss reads the top layer's state at the last step through a readout of norm 1.")
 
 
 def test_keras_bidirectional_gru_sequences_reproduce_keras(folder):
     """return_sequences=True: every step's pair, as PyTorch's output; "last" reads the pair
     at T − 1, so the top backward direction hears that step alone (REFERENCES.md)."""
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep
 
     model = fx.bidirectional_gru_sequences_model(T=TEXT_T, input_size=3, hidden=4)
     loaded = load_model_file("g.keras", fx.keras_bytes(model, folder))
     assert (loaded.cell, loaded.directions, loaded.hidden_sizes) == ("gru", (2,), (4,))
     assert (loaded.returns_sequences, loaded.reads_final_states) == (True, False)
     x = np.random.default_rng(12).normal(size=(TEXT_B, TEXT_T, 3)).astype(np.float32)
-    got = deepflow.model_output(loaded, x.transpose(1, 0, 2))
+    got = deep.model_output(loaded, x.transpose(1, 0, 2))
     np.testing.assert_allclose(got.transpose(1, 0, 2), keras_out(model, 0, x), atol=1e-5)
     c = deep_config(T=TEXT_T, read="last")
-    mask = deepflow.model_read_mask(loaded, "last", TEXT_T, 8)
-    np.testing.assert_array_equal(mask, deepflow.read_mask("last", TEXT_T, 8))
-    backward = deepflow.model_flow(loaded, c).depth_map[1]
+    mask = deep.model_read_mask(loaded, "last", TEXT_T, 8)
+    np.testing.assert_array_equal(mask, deep.read_mask("last", TEXT_T, 8))
+    backward = deep.model_flow(loaded, c).depth_map[1]
     assert backward[-1] > 0 and (backward[:-1] == 0).all()
     assert "as Keras's Bidirectional outputs it with return_sequences=True" in \
-        deepflow.model_read_sentence(loaded, "last")
+        deep.model_read_sentence(loaded, "last")
 
 
 # --- torch state_dicts -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""One layer of a student's model, as the single-layer pages show it (rnnviz.model_layers):
+"""One layer of a student's model, as the single-layer pages show it (rnnviz.experiments.model_layers):
 the inputs a layer reads inside the model, checked against the layers run one at a time,
 and its gradient against the whole model's, where the two losses are the same."""
 from dataclasses import replace
@@ -6,10 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rnnviz import deepflow, gradflow, model_files, model_layers
-from rnnviz.cells import CellParams, Network
-from rnnviz.flow import unroll
-from rnnviz.init import init_params
+from rnnviz.engine.bptt import unroll
+from rnnviz.engine.cells import CellParams, Network
+from rnnviz.engine.init import init_params
+from rnnviz.experiments import deep as deep_exp
+from rnnviz.experiments import model_files, model_layers, one_layer
 from tests.fixtures import model_files as fx
 
 T = 30
@@ -37,7 +38,7 @@ def mixed_model():
 
 
 def inputs(model, T=T):
-    return deepflow.model_inputs(model, deepflow.DeepConfig(T=T, seed=3))
+    return deep_exp.model_inputs(model, deep_exp.DeepConfig(T=T, seed=3))
 
 
 def one_way(cell, p, xs):
@@ -84,19 +85,19 @@ def test_top_layer_gradient_is_the_whole_models(bidirectional):
     direction, the model's loss on the first step, read in reverse; the view's readout
     weighs the H units of one direction alone (×√2 against the pair's D·H)."""
     model = torch_model(bidirectional=bidirectional)
-    c = deepflow.DeepConfig(T=T, seed=3, read="last")
+    c = deep_exp.DeepConfig(T=T, seed=3, read="last")
     xs = inputs(model)
-    flow_config = gradflow.FlowConfig(cell=model.cell, T=T, H=model.hidden_size, loss="last")
+    flow_config = one_layer.FlowConfig(cell=model.cell, T=T, H=model.hidden_size, loss="last")
     view = model_layers.layer_view(model, xs, T, (1, 0))
-    got = gradflow.gradient_flow(flow_config, view.params, view.xs).grad_norms
-    deep = deepflow.deep_flow(deepflow.model_config(model, c), model.params, xs).depth_map
+    got = one_layer.gradient_flow(flow_config, view.params, view.xs).grad_norms
+    deep = deep_exp.deep_flow(deep_exp.model_config(model, c), model.params, xs).depth_map
     D = 2 if bidirectional else 1
     np.testing.assert_allclose(got, deep[D] * np.sqrt(D), rtol=1e-4)  # layer 2 →
     if bidirectional:
-        first = deepflow.deep_flow(deepflow.model_config(model, replace(c, read="first")),
+        first = deep_exp.deep_flow(deep_exp.model_config(model, replace(c, read="first")),
                                    model.params, xs).depth_map
         view = model_layers.layer_view(model, xs, T, (1, 1))
-        got = gradflow.gradient_flow(flow_config, view.params, view.xs).grad_norms
+        got = one_layer.gradient_flow(flow_config, view.params, view.xs).grad_norms
         np.testing.assert_allclose(got, first[3][::-1] * np.sqrt(2), rtol=1e-4)
 
 
@@ -105,12 +106,12 @@ def test_every_page_view_runs_on_a_layer():
     model = torch_model(cell="lstm", hidden_size=8)
     xs = inputs(model, T=40)
     view = model_layers.layer_view(model, xs, 40, (1, 1))
-    c = gradflow.FlowConfig(cell="lstm", T=40, H=8)
-    gates = gradflow.gate_activity(c, view.params, view.xs)
+    c = one_layer.FlowConfig(cell="lstm", T=40, H=8)
+    gates = one_layer.gate_activity(c, view.params, view.xs)
     assert gates.gates["f"].shape == (40, 8)
-    jac = gradflow.jacobian_analysis(c, view.params, view.xs)
+    jac = one_layer.jacobian_analysis(c, view.params, view.xs)
     assert np.isfinite(jac.profile).all()
-    conn = gradflow.connectivity_map(c, view.params, view.xs)
+    conn = one_layer.connectivity_map(c, view.params, view.xs)
     assert conn.log10_map.shape == (40, 40)
     # What layer 2 ← remembers of the vector it reads at step s: a one-way map.
     later = conn.steps[None, :] > conn.steps[:, None]

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import rnnviz
-from rnnviz import analysis, flow, programs
-from rnnviz.cells import GATE_OUTPUTS, CellParams, Network
+from rnnviz.engine import bptt, jacobians, programs
+from rnnviz.engine.cells import GATE_OUTPUTS, CellParams, Network
 
 try:
     import one_layer_outputs
@@ -40,7 +40,7 @@ def random_network(cell, L, D, seed, dtype=jnp.float32, input_size=I, hidden_siz
     params = rnnviz.init_params(jax.random.PRNGKey(seed), cell, input_size, hidden_size,
                                 layers=L, bidirectional=D == 2, dtype=dtype)
     rng = np.random.default_rng(seed + 500)
-    net = rnnviz.cells.as_network(params)
+    net = rnnviz.engine.cells.as_network(params)
 
     def with_biases(p):
         return p._replace(b_ih=jnp.asarray(rng.uniform(-0.5, 0.5, p.b_ih.shape), dtype),
@@ -68,7 +68,7 @@ def mixed_network(cell, directions, hidden_sizes, seed, dtype=jnp.float32, input
 def numpy_layers(params):
     """layers[k][d] as float64 numpy 4-tuples, for the reference."""
     return [[tuple(np.asarray(a, np.float64) for a in p) for p in layer]
-            for layer in rnnviz.cells.as_network(params).layers]
+            for layer in rnnviz.engine.cells.as_network(params).layers]
 
 
 def inputs(seed, T=T, B=B, I=I, dtype=jnp.float32):
@@ -87,8 +87,8 @@ def loss_weights(shape, seed):
 
 @functools.lru_cache(maxsize=None)
 def flow_program(cell):
-    """jit of flow.flow with the loss L = Σ W ⊙ y: (loss, hs, gates, grads)."""
-    return jax.jit(lambda p, xs, w: flow.flow(cell, p, xs, functools.partial(weighted_sum, weights=w)))
+    """jit of bptt.flow with the loss L = Σ W ⊙ y: (loss, hs, gates, grads)."""
+    return jax.jit(lambda p, xs, w: bptt.flow(cell, p, xs, functools.partial(weighted_sum, weights=w)))
 
 
 def per_layer(a, L, D):
@@ -111,7 +111,7 @@ def test_stack_matches_numpy_reference_forward_and_finite_differences(cell, L, D
     layers = numpy_layers(params)
     shape = (T, B, H) if L == D == 1 else (L, D, T, B, H)
     w = loss_weights((T, B, D * H), 6)
-    # flow.flow is what unroll and hidden_grads compile; one program per network here.
+    # bptt.flow is what unroll and hidden_grads compile; one program per network here.
     _, hs, gates, grads = flow_program(cell)(params, xs, w)
 
     ref_out, _, ref_gates = reference_stack(cell, layers, xs)
@@ -205,9 +205,9 @@ def test_mixed_stack_matches_numpy_reference_forward_and_finite_differences(cell
                 np.testing.assert_allclose(np.sum(np.asarray(grads[part][k][d, t]) * v), fd,
                                            rtol=1e-6, atol=1e-8,
                                            err_msg=f"{part} layer {k} direction {d} step {t}")
-    norms = flow.network_norms(grads["h"])
+    norms = bptt.network_norms(grads["h"])
     assert [n.shape for n in norms] == [(D_k, T) for D_k in directions]
-    np.testing.assert_allclose(norms[0], flow.per_step_norms(grads["h"][0]), rtol=1e-12)
+    np.testing.assert_allclose(norms[0], bptt.per_step_norms(grads["h"][0]), rtol=1e-12)
 
 
 def test_network_norms_of_uniform_and_one_layer_results():
@@ -217,9 +217,9 @@ def test_network_norms_of_uniform_and_one_layer_results():
     loss = functools.partial(rnnviz.readout_loss, length=T, placement="all")
     g = rnnviz.hidden_grads("gru", params, inputs(75), loss)["h"]
     assert g.shape == (2, 2, T, B, H)
-    np.testing.assert_array_equal(np.stack(flow.network_norms(g)), rnnviz.layer_norms(g))
+    np.testing.assert_array_equal(np.stack(bptt.network_norms(g)), rnnviz.layer_norms(g))
     one = rnnviz.hidden_grads("gru", params.layers[0][0], inputs(75), loss)["h"]
-    np.testing.assert_array_equal(flow.network_norms(one)[0], rnnviz.layer_norms(one)[0])
+    np.testing.assert_array_equal(bptt.network_norms(one)[0], rnnviz.layer_norms(one)[0])
 
 
 # --- gradients ------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_closed_form_depth_held_down_to_1e25():
     np.testing.assert_allclose(norms[0, 0, held], expected[held], rtol=1e-4)
     np.testing.assert_allclose(norms[1, 0, -1], np.linalg.norm(v), rtol=1e-6)
     assert np.all(norms[1, 0, :-1] == 0.0)
-    steps, directions = flow.layer_steps_per_decade(norms)
+    steps, directions = bptt.layer_steps_per_decade(norms)
     assert steps[0, 0] == pytest.approx(1.0 / np.log10(1.0 / rho1), rel=1e-3)
     assert directions[0] == ("falls",)
     assert np.isnan(steps[1, 0]) and directions[1] == (None,)  # one nonzero step: no rate
@@ -273,10 +273,10 @@ def test_layer_steps_per_decade_goes_back_each_direction_s_own_way():
     t = np.arange(40)
     forward = 10.0 ** (-(39 - t) / 4.0)  # falls 10× every 4 steps back toward t = 0
     backward = 10.0 ** (-t / 8.0)  # falls 10× every 8 steps toward t = T − 1
-    steps, directions = flow.layer_steps_per_decade(np.stack([forward, backward])[None])
+    steps, directions = bptt.layer_steps_per_decade(np.stack([forward, backward])[None])
     np.testing.assert_allclose(steps, [[4.0, 8.0]], rtol=1e-9)
     assert directions == (("falls", "falls"),)
-    steps, directions = flow.layer_steps_per_decade(np.stack([backward, forward])[None])
+    steps, directions = bptt.layer_steps_per_decade(np.stack([backward, forward])[None])
     assert directions == (("grows", "grows"),)
 
 
@@ -299,8 +299,8 @@ def test_padding_a_bidirectional_network_changes_nothing_before_length(cell):
         np.testing.assert_allclose(g_p[part][:, :, :7], g[part], rtol=1e-5, atol=1e-7)
     assert not np.allclose(rnnviz.unroll(cell, params, padded)[0][:7], hs, atol=1e-3)  # needed
     if cell == "gru":  # the connectivity's tangents start at step length − 1 too
-        conn = analysis.connectivity(cell, params, xs)
-        np.testing.assert_allclose(analysis.connectivity(cell, params, padded, length=7), conn,
+        conn = jacobians.connectivity(cell, params, xs)
+        np.testing.assert_allclose(jacobians.connectivity(cell, params, padded, length=7), conn,
                                    rtol=1e-5, atol=1e-5)
 
 
@@ -376,8 +376,8 @@ def test_single_layer_is_the_one_by_one_network(cell):
     for a, b in zip(jax.tree.leaves(rnnviz.hidden_grads(cell, params, xs, loss)),
                     jax.tree.leaves(rnnviz.hidden_grads(cell, one, xs, loss))):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(analysis.connectivity(cell, params, xs),
-                                  analysis.connectivity(cell, one, xs))
+    np.testing.assert_array_equal(jacobians.connectivity(cell, params, xs),
+                                  jacobians.connectivity(cell, one, xs))
 
 
 def test_network_arguments_are_checked():
@@ -409,7 +409,7 @@ def test_network_arguments_are_checked():
     with pytest.raises(ValueError, match="one unidirectional layer"):
         rnnviz.jacobian_norms("gru", params, xs)
     with pytest.raises(ValueError, match="reverse-mode connectivity"):
-        analysis.connectivity("gru", params, xs, mode="reverse")
+        jacobians.connectivity("gru", params, xs, mode="reverse")
 
 
 # --- connectivity of a network --------------------------------------------------------------
@@ -431,7 +431,7 @@ def test_network_connectivity_matches_brute_force(cell, L, D):
     params = random_network(cell, L, D, seed=40 + L + D, dtype=jnp.float64)
     xs = inputs(41, T=6, dtype=jnp.float64)
     ref = brute_force_connectivity(cell, params, xs)
-    got = analysis.connectivity(cell, params, xs)
+    got = jacobians.connectivity(cell, params, xs)
     upper = np.triu_indices(6, 1)
     if D == 1:
         assert np.all(ref[upper] == 0.0) and np.isnan(got[upper]).all()
@@ -441,8 +441,8 @@ def test_network_connectivity_matches_brute_force(cell, L, D):
         assert (ref[upper] > 0).mean() > 0.5 and not np.isnan(got).any()
         np.testing.assert_allclose(10.0 ** got, ref, rtol=1e-10)
     if cell == "gru":  # sampling: the same values at the sampled steps
-        steps = analysis.sampled_steps(6, 4)
-        np.testing.assert_allclose(analysis.connectivity(cell, params, xs, stride=4),
+        steps = jacobians.sampled_steps(6, 4)
+        np.testing.assert_allclose(jacobians.connectivity(cell, params, xs, stride=4),
                                    got[np.ix_(steps, steps)], rtol=1e-12)
 
 
@@ -453,7 +453,7 @@ def test_mixed_network_connectivity_matches_brute_force(cell, directions, sizes)
     net = mixed_network(cell, directions, sizes, seed=76, dtype=jnp.float64)
     xs = inputs(77, T=6, dtype=jnp.float64)
     ref = brute_force_connectivity(cell, net, xs)
-    got = analysis.connectivity(cell, net, xs)
+    got = jacobians.connectivity(cell, net, xs)
     assert (ref[np.triu_indices(6, 1)] > 0).mean() > 0.5 and not np.isnan(got).any()
     np.testing.assert_allclose(10.0 ** got, ref, rtol=1e-10)
 
@@ -472,9 +472,9 @@ def test_bidirectional_connectivity_closed_form_far_below_float32(monkeypatch):
     layer2 = (f32(w_fwd, np.zeros((H_, H_)), z, z), f32(w_bwd, np.zeros((H_, H_)), z, z))
     net = Network((layer1, layer2))
     # A chunk of 7 sources (not a divisor of 60): the padded chunk must not leak in.
-    monkeypatch.setattr(analysis, "CONNECTIVITY_CHUNK_BYTES", 7 * T_ * H_ * 1 * 2 * H_ * 4)
+    monkeypatch.setattr(jacobians, "CONNECTIVITY_CHUNK_BYTES", 7 * T_ * H_ * 1 * 2 * H_ * 4)
     programs.clear()
-    got = analysis.connectivity("rnn", net, jnp.zeros((T_, 1, H_), jnp.float32))
+    got = jacobians.connectivity("rnn", net, jnp.zeros((T_, 1, H_), jnp.float32))
     t, s = np.meshgrid(np.arange(T_), np.arange(T_), indexing="ij")
     expected = np.abs(t - s) * np.log10(rho1) + np.log10(rho2) + 0.5 * np.log10(H_)
     expected[t == s] += 0.5 * np.log10(2.0)

@@ -1,6 +1,6 @@
 """No student waits for a compiler: after the warm-up, no page compiles anything.
 
-The warm-up compiles the closed catalogue (rnnviz/catalogue.py); then every page runs under
+The warm-up compiles the closed catalogue (rnnviz/experiments/catalogue.py); then every page runs under
 AppTest with a seeded sample of random settings of all its controls (through the URL, the
 one path every widget's value takes too), the Training lab trains, and jax's own compile
 log and the program table must both stay silent.
@@ -12,8 +12,10 @@ import jax
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import catalogue, deepflow, gradflow, programs, train, ui
-from rnnviz.presets import LAB
+from rnnviz.engine import programs, train
+from rnnviz.experiments import catalogue, deep, one_layer
+from rnnviz.experiments.presets import LAB
+from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
 
 SETTINGS_PER_PAGE = 3
@@ -74,10 +76,10 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
         query["steps"] = str(rng.randint(1, 30))  # a few chunks: compiles, not training, matter
         query["compare"] = rng.choice(["true", "false"])
         return query
-    fields = deepflow.FIELDS if page == ui.DEEP_PAGE else gradflow.FIELDS
+    fields = deep.FIELDS if page == ui.DEEP_PAGE else one_layer.FIELDS
     query = {f.key: random_value(f, rng) for f in fields}
     if page == "pages/1_Gradient_flow.py" and rng.random() < 0.5:
-        query["vary"] = rng.choice(list(gradflow.OVERLAY_DEFAULTS))
+        query["vary"] = rng.choice(list(one_layer.OVERLAY_DEFAULTS))
     return query
 
 

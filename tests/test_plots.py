@@ -8,10 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from rnnviz import plots
-from rnnviz.analysis import GateSaturation
-from rnnviz.cells import CELLS, GATE_NAMES
-from rnnviz.flow import FLOOR
+from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.cells import CELLS, GATE_NAMES
+from rnnviz.engine.jacobians import GateSaturation
+from rnnviz.presentation import plots
 
 RNG = np.random.default_rng(0)
 T, H = 120, 16
@@ -340,12 +340,12 @@ def test_a_trace_that_cannot_be_drawn_is_named_in_words():
 
 def test_the_relu_blow_up_preset_says_what_is_missing():
     """The preset whose gradient is all NaN: no chart of it is drawn empty."""
-    from rnnviz import gradflow
-    from rnnviz.presets import PRESETS
+    from rnnviz.experiments import one_layer
+    from rnnviz.experiments.presets import PRESETS
 
     preset = next(p for p in PRESETS if p.name == "relu RNN blowing up")
-    config, _ = gradflow.FlowConfig.from_query(preset.query)
-    r = gradflow.gradient_flow(config)
+    config, _ = one_layer.FlowConfig.from_query(preset.query)
+    r = one_layer.gradient_flow(config)
     assert not np.isfinite(r.grad_norms).any()  # what makes this the hard case
     profile = plots.gradient_profile({"‖∂L/∂h_t‖": r.grad_norms}, FLOOR, "p", r.bound)
     heat = plots.gradient_heatmap(r.grad_map, FLOOR, "map")
@@ -433,7 +433,7 @@ def test_loss_labels_sit_at_their_own_curves_end():
     # As in the Training lab's default compare run (rnn, lstm, gru): the GRU ends below the
     # LSTM, and over the last stretch the GRU's noisy curve rises to its end while the
     # LSTM's falls to its. Each label must be nearest its own curve's last point.
-    from rnnviz.cells import CELL_LABELS
+    from rnnviz.engine.cells import CELL_LABELS
     steps = np.arange(1, 701)
     wobble = lambda f, a: 10 ** (a * np.sin(steps * f))  # noqa: E731
     curves = {"rnn": 0.15 * wobble(0.9, 0.05), "lstm": 1.8e-3 * wobble(1.3, 0.18),
@@ -564,11 +564,11 @@ def test_the_colour_scale_spans_the_nonzero_values_only():
 def test_depth_map_of_a_three_layer_bidirectional_lstm_reading_the_last_step():
     """The issue's map: the fade along time and across layers in distinguishable colours;
     the top backward layer's exact zeros in their own trace, outside the colour range."""
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep
 
-    c, _ = deepflow.DeepConfig.from_query({"cell": "lstm", "layers": "3", "T": "60", "H": "8",
-                                           "bidirectional": "true", "read": "last"})
-    r = deepflow.deep_flow(c)
+    c, _ = deep.DeepConfig.from_query({"cell": "lstm", "layers": "3", "T": "60", "H": "8",
+                                       "bidirectional": "true", "read": "last"})
+    r = deep.deep_flow(c)
     labels = [p.label for p in r.profiles]
     fig = plots.depth_time_map(labels, r.depth_map, FLOOR, r.read_steps, "map")
     (main,), (zero,) = heatmap_traces(fig)

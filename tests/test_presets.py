@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import rnnviz
-import rnnviz.claims
-from rnnviz import gradflow, presets, train
-from rnnviz.presets import PRESETS
+import rnnviz.experiments.claims
+from rnnviz.engine import train
+from rnnviz.experiments import one_layer, presets
+from rnnviz.experiments.presets import PRESETS
 from tests.test_claims import check_headline
 
 BY_NAME = {p.name: p for p in PRESETS}
@@ -20,17 +21,17 @@ BY_NAME = {p.name: p for p in PRESETS}
 
 def view(name: str):
     preset = BY_NAME[name]
-    config, notices = gradflow.FlowConfig.from_query(preset.query)
+    config, notices = one_layer.FlowConfig.from_query(preset.query)
     assert not notices
     if preset.page == presets.COMPARE:
-        return config, {c: gradflow.gradient_flow(replace(config, cell=c))
+        return config, {c: one_layer.gradient_flow(replace(config, cell=c))
                         for c in ("rnn", "lstm", "gru")}
-    return config, gradflow.gradient_flow(config)
+    return config, one_layer.gradient_flow(config)
 
 
 def forward(config):
     """hs and gates of the page's batch, straight from the public API (T steps)."""
-    params, xs = gradflow.params_and_inputs(config)
+    params, xs = one_layer.params_and_inputs(config)
     hs, gates = rnnviz.unroll(config.cell, params, xs[: config.T])
     return np.asarray(hs, np.float64), {k: np.asarray(v, np.float64) for k, v in gates.items()}
 
@@ -67,7 +68,7 @@ def preset_test_name(name: str) -> str:
 def test_vanishing():
     config, r = view("Vanishing: orthogonal × 0.9")
     text = BY_NAME["Vanishing: orthogonal × 0.9"].narrate(r)
-    lam1 = np.linalg.norm(np.asarray(gradflow.make_params(config).w_hh, np.float64), 2)
+    lam1 = np.linalg.norm(np.asarray(one_layer.make_params(config).w_hh, np.float64), 2)
     assert lam1 == pytest.approx(0.9, abs=1e-4) and "γλ₁ = 0.90" in text
     assert f"10× every {1 / -np.log10(lam1):.1f} steps" in text  # the bound's rate
     rate = steps_per_decade(r.grad_norms)
@@ -122,7 +123,7 @@ def test_scaled_identity():
     # pass, ∂L/∂h_{t−1} = W_hhᵀ(relu′(a_t) ⊙ ∂L/∂h_t), relu′(a_t) = [h_t > 0], from the
     # readout v = 1/√H at the last step.
     hs, _ = forward(config)
-    w_hh = np.asarray(gradflow.make_params(config).w_hh, np.float64)
+    w_hh = np.asarray(one_layer.make_params(config).w_hh, np.float64)
     lam1 = np.linalg.norm(w_hh, 2)
     grads = np.zeros_like(hs)
     grads[-1] = 1 / np.sqrt(config.H)
@@ -187,14 +188,14 @@ def test_compare_cells():
     text = BY_NAME["GRU versus LSTM at T = 500"].narrate(results)
     at_zero = {c: r.grad_norms[0] for c, r in results.items()}
     order = sorted(at_zero, key=lambda c: at_zero[c], reverse=True)
-    labels = [rnnviz.cells.CELL_LABELS[c] for c in order]
+    labels = [rnnviz.engine.cells.CELL_LABELS[c] for c in order]
     positions = [text.index(label + " ") for label in labels]
     assert positions == sorted(positions)  # named in order of what reaches step 0
     for cell, r in results.items():
-        label = rnnviz.cells.CELL_LABELS[cell]
+        label = rnnviz.engine.cells.CELL_LABELS[cell]
         shown = "below 1e-30" if at_zero[cell] < 1e-30 else f"{at_zero[cell]:.0e}"
         assert f"{label} {shown}" in text
-        check_headline(gradflow.summary_sentence(r, config.T), r.grad_norms)  # under its metric
+        check_headline(one_layer.summary_sentence(r, config.T), r.grad_norms)  # under its metric
     assert "additive path" not in text
 
 
@@ -208,7 +209,7 @@ def test_compare_cells_takeaway():
     first = max(at_zero, key=at_zero.get)
     second = sorted(at_zero, key=at_zero.get)[-2]
     assert (first, second) == ("lstm", "gru")  # what the preset is for
-    label = rnnviz.cells.CELL_LABELS
+    label = rnnviz.engine.cells.CELL_LABELS
     assert f"the {label[first]} carries the gradient furthest back" in takeaway
     assert all(v < 1e-30 for c, v in at_zero.items() if c != first) and at_zero[first] >= 1e-30
     assert f"the only one of the 3 with more than 1e-30 at step 0 ({at_zero[first]:.0e})" in takeaway
@@ -217,7 +218,7 @@ def test_compare_cells_takeaway():
     assert f"the {label[second]}'s is below 1e-30 from step {below} back" in takeaway
     # The steady rates: the GRU's whole curve; the LSTM's before its last few steps (the
     # headline says how many), each from a straight-line fit of log10 ‖∂L/∂h_t‖.
-    lstm_headline = gradflow.summary_sentence(results[first], config.T)
+    lstm_headline = one_layer.summary_sentence(results[first], config.T)
     k = int(re.search(r"in the last (\d+) steps, then", lstm_headline).group(1))
     lstm = results[first].grad_norms
     rate_first = steps_per_decade(lstm[: lstm.size - k])
@@ -277,7 +278,7 @@ def test_clipping():
     assert f"ends at loss {final_loss(h.losses):.3g}" in text and "below" in text
     # what the student sees after switching clipping off, as the intro asks
     off = train.run(replace(config, clip=None))
-    said = rnnviz.claims.training_outcome("RNN", off.losses, off.baseline, off.diverged)
+    said = rnnviz.experiments.claims.training_outcome("RNN", off.losses, off.baseline, off.diverged)
     assert final_loss(off.losses) > 100 * off.baseline and "above the no-memory baseline" in said
     assert f"peaked at {off.losses.max():.1e} at step {int(np.argmax(off.losses)) + 1}" in said
 
@@ -302,16 +303,16 @@ def deep_view(name: str):
     norms, (L, D, T)."""
     import functools
 
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep as deep_exp
 
     preset = BY_NAME[name]
     assert preset.page == presets.DEEP
-    config, notices = deepflow.DeepConfig.from_query(preset.query)
+    config, notices = deep_exp.DeepConfig.from_query(preset.query)
     assert not notices
-    r = deepflow.deep_flow(config)
-    params, xs = deepflow.make_params(config), deepflow.inputs(config)[: config.T]
-    loss = functools.partial(deepflow.masked_readout_loss,
-                             mask=deepflow.read_mask(config.read, config.T, config.T))
+    r = deep_exp.deep_flow(config)
+    params, xs = deep_exp.make_params(config), deep_exp.inputs(config)[: config.T]
+    loss = functools.partial(deep_exp.masked_readout_loss,
+                             mask=deep_exp.read_mask(config.read, config.T, config.T))
     g = np.asarray(rnnviz.hidden_grads(config.cell, params, xs, loss)["h"], np.float64)
     norms = np.sqrt(np.mean(np.sum(g**2, axis=-1), axis=-1))  # (L, D, T)
     np.testing.assert_allclose(r.depth_map, norms.reshape(-1, config.T), rtol=1e-4)
@@ -320,7 +321,7 @@ def deep_view(name: str):
 
 
 def factor(a: float, b: float) -> str:
-    return rnnviz.claims.format_factor(a / b)
+    return rnnviz.experiments.claims.format_factor(a / b)
 
 
 def check_two_directions(name: str, read_step: int):
@@ -359,7 +360,7 @@ def check_two_directions(name: str, read_step: int):
 
 def test_bidirectional_middle():
     text = check_two_directions("Bidirectional: the loss reads the middle step", 49)
-    assert "t = 49" in text and (100 - 1) // 2 == 49  # deepflow's "middle" of T = 100
+    assert "t = 49" in text and (100 - 1) // 2 == 49  # deep's "middle" of T = 100
 
 
 def test_bidirectional_last():
@@ -395,20 +396,20 @@ def test_deep_presets_round_trip_their_urls():
     """A deep preset's link parses without notices, the page writes back the same values,
     and the address it writes (every setting) still names the preset, so the narration
     stays while the student reads it; one setting changed and it goes."""
-    from rnnviz import deepflow
+    from rnnviz.experiments import deep as deep_exp
 
     deep = [p for p in PRESETS if p.page == presets.DEEP]
     assert any(p.query.get("read") == "middle" and p.query.get("bidirectional") == "true"
                for p in deep)
     for preset in deep:
-        config, notices = deepflow.DeepConfig.from_query(preset.query)
+        config, notices = deep_exp.DeepConfig.from_query(preset.query)
         assert not notices, preset.name
         written = config.to_query()
         assert {k: written[k] for k in preset.query} == preset.query
-        assert deepflow.DeepConfig.from_query(written) == (config, [])
+        assert deep_exp.DeepConfig.from_query(written) == (config, [])
         assert presets.matching(presets.DEEP, written) is preset
         assert presets.matching(presets.FLOW, written) is None
-        other = {**written, "layers": str(config.layers % deepflow.MAX_LAYERS + 1)}
+        other = {**written, "layers": str(config.layers % deep_exp.MAX_LAYERS + 1)}
         assert presets.matching(presets.DEEP, other) is None
 
 
@@ -417,7 +418,7 @@ def test_a_preset_is_left_when_any_other_setting_changes(preset):
     """Its narration holds for its settings only: the address the page writes (every
     setting) names the preset; the same address with one more setting off its default (the
     spectral radius switched on, a bias, the seed, …) names none."""
-    from rnnviz.config import to_query
+    from rnnviz.engine.config import to_query
 
     fields = presets._settings(preset.page)
     defaults = {f.key: f.default for f in fields}

@@ -1,4 +1,4 @@
-"""The bounded table of compiled programs (rnnviz/programs.py) and the process it protects."""
+"""The bounded table of compiled programs (rnnviz/engine/programs.py) and the process it protects."""
 import subprocess
 import sys
 import textwrap
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rnnviz import programs
+from rnnviz.engine import programs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_a_dropped_program_frees_its_memory():
     code = """
         import ctypes, gc
         import numpy as np
-        from rnnviz import programs
+        from rnnviz.engine import programs
         programs.CAPACITY = 5
 
         @programs.jit()
@@ -96,13 +96,13 @@ def test_lapack_programs_from_many_threads_do_not_deadlock():
     code = """
         import threading
         import jax, numpy as np
-        from rnnviz import analysis, init
+        from rnnviz.engine import init, jacobians
         params = init.init_params(jax.random.PRNGKey(0), "lstm", 2, 16, scheme="orthogonal")
         xs = np.random.default_rng(0).normal(size=(64, 2, 2)).astype(np.float32)
 
         def work():
             for _ in range(12):
-                analysis.step_jacobian_singular_values("lstm", params, xs)
+                jacobians.step_jacobian_singular_values("lstm", params, xs)
                 init.init_params(jax.random.PRNGKey(1), "gru", 2, 16, scheme="orthogonal")
 
         threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
@@ -196,7 +196,7 @@ def test_compile_only_does_not_push_out_programs_in_use(monkeypatch):
 def test_weights_redrawn_with_other_options_reuse_the_kept_draw():
     """A new gain or bias on the same seed, scheme and size draws nothing again: no program
     runs or compiles, and the weights are what a fresh draw gives."""
-    from rnnviz import init
+    from rnnviz.engine import init
 
     key = jax.random.PRNGKey(11)
     init._kept.clear()
@@ -220,7 +220,7 @@ def test_weights_redrawn_with_other_options_reuse_the_kept_draw():
 def test_a_draw_compiled_ahead_of_need_is_not_kept():
     """The warm-up compiles draws without running them (zeros come back): those zeros must
     never be served later as the weights of that seed."""
-    from rnnviz import init
+    from rnnviz.engine import init
 
     key = jax.random.PRNGKey(12)
     init._kept.clear()

@@ -5,8 +5,8 @@ from urllib.parse import parse_qs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import deepflow, gradflow
-from rnnviz.presets import DEEP, PRESETS
+from rnnviz.experiments import deep, one_layer
+from rnnviz.experiments.presets import DEEP, PRESETS
 
 PAGE = "pages/7_Theory.py"
 # page_link stores a page's URL path; the scripts the Theory page may link to.
@@ -14,8 +14,8 @@ SCRIPTS = {"": "app.py", "Gradient_flow": "pages/1_Gradient_flow.py",
            "Compare_cells": "pages/2_Compare_cells.py",
            "Deep_bidirectional": "pages/8_Deep_bidirectional.py"}
 # Each linked page's settings: (fields, config class).
-SETTINGS = {DEEP: (deepflow.FIELDS, deepflow.DeepConfig)}
-FLOW_SETTINGS = (gradflow.FIELDS, gradflow.FlowConfig)
+SETTINGS = {DEEP: (deep.FIELDS, deep.DeepConfig)}
+FLOW_SETTINGS = (one_layer.FIELDS, one_layer.FlowConfig)
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_deep_and_bidirectional_section(theory):
 def test_upload_section(theory):
     """Section 8: what a student's file may be, how it is read, and links to both pages
     that show it."""
-    from rnnviz import model_files
+    from rnnviz.experiments import model_files
 
     text = " ".join(m.value for m in theory.markdown)
     assert "Bring your own model" in text and model_files.EXPECTED in text
@@ -134,7 +134,7 @@ def test_link_targets_render_their_settings(theory):
 def test_home_names_every_page_and_uploads():
     """Home's table has a row for every page of the menu, the deep page included, and says
     how to bring one's own model and which pages show it."""
-    from rnnviz import ui
+    from rnnviz.presentation import ui
 
     at = AppTest.from_file("../app.py", default_timeout=120)
     at.run()

@@ -1,4 +1,4 @@
-"""Training lab: tasks, baselines, clipping, divergence and snapshots of rnnviz.train.
+"""Training lab: tasks, baselines, clipping, divergence and snapshots of rnnviz.engine.train.
 
 Training tests assert that a loss falls below a task's no-memory baseline (or does not),
 with fixed seeds and budgets chosen so that each fact holds with a wide margin.
@@ -12,8 +12,8 @@ import numpy as np
 import optax
 import pytest
 
-from rnnviz.cells import CELLS
-from rnnviz.tasks import (
+from rnnviz.engine.cells import CELLS
+from rnnviz.engine.tasks import (
     COPY_BLANK,
     COPY_DELIMITER,
     TASKS,
@@ -22,7 +22,7 @@ from rnnviz.tasks import (
     noisy_sine,
     sine_baseline,
 )
-from rnnviz.train import (
+from rnnviz.engine.train import (
     PRESETS,
     T_MAX,
     Model,

@@ -13,10 +13,10 @@ import numpy as np
 import optax
 import pytest
 
-from rnnviz import programs, train
-from rnnviz.cells import CELLS, CellParams
-from rnnviz.tasks import TASKS
-from rnnviz.train import Model, Readout, TrainConfig
+from rnnviz.engine import programs, train
+from rnnviz.engine.cells import CELLS, CellParams
+from rnnviz.engine.tasks import TASKS
+from rnnviz.engine.train import Model, Readout, TrainConfig
 
 # Small real shapes inside the padded ones: B 5 of 64 (and a second micro-batch), H 3 of
 # 32, inputs and outputs of 10; T 6 of 64 steps, and for the copy task T 45: 65 steps, the

@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from rnnviz import gradflow, train, ui
+from rnnviz.engine import train
+from rnnviz.experiments import one_layer
+from rnnviz.presentation import ui
 
 LAB = "pages/6_Training_lab.py"
 JUNK = st.sampled_from(["", "maybe", "nan", "inf", "-inf", "1e308", "-1", "0", "1e-320",
@@ -32,8 +34,8 @@ def page_keys(page: str):
     if page == LAB:
         return train.FIELDS + (ui.COMPARE_FIELD,)
     if page in ui.FLOW_PAGES:
-        return gradflow.FIELDS + (gradflow.VARY_FIELD,)
-    return gradflow.FIELDS[:2]  # pages without settings must ignore any key
+        return one_layer.FIELDS + (one_layer.VARY_FIELD,)
+    return one_layer.FIELDS[:2]  # pages without settings must ignore any key
 
 
 @st.composite
@@ -45,7 +47,7 @@ def queries(draw, page):
         values = draw(st.lists(field_values(field), min_size=1, max_size=3))
         query[field.key] = values if len(values) > 1 else values[0]  # repeated keys
     if page == "pages/1_Gradient_flow.py" and draw(st.booleans()):
-        query["vary"] = draw(st.sampled_from(list(gradflow.OVERLAY_DEFAULTS) + ["maybe"]))
+        query["vary"] = draw(st.sampled_from(list(one_layer.OVERLAY_DEFAULTS) + ["maybe"]))
         query["values"] = draw(st.sampled_from(["", "0.5,1", "x,,9", "50,100", "lstm", "1," * 9]))
     # keep the example cheap where it is valid: a long LSTM map is seconds of CPU
     if page in ("pages/4_Why_it_vanishes.py", "pages/5_Connectivity.py"):

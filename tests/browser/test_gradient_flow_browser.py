@@ -57,7 +57,7 @@ def test_home_page_links_to_gradient_flow(server, page):
 
 
 def test_preset_link_reproduces_its_settings(server, page):
-    from rnnviz.presets import PRESETS
+    from rnnviz.experiments.presets import PRESETS
 
     preset = next(p for p in PRESETS if p.name.startswith("Exploding"))
     page.goto(server)

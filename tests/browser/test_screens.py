@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from rnnviz import ui
-from rnnviz.presets import PRESETS
+from rnnviz.experiments.presets import PRESETS
+from rnnviz.presentation import ui
 from tests.browser.conftest import SCREENSHOTS, wait_for_app
 
 pytestmark = pytest.mark.browser

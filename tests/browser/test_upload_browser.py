@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from rnnviz.model_files import load_model_file
+from rnnviz.experiments.model_files import load_model_file
 from tests.browser.conftest import SCREENSHOTS, wait_for_app
 from tests.browser.test_screens import full_page_shot, url_path
 from tests.fixtures import model_files as fx

@@ -34,9 +34,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from rnnviz.analysis import circle, complex_xy
-from rnnviz.cells import GATE_NAMES
-from rnnviz.flow import no_dependence
+from rnnviz.engine.bptt import no_dependence
+from rnnviz.engine.cells import GATE_NAMES
+from rnnviz.engine.jacobians import circle, complex_xy
 
 # ---------------------------------------------------------------------------------------
 # The template
@@ -612,7 +612,7 @@ def log10_clipped(values: np.ndarray, floor: float) -> np.ndarray:
 
 def log10_shown(values: np.ndarray, floor: float, time_axis: int = 0) -> np.ndarray:
     """A map's log10 magnitudes, float32, as `_heatmaps` draws them: -inf where a value is
-    exactly 0 with no dependence (`flow.no_dependence` along `time_axis`), drawn in a grey
+    exactly 0 with no dependence (`bptt.no_dependence` along `time_axis`), drawn in a grey
     of its own; log10(floor) where it is below `floor` (tiny, or flushed to 0 after fading
     through it); NaN (blank) where it is inf/NaN."""
     out = log10_clipped(values, floor)
@@ -1078,7 +1078,7 @@ def saturation_bars(saturation: dict, title: str, top: float | None = None) -> g
     saturated low and high, on an axis scaled to the bars (not to 100%).
 
     Args:
-      saturation: gate name -> analysis.GateSaturation.
+      saturation: gate name -> jacobians.GateSaturation.
       top: the largest fraction the axis must hold (`saturation_top` of several charts
         that are to be compared); by default the largest bar.
     """

@@ -12,8 +12,8 @@ import h5py
 import numpy as np
 import safetensors.numpy
 
-from rnnviz.cells import CELL_LABELS, GATE_BLOCKS, MAX_LAYERS
-from rnnviz.init import from_keras, from_torch
+from rnnviz.engine.cells import CELL_LABELS, GATE_BLOCKS, MAX_LAYERS
+from rnnviz.engine.init import from_keras, from_torch
 
 # Bounds for a shared server. MB as Streamlit counts it (server.maxUploadSize).
 MB = 2**20
@@ -271,7 +271,7 @@ def _load_state_dict(arrays: dict, ext: str) -> LoadedModel:
         text += f"; also in the file, not used: {_list(others)}"
     # A state_dict holds no head code, so how the head read the module is unknown: rnnviz
     # reads `output` (every step's [forward_t, backward_t]), the module's first result; a
-    # head on h_n would read the backward state after x_0 instead (deepflow says which).
+    # head on h_n would read the backward state after x_0 instead (deep says which).
     return LoadedModel(cell, L, D == 2, H, input_size, params, None, text,
                        returns_sequences=True, directions=(D,) * L, hidden_sizes=(H,) * L,
                        framework="pytorch")

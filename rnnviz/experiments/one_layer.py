@@ -15,11 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnviz import claims
-from rnnviz import config as cfg
-from rnnviz import programs
-from rnnviz.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
-from rnnviz.flow import (
+from rnnviz.engine import config as cfg
+from rnnviz.engine import programs
+from rnnviz.engine.bptt import (
     FLOOR,
     LOSS_PLACEMENTS,
     first_nonfinite,
@@ -30,9 +28,11 @@ from rnnviz.flow import (
     per_unit_magnitudes,
     readout_loss,
 )
-from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_value
-from rnnviz.programs import Program
-from rnnviz.tasks import INPUT_KINDS, adding_problem, make_inputs
+from rnnviz.engine.cells import CELLS, GATE_BLOCKS, GATE_NAMES, CellParams
+from rnnviz.engine.init import RADIUS_KINDS, SCHEMES, init_params, largest_singular_value
+from rnnviz.engine.programs import Program
+from rnnviz.engine.tasks import INPUT_KINDS, adding_problem, make_inputs
+from rnnviz.experiments import claims
 
 MAX_T = 1000
 # The maps' sampling stride is set by these buckets (`map_stride`): a setting, not a shape
@@ -243,7 +243,7 @@ def pad_units(cell: str, params: CellParams, width: int) -> CellParams:
 
 
 def _padded_flow(cell, params, xs, length, placement):
-    """`flow.flow` on padded inputs with the readout loss at `placement`: (loss, hs, gates,
+    """`bptt.flow` on padded inputs with the readout loss at `placement`: (loss, hs, gates,
     grads), numpy, at padded_length(length) steps (xs cut or zero-padded to it; cut to
     `length` by the caller). The placement is data, so both placements share one compiled
     program; the cell runs at its `padded_width`, cut back to its H units on the host.
@@ -334,7 +334,7 @@ class ForwardStats:
 
 def forward_stats(cell: str, hs: np.ndarray, gates: dict) -> ForwardStats:
     """Summaries of a forward pass: hs (T, B, H) and gates name -> (T, B, H), numpy."""
-    from rnnviz.analysis import SIGMOID_THRESHOLDS, TANH_GATES, TANH_THRESHOLDS
+    from rnnviz.engine.jacobians import SIGMOID_THRESHOLDS, TANH_GATES, TANH_THRESHOLDS
 
     h = np.asarray(hs, np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -452,7 +452,7 @@ def blowup_explanation(r: FlowResult, T: int) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------
-# The closed catalogue of pages 1-5's programs (rnnviz/catalogue.py)
+# The closed catalogue of pages 1-5's programs (rnnviz/experiments/catalogue.py)
 
 
 def _zero_params(cell: str, width: int) -> CellParams:
@@ -480,7 +480,7 @@ def program_labels(c: FlowConfig) -> set[tuple[str, str]]:
 def first_configs() -> list[FlowConfig]:
     """The defaults and the presets of the single-layer pages (every cell for one on Compare
     cells, as that page shows them): what a class opens first."""
-    from rnnviz.presets import COMPARE, FLOW, PRESETS
+    from rnnviz.experiments.presets import COMPARE, FLOW, PRESETS
 
     configs = [FlowConfig()]
     for preset in PRESETS:
@@ -525,12 +525,12 @@ def catalogue() -> list[Program]:
 
 def _connectivity_call(cell: str, width: int):
     """The connectivity map's program at its padded shapes, as `connectivity_map` calls it
-    (through `analysis.connectivity`: forward mode, MAX_MAP_STEPS slots, a length)."""
-    from rnnviz import analysis
+    (through `jacobians.connectivity`: forward mode, MAX_MAP_STEPS slots, a length)."""
+    from rnnviz.engine import jacobians
 
-    return analysis.connectivity(cell, _zero_params(cell, width),
-                                 np.zeros((LONGEST, BATCH, INPUT_SIZE), np.float32), length=2,
-                                 slots=MAX_MAP_STEPS)
+    return jacobians.connectivity(cell, _zero_params(cell, width),
+                                  np.zeros((LONGEST, BATCH, INPUT_SIZE), np.float32), length=2,
+                                  slots=MAX_MAP_STEPS)
 
 
 @dataclass(frozen=True)
@@ -540,8 +540,8 @@ class GateResult:
     h: np.ndarray  # (T, H) hidden state of the first sequence
     c: np.ndarray | None  # (T, H) LSTM cell state
     gates: dict  # name -> (T, H) activations of the first sequence
-    saturation: dict  # name -> analysis.GateSaturation over the whole batch
-    horizon: object | None  # analysis.ForgetHorizon for the LSTM
+    saturation: dict  # name -> jacobians.GateSaturation over the whole batch
+    horizon: object | None  # jacobians.ForgetHorizon for the LSTM
     state_blowup_step: int | None  # first t where some h_t is inf/NaN
 
 
@@ -552,7 +552,7 @@ def gate_activity(c: FlowConfig, params=None, xs=None) -> GateResult:
       params, xs: a model's own weights (one layer) and inputs (at least T steps, B, I),
         e.g. a layer of an uploaded one (model_layers.layer_view), instead of the drawn ones.
     """
-    from rnnviz.analysis import forget_horizon, gate_saturation
+    from rnnviz.engine.jacobians import forget_horizon, gate_saturation
 
     if params is None:
         params, xs = make_params(c), config_inputs(c)
@@ -602,8 +602,8 @@ def _jacobian_program(cell, params, xs, length, steps, stride, units):
     every length and stride: the singular values of J_t at the sampled `steps` (-1: an
     empty slot, skipped), log10 ‖∂h_{length−1}/∂h_t‖₂ (steps ≥ length skipped), and
     whether every h_t is finite (T,). Padded units are masked in both (`units`)."""
-    from rnnviz.analysis import _step_jacobian_svals
-    from rnnviz.flow import jacobian_log10_norms, unroll
+    from rnnviz.engine.bptt import jacobian_log10_norms, unroll
+    from rnnviz.engine.jacobians import _step_jacobian_svals
 
     svals = _step_jacobian_svals(cell, params, xs, None, steps, JACOBIAN_TIME_CHUNK, units)
     log_profile = jacobian_log10_norms(cell, params, xs, None, length, 2, stride, units)
@@ -615,7 +615,7 @@ def _jacobian_args(c: FlowConfig, params, longest):
     """The arguments of `_jacobian_program` for a config: the cell padded to its width, the
     first sequences at LONGEST steps, and the length, sampled steps, stride and real units
     as data."""
-    from rnnviz.analysis import _sampled_slots
+    from rnnviz.engine.jacobians import _sampled_slots
 
     H = params.w_hh.shape[1]
     stride = jacobian_stride(c.T, H)
@@ -629,8 +629,8 @@ def _jacobian_args(c: FlowConfig, params, longest):
 class JacobianResult:
     """Why the gradient vanishes: spectrum, step Jacobians and their product, numpy only."""
 
-    spectrum: object  # analysis.Spectrum of W_hh (per gate block)
-    verdict: object  # analysis.Verdict (Pascanu et al. 2013)
+    spectrum: object  # jacobians.Spectrum of W_hh (per gate block)
+    verdict: object  # jacobians.Verdict (Pascanu et al. 2013)
     steps: np.ndarray  # (n,) sampled time steps: 0, stride, 2·stride, …
     stride: int  # jacobian_stride(T, H)
     svals: np.ndarray  # (3, n) smallest, median, largest singular value of J_t
@@ -646,25 +646,25 @@ def jacobian_analysis(c: FlowConfig, params=None, xs=None) -> JacobianResult:
       params, xs: a model's own weights (one layer) and inputs (at least T steps), instead
         of the drawn ones.
     """
-    from rnnviz import analysis
+    from rnnviz.engine import jacobians
 
     if params is None:
         params, xs = make_params(c), config_inputs(c)
     svals, log_profile, finite = _jacobian_program(*_jacobian_args(c, params, xs))
     stride = jacobian_stride(c.T, params.w_hh.shape[1])
-    steps = analysis.sampled_steps(c.T, stride)
+    steps = jacobians.sampled_steps(c.T, stride)
     # The padded matrix's singular values are J_t's followed by zeros: keep J_t's S.
-    svals = np.asarray(svals)[: len(steps), :, : analysis.state_size(c.cell, params)]
+    svals = np.asarray(svals)[: len(steps), :, : jacobians.state_size(c.cell, params)]
     log_profile = np.asarray(log_profile, np.float64)
     with np.errstate(invalid="ignore"):
         profile = np.power(10.0, np.mean(log_profile[steps], axis=1))  # geometric mean
     bad = ~np.asarray(finite)[: c.T]
     return JacobianResult(
-        spectrum=analysis.w_hh_spectrum(c.cell, params),
-        verdict=analysis.pascanu_verdict(c.cell, params),
+        spectrum=jacobians.w_hh_spectrum(c.cell, params),
+        verdict=jacobians.pascanu_verdict(c.cell, params),
         steps=steps,
         stride=stride,
-        svals=analysis.singular_value_quantiles(svals),
+        svals=jacobians.singular_value_quantiles(svals),
         profile=profile,
         bound=None if (b := pascanu_bound(c.cell, params, c.T)) is None else b[steps],
         state_blowup_step=int(np.argmax(bad)) if bad.any() else None,
@@ -689,7 +689,7 @@ def connectivity_map(c: FlowConfig, params=None, xs=None) -> ConnectivityResult:
       params, xs: a model's own weights (one layer) and inputs (at least T steps),
         instead of the drawn ones.
     """
-    from rnnviz import analysis
+    from rnnviz.engine import jacobians
 
     # One program per cell and width for every length and stride: the inputs padded to
     # LONGEST steps, whose padded steps the map skips, MAX_MAP_STEPS sampled steps (the
@@ -700,13 +700,13 @@ def connectivity_map(c: FlowConfig, params=None, xs=None) -> ConnectivityResult:
     xs = fit_steps(xs, LONGEST)
     stride = map_stride(c.T)
     padded = pad_units(c.cell, params, padded_width(params.w_hh.shape[1], ANALYSIS_UNITS))
-    logs = analysis.connectivity(c.cell, padded, xs, length=c.T, stride=stride,
-                                 slots=MAX_MAP_STEPS)
+    logs = jacobians.connectivity(c.cell, padded, xs, length=c.T, stride=stride,
+                                  slots=MAX_MAP_STEPS)
     hs = _padded_flow(c.cell, params, xs, c.T, c.loss)[1]
     return ConnectivityResult(
-        steps=analysis.sampled_steps(c.T, stride),
+        steps=jacobians.sampled_steps(c.T, stride),
         log10_map=logs.astype(np.float32),
-        by_lag=analysis.connectivity_profile(logs),
+        by_lag=jacobians.connectivity_profile(logs),
         stride=stride,
         state_blowup_step=first_nonfinite(np.asarray(hs)[: c.T]),
     )

@@ -11,13 +11,15 @@ from dataclasses import asdict, replace
 import jax
 import streamlit as st
 
-from rnnviz import config as cfg
-from rnnviz import catalogue, deepflow, gradflow, model_files, model_layers, plots, presets, programs, train
-from rnnviz.cells import CELL_LABELS, CELLS
-from rnnviz.flow import LOSS_PLACEMENTS
-from rnnviz.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
-from rnnviz.presets import PRESETS
-from rnnviz.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
+from rnnviz.engine import config as cfg
+from rnnviz.engine import programs, train
+from rnnviz.engine.bptt import LOSS_PLACEMENTS
+from rnnviz.engine.cells import CELL_LABELS, CELLS
+from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
+from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
+from rnnviz.experiments import catalogue, deep, model_files, model_layers, one_layer, presets
+from rnnviz.experiments.presets import PRESETS
+from rnnviz.presentation import plots
 
 # A class's sessions run in their own script threads, and glibc kept what their results
 # freed: with large blocks served by mmap the load test's peak fell from 666 to 482 MB
@@ -28,7 +30,7 @@ programs.mmap_large_allocations(256 * 1024)
 
 # Compiled programs survive a server restart (a hosted app sleeps and wakes), so the first
 # visitor after one does not wait for XLA, nor does a page whose program the bounded table
-# of rnnviz.programs dropped. JAX_COMPILATION_CACHE_DIR, if set, chooses the folder.
+# of rnnviz.engine.programs dropped. JAX_COMPILATION_CACHE_DIR, if set, chooses the folder.
 if not jax.config.jax_compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir",
                       os.path.join(tempfile.gettempdir(), "rnnviz-xla-cache"))
@@ -127,11 +129,11 @@ def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
     """The settings of `query` that the page `target` understands and accepts as they
     are: a value it would replace with a notice is left behind, not carried."""
     if target in FLOW_PAGES:
-        fields = gradflow.FIELDS
+        fields = one_layer.FIELDS
     elif target == presets.LAB:
         fields = train.FIELDS + (COMPARE_FIELD,)
     elif target == DEEP_PAGE:
-        fields = deepflow.FIELDS
+        fields = deep.FIELDS
     else:
         return {}
     keys = {f.key: f for f in fields}
@@ -221,7 +223,7 @@ def share_link(query: dict[str, str]) -> None:
         st.code(link, language=None, wrap_lines=True)
 
 
-def _flow_widgets(c: gradflow.FlowConfig) -> dict:
+def _flow_widgets(c: one_layer.FlowConfig) -> dict:
     """Widget values for a config (optional settings become an on/off switch and a value)."""
     values = asdict(c)
     values["radius_on"] = c.radius is not None
@@ -232,7 +234,7 @@ def _flow_widgets(c: gradflow.FlowConfig) -> dict:
 
 
 def flow_controls(prefix: str = "fl", choose_cell: bool = True,
-                  defaults: dict | None = None, model=None) -> gradflow.FlowConfig:
+                  defaults: dict | None = None, model=None) -> one_layer.FlowConfig:
     """The sidebar controls of the gradient-flow experiment, bound to the URL.
 
     With choose_cell=False (pages that show every cell) the cell control is hidden and
@@ -242,7 +244,7 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
     radius and biases keep the student's values for the drawn network.
     """
     def parse(raw):
-        return gradflow.FlowConfig.from_query({**(defaults or {}), **raw})
+        return one_layer.FlowConfig.from_query({**(defaults or {}), **raw})
 
     load_url_once(parse, prefix, _flow_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
@@ -256,12 +258,12 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
     elif choose_cell:
         s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
     cell = st.session_state[k("cell")] if choose_cell else None
-    s.slider("Sequence length T", 2, gradflow.MAX_T, key=k("T"),
-             help=f"Up to {gradflow.MAX_T} steps.")
+    s.slider("Sequence length T", 2, one_layer.MAX_T, key=k("T"),
+             help=f"Up to {one_layer.MAX_T} steps.")
     if off:
         _model_value("Hidden size H", str(shown), prefix)
     else:
-        s.select_slider("Hidden size H", gradflow.HIDDEN_SIZES, key=k("H"))
+        s.select_slider("Hidden size H", one_layer.HIDDEN_SIZES, key=k("H"))
     s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"),
                 disabled=off)
     s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"), disabled=off,
@@ -293,14 +295,14 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
     s.radio("Loss on", LOSS_PLACEMENTS, format_func=LOSS_LABELS.get, key=k("loss"),
             horizontal=True)
     s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
-    s.caption(f"Limits on this shared server: T ≤ {gradflow.MAX_T}, H ≤ "
-              f"{gradflow.HIDDEN_SIZES[-1]}, {gradflow.BATCH} sequences per batch; maps "
-              f"sample at most {gradflow.MAX_MAP_STEPS} steps per axis.")
+    s.caption(f"Limits on this shared server: T ≤ {one_layer.MAX_T}, H ≤ "
+              f"{one_layer.HIDDEN_SIZES[-1]}, {one_layer.BATCH} sequences per batch; maps "
+              f"sample at most {one_layer.MAX_MAP_STEPS} steps per axis.")
     state = st.session_state
-    raw = {f.key: state.get(k(f.key)) for f in gradflow.FIELDS}
+    raw = {f.key: state.get(k(f.key)) for f in one_layer.FIELDS}
     raw["radius"] = state[k("radius")] if state[k("radius_on")] else None
     raw["chrono"] = state.get(k("chrono")) if state.get(k("chrono_on")) else None
-    config, notices = gradflow.FlowConfig.from_query(raw)
+    config, notices = one_layer.FlowConfig.from_query(raw)
     for notice in notices:
         st.warning(notice)
     return config
@@ -309,7 +311,7 @@ def flow_controls(prefix: str = "fl", choose_cell: bool = True,
 def flow_page(title: str, icon: str, choose_cell: bool = True, overlay: bool = False,
               page: str | None = None, shows_model: bool = True):
     """The frame of every page built on the gradient-flow settings; returns the settings,
-    and with overlay=True also the gradflow.Overlay (one knob, several values).
+    and with overlay=True also the one_layer.Overlay (one knob, several values).
 
     shows_model: the page shows a layer of the session's uploaded model when there is one
     (`model_view`): its layer picker is drawn and the settings the model ignores greyed out.
@@ -320,7 +322,7 @@ def flow_page(title: str, icon: str, choose_cell: bool = True, overlay: bool = F
         model_layer_picker(model)
     config = flow_controls(choose_cell=choose_cell, defaults=PAGE_DEFAULTS.get(page),
                            model=model)
-    chosen = overlay_controls(locked=model is not None) if overlay else gradflow.Overlay()
+    chosen = overlay_controls(locked=model is not None) if overlay else one_layer.Overlay()
     query = write_url({**config.to_query(), **chosen.to_query()}, "fl")
     st.session_state["_ov_url"] = st.session_state["_fl_url"]
     menu(menu_slot, query)
@@ -336,30 +338,30 @@ OVERLAY_LABELS = {"gain": "gain on W_hh", "forget_bias": "LSTM forget-gate bias"
                   "seed": "seed"}
 
 
-def _overlay_widgets(o: gradflow.Overlay) -> dict:
+def _overlay_widgets(o: one_layer.Overlay) -> dict:
     return {"vary": o.knob or "", "values": o.to_query().get("values", "")}
 
 
-def overlay_controls(prefix: str = "ov", locked: bool = False) -> gradflow.Overlay:
+def overlay_controls(prefix: str = "ov", locked: bool = False) -> one_layer.Overlay:
     """Sidebar controls of the overlay: which knob, which values (in the URL). Locked (an
     uploaded model is shown): greyed out, and no overlay (its curves are drawn networks)."""
-    load_url_once(gradflow.Overlay.from_query, prefix, _overlay_widgets)
+    load_url_once(one_layer.Overlay.from_query, prefix, _overlay_widgets)
     s = st.sidebar.expander("Compare values of one setting", icon=":material/stacked_line_chart:",
                             expanded=bool(st.session_state.get(f"{prefix}_vary")) and not locked)
     if locked:
         s.caption("Off while your model is shown: each curve would be a drawn network.")
-    knob = s.selectbox("Draw one curve for each value of", ("",) + tuple(gradflow.OVERLAY_DEFAULTS),
+    knob = s.selectbox("Draw one curve for each value of", ("",) + tuple(one_layer.OVERLAY_DEFAULTS),
                        format_func=lambda k: OVERLAY_LABELS.get(k, "nothing (one curve)"),
                        key=f"{prefix}_vary", disabled=locked,
                        on_change=lambda: st.session_state.update({f"{prefix}_values": ""}))
     if locked:
-        return gradflow.Overlay()
+        return one_layer.Overlay()
     if knob:
         s.text_input("Values, separated by commas", key=f"{prefix}_values",
-                     placeholder=", ".join(gradflow.OVERLAY_DEFAULTS[knob]),
-                     help=f"At most {gradflow.MAX_OVERLAY}; everything else stays as set above.")
+                     placeholder=", ".join(one_layer.OVERLAY_DEFAULTS[knob]),
+                     help=f"At most {one_layer.MAX_OVERLAY}; everything else stays as set above.")
     raw = {"vary": knob or None, "values": st.session_state.get(f"{prefix}_values", "")}
-    chosen, notices = gradflow.Overlay.from_query(raw)
+    chosen, notices = one_layer.Overlay.from_query(raw)
     for notice in notices:
         st.warning(notice)
     return chosen
@@ -389,8 +391,8 @@ def computing(message: str):
 # Results are kept per setting for every visitor; the bounds keep a class's worth of
 # settings within the hosted app's memory (a (1000, 128) map is 0.5 MB).
 @st.cache_data(max_entries=CACHE_ENTRIES, show_spinner=False)
-def gradient_flow(config: gradflow.FlowConfig) -> gradflow.FlowResult:
-    return gradflow.gradient_flow(config)
+def gradient_flow(config: one_layer.FlowConfig) -> one_layer.FlowResult:
+    return one_layer.gradient_flow(config)
 
 
 _STOP_WARMING = threading.Event()
@@ -409,23 +411,23 @@ def _stop_warming() -> None:
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)  # up to 4 MB each
-def gate_activity(config: gradflow.FlowConfig) -> gradflow.GateResult:
-    return gradflow.gate_activity(config)
+def gate_activity(config: one_layer.FlowConfig) -> one_layer.GateResult:
+    return one_layer.gate_activity(config)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 2, show_spinner=False)
-def jacobian_analysis(config: gradflow.FlowConfig) -> gradflow.JacobianResult:
-    return gradflow.jacobian_analysis(config)
+def jacobian_analysis(config: one_layer.FlowConfig) -> one_layer.JacobianResult:
+    return one_layer.jacobian_analysis(config)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 2, show_spinner=False)
-def connectivity_map(config: gradflow.FlowConfig) -> gradflow.ConnectivityResult:
-    return gradflow.connectivity_map(config)
+def connectivity_map(config: one_layer.FlowConfig) -> one_layer.ConnectivityResult:
+    return one_layer.connectivity_map(config)
 
 
 @st.cache_resource(show_spinner=False)
 def start_warm_up() -> list[threading.Thread]:
-    """Compile the whole catalogue of programs (rnnviz/catalogue.py) in the background,
+    """Compile the whole catalogue of programs (rnnviz/experiments/catalogue.py) in the background,
     once per process (the first run of any page starts it; so does
     /_stcore/script-health-check, which runs the home page), so that no visitor ever waits
     for a compile: the programs of the defaults and presets first, without pausing, then
@@ -630,16 +632,16 @@ def trained_gates(trained: dict) -> tuple[dict, dict]:
 # Deep & bidirectional networks, and models students bring
 
 
-def _deep_widgets(c: deepflow.DeepConfig) -> dict:
+def _deep_widgets(c: deep.DeepConfig) -> dict:
     return asdict(c)
 
 
-def deep_controls(prefix: str = "dp", model=None) -> deepflow.DeepConfig:
+def deep_controls(prefix: str = "dp", model=None) -> deep.DeepConfig:
     """The Deep & bidirectional page's sidebar, bound to the URL. With an uploaded `model`
     the settings it brings itself are greyed out with a note (cell, layers, directions,
     size, initialisation, gain, biases, inputs), and "Loss reads" too where the model
     dictates its reading (a Keras Bidirectional top layer with return_sequences=False)."""
-    load_url_once(deepflow.DeepConfig.from_query, prefix, _deep_widgets)
+    load_url_once(deep.DeepConfig.from_query, prefix, _deep_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     s, state = st.sidebar, st.session_state
     off = model is not None
@@ -654,27 +656,27 @@ def deep_controls(prefix: str = "dp", model=None) -> deepflow.DeepConfig:
             (directions if len(set(directions)) > 1 else directions[:1])), prefix)
     else:
         s.selectbox("Cell", CELLS, format_func=CELL_LABELS.get, key=k("cell"))
-        s.slider("Layers", 1, deepflow.MAX_LAYERS, key=k("layers"))
+        s.slider("Layers", 1, deep.MAX_LAYERS, key=k("layers"))
         s.toggle("Bidirectional", key=k("bidirectional"),
                  help="Each layer also reads the sequence from the end; the next layer reads "
                       "both directions' outputs side by side.")
     if fixed_read:  # shown as the model reads; the student's setting kept for drawn networks
         state[f"_{prefix}_model_read"] = "last"
-        s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get,
+        s.radio("Loss reads", deep.READS, format_func=deep.READ_LABELS.get,
                 key=f"_{prefix}_model_read", horizontal=True, disabled=True)
     else:
-        s.radio("Loss reads", deepflow.READS, format_func=deepflow.READ_LABELS.get,
+        s.radio("Loss reads", deep.READS, format_func=deep.READ_LABELS.get,
                 key=k("read"), horizontal=True)
     if fixed_read:
         s.caption("Your model's last layer is a Keras Bidirectional with return_sequences="
                   "False: its output is the forward state after the last step and the "
                   "backward state after x₀, so that is what the loss reads.")
-    s.slider("Sequence length T", 2, deepflow.MAX_T, key=k("T"))
+    s.slider("Sequence length T", 2, deep.MAX_T, key=k("T"))
     if off:
         _model_value("Hidden size H (per direction)",
                      ", ".join(str(H) for H in dict.fromkeys(sizes)), prefix)
     else:
-        s.select_slider("Hidden size H (per direction)", deepflow.HIDDEN_SIZES, key=k("H"))
+        s.select_slider("Hidden size H (per direction)", deep.HIDDEN_SIZES, key=k("H"))
     s.selectbox("Initialisation", SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"),
                 disabled=off)
     s.slider("Gain on W_hh", 0.0, 4.0, step=0.05, key=k("gain"), disabled=off)
@@ -689,11 +691,11 @@ def deep_controls(prefix: str = "dp", model=None) -> deepflow.DeepConfig:
     else:
         s.selectbox("Inputs", INPUT_KINDS, format_func=INPUT_LABELS.get, key=k("inputs"))
     s.number_input("Seed", 0, 2**31 - 1, step=1, key=k("seed"))
-    s.caption(f"Limits on this shared server: layers ≤ {deepflow.MAX_LAYERS}, T ≤ "
-              f"{deepflow.MAX_T}, H ≤ {deepflow.HIDDEN_SIZES[-1]} per direction.")
-    raw = {f.key: state.get(k(f.key)) for f in deepflow.FIELDS}
+    s.caption(f"Limits on this shared server: layers ≤ {deep.MAX_LAYERS}, T ≤ "
+              f"{deep.MAX_T}, H ≤ {deep.HIDDEN_SIZES[-1]} per direction.")
+    raw = {f.key: state.get(k(f.key)) for f in deep.FIELDS}
     raw["radius"] = raw["chrono"] = None
-    config, notices = deepflow.DeepConfig.from_query(raw)
+    config, notices = deep.DeepConfig.from_query(raw)
     for notice in notices:
         st.warning(notice)
     return config
@@ -848,7 +850,7 @@ def model_view(config) -> model_layers.LayerView | None:
     choice = st.session_state.get(VIEW_KEY)
     if choice not in model_layers.choices(model):
         choice = model_layers.default_choice(model)
-    xs = deepflow.model_inputs(model, deepflow.DeepConfig(T=config.T, seed=config.seed))
+    xs = deep.model_inputs(model, deep.DeepConfig(T=config.T, seed=config.seed))
     return session_memo(("view", model.cell, choice, config.T, config.seed),
                         lambda: model_layers.layer_view(model, xs, config.T, choice))
 
@@ -874,7 +876,7 @@ def session_memo(key, compute):
         while len(memo) >= MEMO_ENTRIES:
             memo.pop(next(iter(memo)))
         # An uploaded model is the one thing outside the catalogue of compiled programs
-        # (rnnviz/catalogue.py): its shapes are its own, so its first views compile.
+        # (rnnviz/experiments/catalogue.py): its shapes are its own, so its first views compile.
         with st.spinner(PREPARING_MODEL):
             memo[key] = compute()
     return memo[key]
@@ -947,11 +949,11 @@ def _model_value(label: str, text: str, prefix: str) -> None:
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
-def deep_flow(config: deepflow.DeepConfig) -> deepflow.DeepResult:
-    return deepflow.deep_flow(config)
+def deep_flow(config: deep.DeepConfig) -> deep.DeepResult:
+    return deep.deep_flow(config)
 
 
 @st.cache_data(max_entries=CACHE_ENTRIES // 4, show_spinner=False)
-def two_sided(config: deepflow.DeepConfig) -> deepflow.TwoSidedResult:
-    return deepflow.two_sided(config)
+def two_sided(config: deep.DeepConfig) -> deep.TwoSidedResult:
+    return deep.two_sided(config)
 

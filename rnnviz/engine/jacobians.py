@@ -8,8 +8,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnviz import programs
-from rnnviz.cells import (
+from rnnviz.engine import programs
+from rnnviz.engine.bptt import (
+    FLOOR,
+    _carries0,
+    _join_directions,
+    _network_scan,
+    as_array,
+    check_start_state,
+)
+from rnnviz.engine.cells import (
     GATE_NAMES,
     STEPS,
     CellParams,
@@ -17,14 +25,6 @@ from rnnviz.cells import (
     as_network,
     check_cell,
     check_network,
-)
-from rnnviz.flow import (
-    FLOOR,
-    _carries0,
-    _join_directions,
-    _network_scan,
-    as_array,
-    check_start_state,
 )
 
 VANILLA = ("rnn", "rnn_relu")
@@ -292,7 +292,7 @@ def _step_jacobian_svals(cell, params, xs, h0, steps, time_chunk, units=None):
 
 def _real_state_block(n_parts: int, width: int, units):
     """(S, S) bool, S = n_parts·width: True where row and column are both real units, for a
-    cell padded from `units` to `width` units per state part (`gradflow.pad_units`); None
+    cell padded from `units` to `width` units per state part (`one_layer.pad_units`); None
     when `units` is None (nothing padded).
 
     A padded unit stays 0, but its own Jacobian entry need not be 0 (a GRU's is z = σ(0) =
@@ -331,7 +331,7 @@ def step_jacobian_singular_values(
     The state s is h for the vanilla cells and the GRU (J_t is H×H; for the vanilla cells
     J_t = diag(act'(a_t)) W_hh), and the full state s = (h, c) for the LSTM (J_t is 2H×2H,
     blocks ordered h then c). The full state, not the h→h block, because only full-state
-    Jacobians multiply: ∂s_T/∂s_k = J_T ⋯ J_{k+1}, the product `flow.jacobian_norms` carries
+    Jacobians multiply: ∂s_T/∂s_k = J_T ⋯ J_{k+1}, the product `bptt.jacobian_norms` carries
     (the h→h block of a product is not the product of h→h blocks, and the LSTM's constant
     error carousel ∂c_t/∂c_{t−1} = diag(f_t) lives in the c→c block).
 
@@ -665,11 +665,11 @@ def connectivity(
     a backward direction in any layer (also a mixed stack, a Bidirectional layer under a
     one-way one) reads the sequence from the end too, so its map fills both triangles. An exact zero (e.g. a dead relu path) is -inf. Once the forward
     pass overflows (a state is inf/NaN in any sequence at step k), rows t ≥ k are NaN too
-    (every row, for a bidirectional network): `flow.first_nonfinite(hs)` gives k for the
+    (every row, for a bidirectional network): `bptt.first_nonfinite(hs)` gives k for the
     page to explain.
 
     Returned in log10 because the values span hundreds of decades: every Jacobian is carried
-    renormalised with its scale as a log (see `flow.jacobian_log10_norms`), so 1e-200 comes
+    renormalised with its scale as a log (see `bptt.jacobian_log10_norms`), so 1e-200 comes
     out as -200, never as 0. Use `display_log10` to clip for a heatmap.
 
     Algorithm: one scan per layer and direction, no T separate backward passes. Forward
@@ -777,7 +777,7 @@ def gate_saturation(gates: dict, length: int | None = None) -> dict:
     above 0.9. The tanh candidates (LSTM g, GRU n) range over [-1, 1] and use -0.9 and 0.9.
 
     Args:
-      gates: the gate dict of `flow.unroll`, name -> (T, B, H); "c" and "h" (states, not
+      gates: the gate dict of `bptt.unroll`, name -> (T, B, H); "c" and "h" (states, not
         gates) are skipped.
       length: use only the first `length` steps (the rest is padding).
     Returns:
@@ -817,7 +817,7 @@ def forget_horizon(f, level: float = 0.1, length: int | None = None) -> ForgetHo
     Summed as log f in float64, so products of 1e-300 are exact.
 
     Args:
-      f: forget-gate activations (T, B, H) (as from `flow.unroll`) or (T, H).
+      f: forget-gate activations (T, B, H) (as from `bptt.unroll`) or (T, H).
       level: the product below which a unit counts as having forgotten (0.1: ten times).
       length: use only the first `length` steps.
     Returns:

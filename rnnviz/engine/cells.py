@@ -156,7 +156,7 @@ def _affine(params, h, x):
 
 
 def _perturb(state, eps):
-    # The zero perturbation that makes jax.grad return dL/d(state) at every step (flow.py).
+    # The zero perturbation that makes jax.grad return dL/d(state) at every step (bptt.py).
     return state if eps is None else state + eps
 
 

@@ -8,7 +8,7 @@ function, which jax's own caches hold only weakly, and keeps the programs in one
 drops the least recently used. A dropped program is compiled again when next needed (or
 read back from jax's persistent compilation cache, where the app enables it).
 
-The programs of rnnviz/catalogue.py, compiled by the warm-up inside `pinned()`, stay for the
+The programs of rnnviz/experiments/catalogue.py, compiled by the warm-up inside `pinned()`, stay for the
 life of the process and do not count against CAPACITY: they are every program a visitor
 needs. Anything else (an uploaded model's own shapes) lives in the bounded table.
 
@@ -197,7 +197,7 @@ def compile_only():
 @contextlib.contextmanager
 def pinned():
     """In this block (this thread), every program called is kept for good, outside the
-    bounded table: the warm-up compiles the catalogue (rnnviz/catalogue.py) in it."""
+    bounded table: the warm-up compiles the catalogue (rnnviz/experiments/catalogue.py) in it."""
     _pinning.active = True
     try:
         yield

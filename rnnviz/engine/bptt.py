@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnviz import programs
-from rnnviz.cells import (
+from rnnviz.engine import programs
+from rnnviz.engine.cells import (
     STEPS,
     CellParams,
     Network,
@@ -146,7 +146,7 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None,
     `length`, see `_scan`).
 
     live: None, or (top, two_way), traced scalars, for a network padded to a larger form
-      (`deepflow.pad_network`): its layers above `top` read zeros, and so does its backward
+      (`deep.pad_network`): its layers above `top` read zeros, and so does its backward
       direction unless `two_way`, whose output also reads as zeros; ys is layer `top`'s
       output. So one program serves every depth and both directions settings. Those parts
       have zero weights and are exactly 0 already; the selects (not branches: this is
@@ -346,7 +346,7 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
       {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
       network, an L-tuple of (D_k, T, B, H_k) for a mixed one.
     """
-    net = as_network(params)  # an entry too (traced by gradflow, deepflow): once, here
+    net = as_network(params)  # an entry too (traced by one_layer, deep): once, here
     length = _length_if_needed(net, length)
     carries0 = _carries0(cell, net, xs, h0)
     eps = jax.tree.map(lambda c: jnp.zeros((xs.shape[0],) + c.shape, c.dtype), carries0)
@@ -432,7 +432,7 @@ def jacobian_log10_norms(cell, params, xs, h0, length, ord="fro", every=1, units
         The product is still carried through every step; this saves the norms, which for
         ord=2 (an SVD per step and sequence) cost more than the product itself.
       units: number of real units when the cell is padded with units that stay 0
-        (`gradflow.pad_units`); may be traced. None: all of them. A padded unit's own
+        (`one_layer.pad_units`); may be traced. None: all of them. A padded unit's own
         Jacobian entry need not be 0 (a GRU's is z = σ(0) = ½), so the product starts
         from the real units' rows only: no real unit reads a padded one, so the padded
         rows and columns of P then stay exactly 0 and both norms are the unpadded cell's.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnviz.cells import CellParams, Network, as_network
-from rnnviz.flow import unroll
+from rnnviz.engine.bptt import unroll
+from rnnviz.engine.cells import CellParams, Network, as_network
 
 CELL_WORDS = {"rnn": "RNN", "rnn_relu": "RNN (relu)", "lstm": "LSTM", "gru": "GRU"}
 ARROWS = ("→", "←")
@@ -151,7 +151,7 @@ def layer_inputs(model, xs: np.ndarray, T: int, choice: tuple[int, int]) -> np.n
 
 def layer_view(model, xs: np.ndarray, T: int, choice: tuple[int, int]) -> LayerView:
     """Layer k, direction d of the model and what it reads, for the single-layer pages
-    (`gradflow.gradient_flow(config, view.params, view.xs)` and the like)."""
+    (`one_layer.gradient_flow(config, view.params, view.xs)` and the like)."""
     k, d = choice
     if choice not in choices(model):
         raise ValueError(f"the model has no layer {k + 1}, direction {d}")

@@ -8,9 +8,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from rnnviz import claims
-from rnnviz.cells import CELL_LABELS
-from rnnviz.config import to_query
+from rnnviz.engine.cells import CELL_LABELS
+from rnnviz.engine.config import to_query
+from rnnviz.experiments import claims
 
 
 class Preset(NamedTuple):
@@ -20,7 +20,7 @@ class Preset(NamedTuple):
     page: str
     query: dict
     intro: str
-    # The page's result -> sentences about it: a gradflow.FlowResult on Gradient flow, a
+    # The page's result -> sentences about it: a one_layer.FlowResult on Gradient flow, a
     # dict cell -> FlowResult on Compare cells, a dict cell -> train.History in the
     # Training lab (None before a run, when only the intro is shown).
     narrate: Callable | None = None
@@ -138,7 +138,7 @@ def _relu_blowup(r) -> str:
 
 
 def _stack(r) -> tuple[np.ndarray, int, int]:
-    """A deepflow.DeepResult's map as (L, D, T) float64, and L, D (from its row labels)."""
+    """A deep.DeepResult's map as (L, D, T) float64, and L, D (from its row labels)."""
     m = np.asarray(r.depth_map, np.float64)
     D = 2 if any(p.label.endswith("←") for p in r.profiles) else 1
     L = m.shape[0] // D
@@ -434,9 +434,10 @@ PRESETS = (
 
 def _settings(page: str) -> tuple:
     """The settings (config.Field) a page writes into its address."""
-    from rnnviz import deepflow, gradflow, train
+    from rnnviz.engine import train
+    from rnnviz.experiments import deep, one_layer
 
-    return {DEEP: deepflow.FIELDS, LAB: train.FIELDS}.get(page, gradflow.FIELDS)
+    return {DEEP: deep.FIELDS, LAB: train.FIELDS}.get(page, one_layer.FIELDS)
 
 
 def _is_default(field, raw) -> bool:

@@ -3,7 +3,7 @@
 What a student can change is data, not shape: lengths are padded to a few maxima, widths
 to a few padded widths, layers and directions are masks, and loss positions, targets and
 step counts are arrays. So the app needs a closed set of programs, listed here. The
-warm-up compiles exactly this list (`rnnviz.ui.start_warm_up`), the program table keeps
+warm-up compiles exactly this list (`rnnviz.presentation.ui.start_warm_up`), the program table keeps
 all of it (`programs.pinned`), and a test proves that after the warm-up no page compiles
 anything for a visitor (tests/test_no_compile.py). An uploaded model is the one exception:
 its own shapes, its own programs, for that session only.
@@ -11,14 +11,15 @@ its own shapes, its own programs, for that session only.
 Each experiment module lists its own programs (a `catalogue()` function returning
 `Program`s); a new page adds its few programs there.
 """
-from rnnviz.programs import Program
+from rnnviz.engine.programs import Program
 
 
 def programs() -> list[Program]:
     """The whole catalogue, the programs a visitor waits for first at the front."""
-    from rnnviz import deepflow, gradflow, init, train
+    from rnnviz.engine import init, train
+    from rnnviz.experiments import deep, one_layer
 
-    listed = init.catalogue() + gradflow.catalogue() + deepflow.catalogue() + train.catalogue()
+    listed = init.catalogue() + one_layer.catalogue() + deep.catalogue() + train.catalogue()
     return [p for p in listed if p.first] + [p for p in listed if not p.first]
 
 
@@ -41,7 +42,7 @@ def warm_up(entries, should_stop=lambda: False, on_error=None, patient: bool = T
     """
     import numpy as np
 
-    from rnnviz import programs as table
+    from rnnviz.engine import programs as table
 
     done = 0
     with (table.in_background(patient), table.compile_only(), table.pinned(),

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnviz.flow import FLOOR, no_dependence
+from rnnviz.engine.bptt import FLOOR, no_dependence
 
 # A curve is "geometric" when no point lies further than this from its straight-line fit
 # in log10 units, relative to the decades it spans (and never more than MAX_DEVIATION).
@@ -44,7 +44,7 @@ class ProfileFacts(NamedTuple):
     largest_step: int | None
     smallest_step: int | None
     nonfinite_from: int | None  # latest step holding inf/NaN (an overflow going back)
-    # Steps where it is exactly 0 with no path to the loss (`flow.no_dependence`): not
+    # Steps where it is exactly 0 with no path to the loss (`bptt.no_dependence`): not
     # "below 1e-30", which is kept for tiny values and for zeros float32 flushed.
     no_path_steps: tuple = ()
 
@@ -381,7 +381,7 @@ def steady_rate(facts: ProfileFacts) -> float | None:
 
 
 def gru_fades_fastest(results: dict) -> bool:
-    """Whether, of the compared cells (cell -> gradflow.FlowResult), the GRU's gradient
+    """Whether, of the compared cells (cell -> one_layer.FlowResult), the GRU's gradient
     falls going back and delivers the least to step 0 (every curve finite)."""
     if "gru" not in results or len(results) < 2:
         return False
@@ -428,14 +428,14 @@ def gru_update_gate_note(results: dict, bias: float, raised: dict) -> str | None
     makes it carry the gradient; None unless it does fade fastest.
 
     Args:
-      results: cell -> gradflow.FlowResult of the compared cells at update-gate bias `bias`.
+      results: cell -> one_layer.FlowResult of the compared cells at update-gate bias `bias`.
       raised: b_z -> FlowResult of the same GRU at larger biases (`raised_update_biases`).
         The sentence names the smallest that delivers more to step 0 than every other
         cell, else the one that delivers most.
     """
     if not gru_fades_fastest(results):
         return None
-    from rnnviz.cells import CELL_LABELS
+    from rnnviz.engine.cells import CELL_LABELS
 
     gru = results["gru"]
     z = gru.forward.gate_means.get("z")

@@ -1,6 +1,6 @@
 """The deep & bidirectional experiment: a stack of layers, one or two directions, and where
 the loss reads. Built on the same network code, one-pass gradients and connectivity as the
-single-layer pages (flow.py, analysis.py); the loss position is data (a mask), so moving
+single-layer pages (bptt.py, jacobians.py); the loss position is data (a mask), so moving
 it never recompiles.
 """
 from dataclasses import asdict, dataclass, replace
@@ -9,13 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnviz import analysis, claims, presets, programs
-from rnnviz import config as cfg
-from rnnviz import gradflow
-from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, Network, as_network
-from rnnviz.flow import (FLOOR, _carries0, _join_directions, _network_scan, first_nonfinite,
-                         flow, network_norms, no_dependence, per_layer_arrays, unroll)
-from rnnviz.programs import Program
+from rnnviz.engine import config as cfg
+from rnnviz.engine import jacobians, programs
+from rnnviz.engine.bptt import (FLOOR, _carries0, _join_directions, _network_scan, first_nonfinite,
+                                flow, network_norms, no_dependence, per_layer_arrays, unroll)
+from rnnviz.engine.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, Network, as_network
+from rnnviz.engine.programs import Program
+from rnnviz.experiments import claims, one_layer, presets
 
 MAX_LAYERS = 4
 MAX_T = 400  # layers × directions × T × H is what a shared server pays for
@@ -47,7 +47,7 @@ PADDED_WIDTHS = (16, 64)
 # Gradient flow's settings with this page's own bounds and defaults, and three more.
 _OWN = {"cell": dict(default="lstm"), "T": dict(hi=MAX_T),
         "H": dict(default=16, choices=HIDDEN_SIZES)}
-FIELDS = tuple(replace(f, **_OWN.get(f.key, {})) for f in gradflow.FIELDS if f.key != "loss") + (
+FIELDS = tuple(replace(f, **_OWN.get(f.key, {})) for f in one_layer.FIELDS if f.key != "loss") + (
     cfg.Field("layers", 2, int, 1, MAX_LAYERS, label="Layers"),
     cfg.Field("bidirectional", True, bool, label="Bidirectional"),
     cfg.Field("read", "last", str, choices=READS, label="Loss reads"),
@@ -146,7 +146,7 @@ def _network_flow(cell, params, xs, mask, length):
 def padded_width(H: int) -> int:
     """The width a layer of H units runs at on this page: the first of PADDED_WIDTHS that
     holds it (H itself beyond them)."""
-    return gradflow.padded_width(H, PADDED_WIDTHS)
+    return one_layer.padded_width(H, PADDED_WIDTHS)
 
 
 def _pad_columns(w_ih, H: int, D: int, width: int) -> np.ndarray:
@@ -173,10 +173,10 @@ def pad_network(cell: str, params, width: int, layers: int = MAX_LAYERS) -> Netw
     """A uniform network of `layers` layers of two directions of `width` units (numpy) that
     holds `params` (L ≤ layers layers of D directions of H ≤ width units each) and computes
     exactly what it computes, read at layer L − 1 with `live` = (L − 1, D == 2) (see
-    `flow._network_scan`).
+    `bptt._network_scan`).
 
     Each real direction's units are padded with units whose weights are all zero
-    (`gradflow.pad_units`: they stay exactly 0 and no real unit reads them); a layer above
+    (`one_layer.pad_units`: they stay exactly 0 and no real unit reads them); a layer above
     reads the one below through w_ih columns padded per direction half [fwd | bwd]; a
     direction or layer that is not there has zero weights, so its states are exactly 0 and
     nothing real reads them."""
@@ -191,7 +191,7 @@ def pad_network(cell: str, params, width: int, layers: int = MAX_LAYERS) -> Netw
                 w_ih = (np.asarray(p.w_ih, np.float32) if k == 0 else
                         _pad_columns(p.w_ih, H, len(net.layers[k - 1]), width))
                 p = CellParams(w_ih, *(np.asarray(a, np.float32) for a in p[1:]))
-                row.append(gradflow.pad_units(cell, p, width))
+                row.append(one_layer.pad_units(cell, p, width))
             else:
                 row.append(_zero_cell(cell, width, I if k == 0 else 2 * width))
         out.append(tuple(CellParams(*(np.asarray(a, np.float32) for a in p)) for p in row))
@@ -244,16 +244,16 @@ def page_flow(c: "DeepConfig", params=None, xs=None) -> tuple:
     return ys, tuple(g)
 
 
-def make_params(c: DeepConfig, input_size: int = gradflow.INPUT_SIZE):
-    return gradflow.weights(c.seed, c.cell, input_size, c.H, c.init, c.gain, c.radius,
-                            c.radius_kind, c.forget_bias, c.chrono, c.update_bias, c.layers,
-                            c.bidirectional)
+def make_params(c: DeepConfig, input_size: int = one_layer.INPUT_SIZE):
+    return one_layer.weights(c.seed, c.cell, input_size, c.H, c.init, c.gain, c.radius,
+                             c.radius_kind, c.forget_bias, c.chrono, c.update_bias, c.layers,
+                             c.bidirectional)
 
 
 def inputs(c: DeepConfig, padded: int | None = None) -> np.ndarray:
     """The inputs (padded, BATCH, 2), padded to bucket(T) steps unless `padded` says
     otherwise: the same sequences as Gradient flow's."""
-    return gradflow.params_and_inputs(gradflow.FlowConfig(
+    return one_layer.params_and_inputs(one_layer.FlowConfig(
         cell="rnn", T=c.T, inputs=c.inputs, seed=c.seed, H=8), padded)[1]
 
 
@@ -417,7 +417,7 @@ def depth_sentence(result: "DeepResult") -> str:
 
 
 def deep_flow(c: DeepConfig, params=None, xs=None, mask=None) -> DeepResult:
-    """∂L/∂h_t of every layer and direction, in one reverse pass (flow.flow).
+    """∂L/∂h_t of every layer and direction, in one reverse pass (bptt.flow).
 
     Args:
       params, xs: the network and its padded inputs (the page's own from `c` if None); any
@@ -483,13 +483,13 @@ def two_sided(c: DeepConfig) -> TwoSidedResult:
     stride = map_stride(c.T)
     maps = {bi: page_connectivity(replace(c, bidirectional=bi), xs=xs, stride=stride)
             for bi in (True, False)}
-    steps = analysis.sampled_steps(c.T, stride)
+    steps = jacobians.sampled_steps(c.T, stride)
     return TwoSidedResult(steps, maps[True], maps[False], future_share(maps[True], steps))
 
 
 def page_connectivity(c: DeepConfig, params=None, xs=None,
                       stride: int | None = None) -> np.ndarray:
-    """`analysis.connectivity` of the page's network (log10 (n, n) float32, NaN above the
+    """`jacobians.connectivity` of the page's network (log10 (n, n) float32, NaN above the
     diagonal for one direction) from the padded program: what the unpadded one gives for
     the network at its real shape on the first CONNECTIVITY_SEQUENCES sequences, sampled
     every `stride` steps (`map_stride(c.T)` if None; at most MAX_MAP_STEPS steps)."""
@@ -497,8 +497,8 @@ def page_connectivity(c: DeepConfig, params=None, xs=None,
     params = make_params(c) if params is None else params
     xs = inputs(c, padded=PADDED_T)[:, :CONNECTIVITY_SEQUENCES] if xs is None else xs
     rows = _padded_connectivity(*_connectivity_arguments(c, params, xs, stride))
-    n = len(analysis.sampled_steps(c.T, stride))
-    logs = analysis._rms_log10(rows, axis=2)[:n, :n]
+    n = len(jacobians.sampled_steps(c.T, stride))
+    logs = jacobians._rms_log10(rows, axis=2)[:n, :n]
     if not c.bidirectional:  # causal: s > t never computed (the map leaves them blank)
         logs[np.triu_indices(n, k=1)] = np.nan
     return logs.astype(np.float32)
@@ -509,18 +509,18 @@ def _connectivity_arguments(c: DeepConfig, params, xs, stride: int) -> tuple:
     catalogue's zeros, so that both are one program)."""
     return (c.cell, pad_network(c.cell, params, padded_width(c.H)),
             np.asarray(xs, np.float32)[:PADDED_T],
-            analysis._sampled_slots(c.T, stride, MAX_MAP_STEPS), np.int32(c.T), *_live(c))
+            jacobians._sampled_slots(c.T, stride, MAX_MAP_STEPS), np.int32(c.T), *_live(c))
 
 
 @programs.jit(static_argnames=("cell",))
 def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
-    """`analysis._connectivity_forward` of a network padded by `pad_network`, its output
+    """`jacobians._connectivity_forward` of a network padded by `pad_network`, its output
     read at layer `top`: (n, n, B) log10 ‖∂y_t/∂x_s‖ at the source steps `steps`.
 
     No autodiff runs here, so a part that is not live (a layer above `top`, the backward
     direction of a one-way network) is skipped by `lax.cond` and costs nothing; its
     tangents are exactly 0, as the padded part's would be. Same arithmetic as
-    `analysis._connectivity_forward` on every live part, hence the same numbers."""
+    `jacobians._connectivity_forward` on every live part, hence the same numbers."""
     net, step = params, STEPS[cell]
     T, B, I = xs.shape
     live = (top, two_way)
@@ -528,14 +528,14 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
     outs = _network_scan(cell, net, xs, carries0, length=length, live=live).outs
     reads = [xs] + [_join_directions([row[0]["h"], jnp.where(two_way, row[1]["h"], 0.0)])
                     for row in outs[:-1]]  # what each layer reads (layers > top: not used)
-    prev = [[analysis._prev_states(carries0[k][d], analysis._states(cell, o), reverse=d == 1)
+    prev = [[jacobians._prev_states(carries0[k][d], jacobians._states(cell, o), reverse=d == 1)
              for d, o in enumerate(row)] for k, row in enumerate(outs)]
     ok = _padded_ok(cell, carries0, outs, length, two_way)
 
     def layer(k, src, du):  # layer k's [forward, backward] tangents, the backward zeros one way
         def backward(_):
-            return analysis._tangent_scan(step, net.layers[k][1], reads[k], prev[k][1], src,
-                                          du, reverse=True, length=length, norms=False)
+            return jacobians._tangent_scan(step, net.layers[k][1], reads[k], prev[k][1], src,
+                                           du, reverse=True, length=length, norms=False)
 
         def one_way(_):
             H = prev[k][1][0].shape[-1]
@@ -545,13 +545,13 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
         # Before the chunk's first source nothing reaches layer 0's forward direction,
         # nor a forward direction above one-way layers: those steps are skipped.
         start = src[0] if k == 0 else jnp.where(two_way, 0, src[0])
-        fwd = analysis._tangent_scan(step, net.layers[k][0], reads[k], prev[k][0], src, du,
-                                     length=length, norms=False, start=start)
+        fwd = jacobians._tangent_scan(step, net.layers[k][0], reads[k], prev[k][0], src, du,
+                                      length=length, norms=False, start=start)
         return fwd, jax.lax.cond(two_way, backward, one_way, None)
 
     def top_rows(parts):  # (T, n, B) log10 ‖∂y_t/∂x_s‖ of a layer's output y_t
-        norms = [log + analysis._log10_fro(q, (2, 4)) for q, log in parts]
-        return jnp.where(two_way, analysis._log10_hypot(norms), norms[0])
+        norms = [log + jacobians._log10_fro(q, (2, 4)) for q, log in parts]
+        return jnp.where(two_way, jacobians._log10_hypot(norms), norms[0])
 
     def rows_for(src):  # (T, n, B) at layer `top`; the layers above it are skipped
         parts = layer(0, src, None)
@@ -559,7 +559,7 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
         for k in range(1, net.num_layers):
             def above(carry, k=k):  # layer k reads layer k − 1's tangents
                 parts, rows = carry
-                parts = layer(k, src, jax.lax.cond(two_way, analysis._join_tangents,
+                parts = layer(k, src, jax.lax.cond(two_way, jacobians._join_tangents,
                                                    _join_one_way, parts))
                 return parts, jax.lax.cond(k == top, top_rows, lambda _: rows, parts)
 
@@ -570,14 +570,14 @@ def _padded_connectivity(cell, params, xs, steps, length, top, two_way):
     # All sources in one chunk where the bytes allow: the two-way map cannot skip the steps
     # before a chunk's first source, and every chunk pays L·D scans (measured: 4 layers
     # both ways, T = 400, H = 64: 0.85 s in chunks of 16, 0.50 s in one).
-    rows = analysis.chunked_rows(rows_for, steps, per_source, T, B, xs.dtype,
-                                 most=MAX_MAP_STEPS)
+    rows = jacobians.chunked_rows(rows_for, steps, per_source, T, B, xs.dtype,
+                                  most=MAX_MAP_STEPS)
     at = jnp.maximum(steps, 0)
     return jnp.where(ok[at, None, :], rows[at], jnp.nan)
 
 
 def _join_one_way(parts):
-    """`analysis._join_tangents` of [forward, backward] tangents whose backward ones are all
+    """`jacobians._join_tangents` of [forward, backward] tangents whose backward ones are all
     zero (a one-way layer): the forward ones at their own scale beside the zeros. The same
     values (its common scale is the forward's wherever they are nonzero), without its work
     on every padded step (measured: a one-way map at the defaults 95 → 78 ms)."""
@@ -587,11 +587,11 @@ def _join_one_way(parts):
 
 def _padded_ok(cell, carries0, outs, length, two_way):
     """(T, B) True where every state output step t depends on is finite, as
-    `analysis._network_trajectory` says it for the real network: every real step's once a
+    `jacobians._network_trajectory` says it for the real network: every real step's once a
     backward direction reads the whole sequence, else every step ≤ t. The parts that are
     not live are exactly 0 (finite), so they change nothing."""
     finite = jnp.all(jnp.stack([
-        analysis._finite_steps(carries0[k][d], analysis._states(cell, o))
+        jacobians._finite_steps(carries0[k][d], jacobians._states(cell, o))
         for k, row in enumerate(outs) for d, o in enumerate(row)]), axis=0)
     T = finite.shape[0]
     one_way = jax.lax.cummin(finite.astype(jnp.int32), axis=0).astype(bool)
@@ -636,7 +636,7 @@ def model_inputs(model, c: DeepConfig) -> np.ndarray:
     """Inputs for an uploaded model, (bucket(T), BATCH, I): Gaussian noise at its input size,
     or random token ids through its Embedding (a Keras model that reads words)."""
     rng = np.random.default_rng(c.seed)
-    shape = (gradflow.bucket(c.T), gradflow.BATCH)
+    shape = (one_layer.bucket(c.T), one_layer.BATCH)
     if model.embedding is not None:
         tokens = rng.integers(0, model.embedding.shape[0], size=shape)
         return model.embedding[tokens].astype(np.float32)
@@ -762,9 +762,9 @@ def model_connectivity(model, c: DeepConfig) -> ModelConnectivity:
     xs = model_inputs(model, c)[:, :CONNECTIVITY_SEQUENCES]
     slots = model_map_slots(model)
     stride = max(1, int(np.ceil(c.T / slots)))
-    log10_map = analysis.connectivity(model.cell, model.params, xs, length=c.T, stride=stride,
-                                      slots=slots).astype(np.float32)
-    steps = analysis.sampled_steps(c.T, stride)
+    log10_map = jacobians.connectivity(model.cell, model.params, xs, length=c.T, stride=stride,
+                                       slots=slots).astype(np.float32)
+    steps = jacobians.sampled_steps(c.T, stride)
     two = model.bidirectional
     return ModelConnectivity(steps, log10_map, two,
                              future_share(log10_map, steps) if two else 0.0)
@@ -794,7 +794,7 @@ def _catalogue_config(cell: str, width: int) -> DeepConfig:
 def _zero_network(c: DeepConfig) -> Network:
     """Zero weights of the real network of `c` (np.zeros: compiling the program needs none
     drawn)."""
-    G, layers, width = GATE_BLOCKS[c.cell], [], gradflow.INPUT_SIZE
+    G, layers, width = GATE_BLOCKS[c.cell], [], one_layer.INPUT_SIZE
     for _ in range(c.layers):
         layers.append(tuple(CellParams(np.zeros((G * c.H, width), np.float32),
                                        np.zeros((G * c.H, c.H), np.float32),
@@ -822,8 +822,8 @@ def catalogue() -> list[Program]:
     for cell in CELLS:
         for width in PADDED_WIDTHS:
             c = _catalogue_config(cell, width)
-            net, xs = _zero_network(c), np.zeros((PADDED_T, gradflow.BATCH,
-                                                  gradflow.INPUT_SIZE), np.float32)
+            net, xs = _zero_network(c), np.zeros((PADDED_T, one_layer.BATCH,
+                                                  one_layer.INPUT_SIZE), np.float32)
             label = f"{cell}, ≤ {MAX_LAYERS} layers × 2 directions, T ≤ {PADDED_T}, H ≤ {width}"
             out.append(Program("deep flow", label,
                                lambda c=c, net=net, xs=xs: _padded_flow(

@@ -5,7 +5,7 @@ measures ‖∂ℓ/∂h_t‖ on a fixed probe batch, so the snapshots make a (tr
 step) map. Every setting a student can change is data of that program, not its shape: the
 whole lab is one program per cell, padded sequence length and padded hidden width
 (`catalogue`), and a new setting compiles nothing. The recurrence is the engine's own scan
-(`rnnviz.flow._scan` over `rnnviz.cells.STEPS`), differentiated by jax.
+(`rnnviz.engine.bptt._scan` over `rnnviz.engine.cells.STEPS`), differentiated by jax.
 """
 import dataclasses
 import math
@@ -18,13 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnnviz import config as cfg
-from rnnviz import programs
-from rnnviz.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, check_cell
-from rnnviz.flow import _carry0, _scan, per_step_norms
-from rnnviz.init import RADIUS_KINDS, SCHEMES, init_params, uniform
-from rnnviz.programs import Program
-from rnnviz.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
+from rnnviz.engine import config as cfg
+from rnnviz.engine import programs
+from rnnviz.engine.bptt import _carry0, _scan, per_step_norms
+from rnnviz.engine.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, check_cell
+from rnnviz.engine.init import RADIUS_KINDS, SCHEMES, init_params, uniform
+from rnnviz.engine.programs import Program
+from rnnviz.engine.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
 
 # Bounds the UI can show next to its controls (inclusive). Sized for a shared CPU.
 T_MIN, T_MAX = 2, 200
@@ -65,7 +65,7 @@ COMPARE_CELLS = ("rnn", "lstm", "gru")
 class TrainConfig:
     """Every knob of a training run; hashable, so it can key a cache.
 
-    The init fields have the names and meaning of `rnnviz.init.init_params`. ``T`` is the
+    The init fields have the names and meaning of `rnnviz.engine.init.init_params`. ``T`` is the
     task's length parameter: the sequence length for "adding" and "sine", the delay for
     "copy" (whose sequences are T + 20 long). ``clip`` is the threshold θ of gradient-norm
     clipping (Pascanu et al. 2013, Algorithm 1), or None for no clipping. A snapshot is
@@ -208,7 +208,7 @@ class TrainState(NamedTuple):
 
 def init_readout(keys, hidden_size: int, output_size: int) -> Readout:
     """PyTorch ``nn.Linear``'s default: weights and bias ~ U(±1/√H), drawn from keys
-    (k_w, k_b) on the host from the shared uniform draw (`rnnviz.init.uniform`: no program
+    (k_w, k_b) on the host from the shared uniform draw (`rnnviz.engine.init.uniform`: no program
     per size), as numpy arrays."""
     k_w, k_b = keys
     bound = 1.0 / math.sqrt(hidden_size)
@@ -475,9 +475,9 @@ def _sequences(s: Setting, key, first, count: int, length: int, inputs: int, out
 
 
 def _states(cell: str, params: CellParams, xs, length, eps=None) -> dict:
-    """The engine's scan (`rnnviz.flow._scan`) of `cell` over xs (Lp, B, I) from a zero
+    """The engine's scan (`rnnviz.engine.bptt._scan`) of `cell` over xs (Lp, B, I) from a zero
     state: "h" and the gates, each (Lp, B, H). eps: None, or zeros shaped like the carry
-    per step, added to each new state as `rnnviz.flow.flow` adds them, so that their
+    per step, added to each new state as `rnnviz.engine.bptt.flow` adds them, so that their
     gradient is ∂L/∂h_t (and ∂L/∂c_t).
 
     From step `length` on the state is held at zero (the scan's `length`, a select per
@@ -610,7 +610,7 @@ class Probe(NamedTuple):
     loss: jax.Array  # () mean loss
     grad_norm: jax.Array  # () ‖∂L/∂θ‖ of that mean, all parameters
     dh: jax.Array  # (Lp, PROBE_BATCH, Hp): ∂ℓ_b/∂h_t, NaN where the loss is not finite
-    gates: dict  # gate name -> (Lp, PROBE_BATCH, Hp), as `rnnviz.flow.unroll` gives them
+    gates: dict  # gate name -> (Lp, PROBE_BATCH, Hp), as `rnnviz.engine.bptt.unroll` gives them
 
 
 def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key) -> Probe:
@@ -621,7 +621,7 @@ def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key
     """
     xs, ys = _sequences(s, key, 0, PROBE_BATCH, shape.length, params.cell.w_ih.shape[1],
                         params.readout.b.shape[0])
-    # One zero perturbation per state part and step, as rnnviz.flow.flow makes them: the
+    # One zero perturbation per state part and step, as rnnviz.engine.bptt.flow makes them: the
     # gradient of eps[0] is ∂L/∂h_t, through every later step.
     eps = jax.tree.map(lambda c: jnp.zeros((shape.length,) + c.shape, c.dtype),
                        _carry0(cell, params.cell, xs))
@@ -635,7 +635,7 @@ def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key
         params, eps)
     # ∂(Σ ℓ_b)/∂θ / PROBE_BATCH is ∂(mean ℓ)/∂θ exactly: the batch is a power of two.
     g_params = jax.tree.map(lambda a: a / PROBE_BATCH, _masked(g_params, masks))
-    # An infinite loss has no derivative (as in rnnviz.flow.flow): NaN, not a vanished 0.
+    # An infinite loss has no derivative (as in rnnviz.engine.bptt.flow): NaN, not a vanished 0.
     dh = jnp.where(jnp.isfinite(loss), g_eps[0], jnp.nan)
     # Measurements, not part of what is differentiated.
     gates = {k: jax.lax.stop_gradient(v) for k, v in outs.items() if k != "h"}

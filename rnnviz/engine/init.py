@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
-from rnnviz import programs
-from rnnviz.cells import DIRECTIONS, GATE_BLOCKS, MAX_LAYERS, CellParams, Network, check_cell
-from rnnviz.programs import Program
+from rnnviz.engine import programs
+from rnnviz.engine.cells import DIRECTIONS, GATE_BLOCKS, MAX_LAYERS, CellParams, Network, check_cell
+from rnnviz.engine.programs import Program
 
 SCHEMES = ("pytorch", "glorot", "he", "orthogonal", "identity")
 SCHEME_LABELS = {
