@@ -433,8 +433,8 @@ def start_warm_up() -> list[threading.Thread]:
     for a compile: the programs of the defaults and presets first, without pausing, then
     the rest while nobody is compiling.
 
-    Compiled only, not computed (`programs.compile_only`), and pinned in memory for the
-    life of the process (`programs.pinned`). The threads run at the lowest priority and give
+    Each program is compiled, then run once on placeholder inputs (`catalogue.warm_up`),
+    and pinned in memory for the life of the process (`programs.pinned`). The threads run at the lowest priority and give
     way to any visitor's compile (README, "Performance": how long it takes).
     """
     plan = catalogue.programs()
