@@ -103,6 +103,24 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
     return menu_slot
 
 
+_PAGE_OBJECTS: dict = {}  # (the app's folder, a page's path) -> st.Page
+
+
+def page_object(path: str):
+    """The page at `path` (relative to the app's folder) as an `st.Page`, made once per
+    process. `st.page_link` resolves a path given as text with `os.path.realpath` on every
+    call: for the menu's 20 links ~100 file-system calls per run, each a wait for Python's
+    lock while a class keeps the server busy (profiled: ~30 ms a run). An `st.Page` is
+    resolved once, when it is made, and is the page Streamlit registered for that file."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    key = (None if ctx is None else str(ctx.pages_manager.main_script_parent), path)
+    if key not in _PAGE_OBJECTS:
+        _PAGE_OBJECTS[key] = st.Page(path, default=path == "app.py")
+    return _PAGE_OBJECTS[key]
+
+
 def menu(container, query: dict[str, str] | None = None) -> None:
     """The page menu, folded into two expanders at the top of the sidebar so that a
     page's settings start right under them; open on pages without settings (those pass
@@ -110,12 +128,12 @@ def menu(container, query: dict[str, str] | None = None) -> None:
     with container:
         with st.expander("rnnviz: pages", icon=":material/menu:", expanded=not query):
             for path, label, icon in PAGES:
-                st.page_link(path, label=label, icon=icon,
+                st.page_link(page_object(path), label=label, icon=icon,
                              query_params=carried_query(path, query or {}) or None)
         with st.expander("Presets", icon=":material/school:"):
             for preset in PRESETS:
-                st.page_link(preset.page, label=preset.name, query_params=preset.query,
-                             help=preset.intro)
+                st.page_link(page_object(preset.page), label=preset.name,
+                             query_params=preset.query, help=preset.intro)
 
 
 DEEP_PAGE = "pages/8_Deep_bidirectional.py"
