@@ -162,6 +162,11 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
                     _in_flight.pop(key).set()
     if compiling_only():
         return _zeros(program.out_info)
+    background = getattr(_background, "active", False)
+    if background and one_at_a_time:
+        # A thread at the lowest CPU priority never holds the LAPACK lock: on busy cores a
+        # visitor's SVD would wait for it as long as the thread starves.
+        return _zeros(program.out_info)
     # At most RUNNING programs run at once, each to its end: a class's requests then finish
     # one after another instead of all sharing two cores until late, and their arrays (tens
     # of MB for a map) are not all alive at the same time.
@@ -169,8 +174,9 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
     # one, two SVD views at once held both slots and stopped every other program.
     # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while the
     # program runs, so that a compile never keeps the others' SVDs waiting.
+    # Nor a run slot (the warm-up's first runs of the catalogue, see catalogue.warm_up).
     with (_lapack_lock if one_at_a_time else contextlib.nullcontext(),
-          contextlib.nullcontext() if light else _run_slots):
+          contextlib.nullcontext() if light or background else _run_slots):
         return jax.block_until_ready(program(dynamic))
 
 
@@ -274,7 +280,9 @@ def in_background(patient: bool = True):
     """Compiles in this block (e.g. ahead of need) give way to every other thread's: one
     starts only when no visitor compiles or waits to, and (patient) when nobody has
     compiled or been active for BACKGROUND_QUIET_S; the thread runs at the lowest CPU
-    priority (Linux), so that it never slows a visitor."""
+    priority (Linux), so that it never slows a visitor. A program run in it (the warm-up's
+    first runs) takes no run slot, and a LAPACK one is not run (zeros, as `compile_only`
+    gives): a visitor never waits for a resource this starving thread holds."""
     _background.active, _background.patient = True, patient
     niceness = _set_thread_niceness(19)
     try:

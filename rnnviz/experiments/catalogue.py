@@ -56,6 +56,8 @@ def warm_up(entries, should_stop=lambda: False, on_error=None, patient: bool = T
                 # jax's dispatch path and XLA's buffers, and a class arriving after a
                 # warm-up that only compiled paid for that in its first minute (p95 of
                 # the requests after the first 30: 0.87 -> 0.50 s, scripts/class_load.py).
+                # In the background it holds no run slot and skips LAPACK programs, so a
+                # visitor never waits for this low-priority thread (programs._run).
                 program.call()
                 done += 1
                 # What the trace left alive is kept for good: out of the collector's sight,
