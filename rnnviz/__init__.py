@@ -25,3 +25,13 @@ __all__ = [
     "readout_loss",
     "unroll",
 ]
+
+
+def __getattr__(name: str):
+    """`rnnviz.model_files` and `rnnviz.words` (students' files, and which words a prediction
+    hears) are the experiment modules of those names, imported on first use."""
+    if name in ("model_files", "words"):
+        import importlib
+
+        return importlib.import_module(f"rnnviz.experiments.{name}")
+    raise AttributeError(f"module 'rnnviz' has no attribute {name!r}")

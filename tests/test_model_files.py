@@ -1,6 +1,7 @@
 """Users' model files: real .keras files (Keras 3, JAX backend) and torch-named state_dicts
 (safetensors, npz) load, reproduce their network's outputs, and every bad file gets a message."""
 import io
+import re
 import zipfile
 
 import numpy as np
@@ -578,3 +579,89 @@ def test_keras_embedding_with_mask_zero_is_read_and_said(seed):
     assert loaded.embedding.shape == (50, 4)
     assert loaded.source.endswith("the Embedding has mask_zero=True: Keras skips steps with "
                                   "token id 0, rnnviz reads every step")
+
+
+# --- the Dense head, read whole ----------------------------------------------------------
+
+
+def test_keras_dense_head_is_read(seed, bilstm, mixed_stack):
+    """Keras stores the kernel (F, O) for x·kernel; the head keeps w (O, F)."""
+    model, data = seed
+    head = load_model_file("s.keras", data).head
+    kernel, bias = model.layers[2].get_weights()
+    np.testing.assert_array_equal(head.w, kernel.T)
+    np.testing.assert_array_equal(head.b, bias)
+    assert (head.activation, head.every_step, head.w.dtype) == ("linear", False, np.float32)
+    head = load_model_file("d.keras", bilstm[1]).head  # on every step's [forward, backward]
+    assert (head.w.shape, head.activation, head.every_step) == ((1, 16), "linear", True)
+    head = load_model_file("c.keras", mixed_stack[1]).head
+    assert (head.w.shape, head.activation, head.every_step) == ((1, 3), "sigmoid", False)
+
+
+def test_keras_dense_without_bias_and_models_without_a_head(folder, gru):
+    L = keras.layers
+    model, data = keras_file(folder, "nobias_head", L.GRU(4),
+                             L.Dense(2, activation="softmax", use_bias=False), seed=7)
+    head = load_model_file("n.keras", data).head
+    np.testing.assert_array_equal(head.w, model.layers[1].get_weights()[0].T)
+    np.testing.assert_array_equal(head.b, np.zeros(2, np.float32))
+    assert head.activation == "softmax" and head.b.dtype == np.float32
+    assert load_model_file("g.keras", gru[1]).head is None  # recurrent layers only
+    # a state_dict's head is code (how it reads the module is unknown): never read
+    assert load_model_file("t.npz", fx.npz_bytes(fx.torch_state_dict())).head is None
+
+
+def test_keras_heads_rnnviz_does_not_read(seed):
+    import copy
+
+    data = seed[1]
+    reads = (r"rnnviz reads a Dense head with activation 'sigmoid', 'softmax' or none "
+             r"\('linear', logits\)")
+    # Read without its head, the recurrent layers kept (the other pages show them), and a
+    # note in the model's description that says why the head is not read.
+    def unread(name, edited, note):
+        model = load_model_file(name, edited)
+        assert model.head is None and model.layers == 1
+        assert re.search(note, model.source), model.source
+
+    unread("r.keras", fx.rewrite_keras(data, config=edit_layer("Dense", "activation", "relu")),
+           r"layer 'dense[_0-9]*' Dense\(1, relu\) is not read: " + reads)
+    custom = {"module": None, "class_name": "function", "config": "swish_of_mine",
+              "registered_name": "swish_of_mine"}
+    unread("c.keras", fx.rewrite_keras(data, config=edit_layer("Dense", "activation", custom)),
+           r"Dense\(1, swish_of_mine\) is not read")
+
+    def hidden_dense(cfg):  # a student's Dense(64, relu) → Dense(1)
+        layers = cfg["config"]["layers"]
+        hidden = copy.deepcopy(layers[-1])
+        hidden["config"].update(name="hidden", units=64, activation="relu")
+        layers.insert(len(layers) - 1, hidden)
+    def hidden_weights(f):  # what model.save writes for the two Dense layers
+        for name in ("vars/0", "vars/1"):
+            del f["layers/dense/" + name]
+        f["layers/dense/vars/0"] = np.zeros((6, 64), np.float32)
+        f["layers/dense/vars/1"] = np.zeros(64, np.float32)
+        f["layers/dense_1/vars/0"] = np.zeros((64, 1), np.float32)
+        f["layers/dense_1/vars/1"] = np.zeros(1, np.float32)
+    unread("h.keras", fx.rewrite_keras(data, config=hidden_dense, weights=hidden_weights),
+           r"its 2 Dense layers \('hidden' Dense\(64, relu\) → 'dense[_0-9]*' Dense\(1, linear\)\) "
+           r"are not read: rnnviz reads one Dense layer on the top recurrent layer, with "
+           r"activation 'sigmoid', 'softmax' or none")
+    bad("u.keras", fx.rewrite_keras(data, config=edit_layer("Dense", "units", 100_001)),
+        r"Dense\(100001, linear\) has 100001 outputs on 6 features; this server reads at most "
+        r"100000 outputs and 50 MB of Dense weights")
+
+    def wider(f):
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = np.zeros((7, 1), np.float32)
+    bad("w.keras", fx.rewrite_keras(data, weights=wider),
+        r"layers/dense/vars/0 in model\.weights\.h5 has shape \(7, 1\); expected \(6, 1\) for the "
+        r"model in config\.json: \(features it reads, outputs\), and the Dense reads the top "
+        r"recurrent layer's 6 outputs")
+
+    def vectorizer(cfg):
+        cfg["config"]["layers"].insert(1, {"class_name": "TextVectorization",
+                                           "config": {"name": "text_vectorization"}})
+    bad("t.keras", fx.rewrite_keras(data, config=vectorizer),
+        r"layer 'text_vectorization' is a TextVectorization: rnnviz reads the model from its "
+        r"Embedding on, and the words from a vocabulary file")

@@ -9,16 +9,19 @@ import logging
 import random
 
 import jax
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import programs, train
-from rnnviz.experiments import catalogue, deep, one_layer
+from rnnviz.engine import language
+from rnnviz.experiments import catalogue, deep, one_layer, word_lab
 from rnnviz.experiments.presets import LAB
 from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
 
 SETTINGS_PER_PAGE = 3
+WORDS = "pages/9_Words.py"
 SEED = 17
 
 
@@ -76,6 +79,13 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
         query["steps"] = str(rng.randint(1, 30))  # a few chunks: compiles, not training, matter
         query["compare"] = rng.choice(["true", "false"])
         return query
+    if page == WORDS:  # a short run, then a sentence of the language of any length
+        query = {f.key: random_value(f, rng) for f in word_lab.FIELDS}
+        query["steps"] = str(rng.randint(50, 60))
+        sentence = language.generate(np.random.default_rng(rng.randint(0, 99)),
+                                     rng.randint(1, language.MAX_DISTANCE), 0)
+        query["text"] = sentence.text
+        return query
     fields = deep.FIELDS if page == ui.DEEP_PAGE else one_layer.FIELDS
     query = {f.key: random_value(f, rng) for f in fields}
     if page == "pages/1_Gradient_flow.py" and rng.random() < 0.5:
@@ -85,7 +95,7 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
 
 def run_page(page: str, query: dict) -> AppTest:
     at = open_page(page, query)
-    if page == LAB:
+    if page in (LAB, WORDS):
         next(b for b in at.button if b.label == "Train").click().run()
     return at
 
@@ -104,6 +114,6 @@ def test_no_page_compiles_after_the_warm_up(page, compile_log):
 
 def test_the_catalogue_is_closed_and_small():
     entries = catalogue.programs()
-    assert len(entries) <= 80, catalogue.counts()
+    assert len(entries) <= 90, catalogue.counts()
     assert entries[0].first  # what a visitor waits for first comes first
     assert len({(p.family, p.label) for p in entries}) == len(entries)

@@ -1,15 +1,25 @@
-"""Train a cell and readout on a synthetic task with optax, yielding gradient-flow snapshots.
+"""The one trainer: optax steps for every model rnnviz trains, yielding snapshots.
 
-One compiled program runs up to CHUNK_STEPS optimiser steps in a ``lax.scan`` and then
-measures ‖∂ℓ/∂h_t‖ on a fixed probe batch, so the snapshots make a (training step × time
-step) map. Every setting a student can change is data of that program, not its shape: the
-whole lab is one program per cell, padded sequence length and padded hidden width
-(`catalogue`), and a new setting compiles nothing. The recurrence is the engine's own scan
-(`rnnviz.engine.bptt._scan` over `rnnviz.engine.cells.STEPS`), differentiated by jax.
+`_optimizer_steps` is the training loop (up to CHUNK_STEPS optimiser steps in one
+``lax.scan``: the optimiser as data, clipping, masks of the padded entries, a step that goes
+non-finite frozen); a model brings its own loss and gradient to it:
+
+- the Training lab's cell and readout on a synthetic task (`TrainConfig`, `train`): its
+  program then measures ‖∂ℓ/∂h_t‖ on a fixed probe batch, so the snapshots make a
+  (training step × time step) map; one program per cell, padded sequence length and padded
+  hidden width (`catalogue`);
+- a word model, embedding → cell → a sigmoid at the last real word, on the agreement task
+  (`WordsConfig`, `train_words`): its program then measures a held-out set; one program
+  per cell (`words_catalogue`).
+
+Every setting a student can change is data of these programs, not their shape, so a new
+setting compiles nothing. The recurrence is the engine's own scan (`rnnviz.engine.bptt._scan`
+over `rnnviz.engine.cells.STEPS`), differentiated by jax.
 """
 import dataclasses
 import math
 import numbers
+import threading
 from functools import partial
 from typing import Iterator, NamedTuple
 
@@ -19,10 +29,20 @@ import numpy as np
 import optax
 
 from rnnviz.engine import config as cfg
-from rnnviz.engine import programs
+from rnnviz.engine import language, programs
 from rnnviz.engine.bptt import _carry0, _scan, per_step_norms
 from rnnviz.engine.cells import CELLS, GATE_BLOCKS, STEPS, CellParams, check_cell
-from rnnviz.engine.init import RADIUS_KINDS, SCHEMES, init_params, uniform
+from rnnviz.engine.init import (
+    DRAW_LENGTH,
+    DRAW_ROWS,
+    RADIUS_KINDS,
+    SCHEMES,
+    _cuts,
+    _flat,
+    _raw_key,
+    init_params,
+    uniform,
+)
 from rnnviz.engine.programs import Program
 from rnnviz.engine.tasks import COPY_LENGTH, TASKS, Task, check_task, sequence_keys
 
@@ -438,13 +458,19 @@ def _state(params: Model, key) -> TrainState:
 
 def _real_entries(cell: str, s: Setting, params: Model) -> Model:
     """Booleans shaped like `params`: True on the real units', inputs' and outputs' entries."""
+    return _real_units(cell, s.hidden, s.inputs, s.outputs, params)
+
+
+def _real_units(cell: str, hidden, inputs, outputs, params: Model) -> Model:
+    """Booleans shaped like a padded cell and readout (`params`): True on the entries of the
+    first `hidden` units (in every gate block), `inputs` inputs and `outputs` outputs."""
     Hp = params.cell.w_hh.shape[1]
-    unit = jnp.arange(Hp) < s.hidden
+    unit = jnp.arange(Hp) < hidden
     rows = jnp.tile(unit, GATE_BLOCKS[cell])
-    inputs = jnp.arange(params.cell.w_ih.shape[1]) < s.inputs
-    outputs = jnp.arange(params.readout.b.shape[0]) < s.outputs
-    return Model(CellParams(rows[:, None] & inputs, rows[:, None] & unit, rows, rows),
-                 Readout(outputs[:, None] & unit, outputs))
+    real_inputs = jnp.arange(params.cell.w_ih.shape[1]) < inputs
+    real_outputs = jnp.arange(params.readout.b.shape[0]) < outputs
+    return Model(CellParams(rows[:, None] & real_inputs, rows[:, None] & unit, rows, rows),
+                 Readout(real_outputs[:, None] & unit, real_outputs))
 
 
 def _masked(tree, masks):
@@ -558,25 +584,38 @@ def _micro_loss(cell: str, s: Setting, params: Model, xs, ys, first):
     return jnp.sum(jnp.where(real, losses, 0.0)) / s.batch.astype(losses.dtype)
 
 
+def _batch_loss_and_grad(micro_loss_and_grad, params, batch, micro: int, micros: int):
+    """A batch's loss and gradient, summed over `micros` micro-batches of `micro` sequences:
+    ``micro_loss_and_grad(params, first)`` gives the (loss, gradient) of the micro-batch that
+    starts at sequence `first`, already divided by the batch size. Micro-batches holding no
+    real sequence (first ≥ batch) are skipped by a real branch: a batch of 64 costs what it
+    did, whatever the most a program takes. Every model's data source runs through this."""
+
+    def body(acc, i):
+        first = i * micro
+
+        def run(acc):
+            loss, grads = micro_loss_and_grad(params, first)
+            return acc[0] + loss, jax.tree.map(jnp.add, acc[1], grads)
+
+        return jax.lax.cond(first < batch, run, lambda acc: acc, acc), None
+
+    zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+    (loss, grads), _ = jax.lax.scan(body, zero, jnp.arange(micros))
+    return loss, grads
+
+
 def _loss_and_grad(cell: str, s: Setting, shape: Shape, params: Model, key):
     """The batch's mean loss and its gradient, summed over the micro-batches that hold real
-    sequences (the others skipped)."""
+    sequences (the others skipped); the sequences drawn from `key` by the task's sampler."""
     inputs, outputs = params.cell.w_ih.shape[1], params.readout.b.shape[0]
     value_and_grad = jax.value_and_grad(partial(_micro_loss, cell, s), argnums=0)
 
-    def micro(acc, i):
-        first = i * shape.micro
+    def micro(params, first):
+        xs, ys = _sequences(s, key, first, shape.micro, shape.length, inputs, outputs)
+        return value_and_grad(params, xs, ys, first)
 
-        def run(acc):
-            xs, ys = _sequences(s, key, first, shape.micro, shape.length, inputs, outputs)
-            loss, grads = value_and_grad(params, xs, ys, first)
-            return acc[0] + loss, jax.tree.map(jnp.add, acc[1], grads)
-
-        return jax.lax.cond(first < s.batch, run, lambda acc: acc, acc), None
-
-    zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
-    (loss, grads), _ = jax.lax.scan(micro, zero, jnp.arange(shape.micros))
-    return loss, grads
+    return _batch_loss_and_grad(micro, params, s.batch, shape.micro, shape.micros)
 
 
 def _optimizer_update(s: Setting, grads, opt_state: tuple, params):
@@ -642,19 +681,23 @@ def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key
     return Probe(loss / PROBE_BATCH, global_norm(g_params), dh, gates)
 
 
-@programs.jit(static_argnames=("cell", "shape"))
-def _chunk(state: TrainState, n, want_probe, s: Setting, probe_key, *, cell, shape):
-    """n <= CHUNK_STEPS optimiser steps in one `lax.scan` (steps i >= n are skipped), then,
-    if want_probe, the Probe of the weights reached (else zeros).
+def _optimizer_steps(state: TrainState, n, s, masks, loss_and_grad):
+    """The one training loop: n <= CHUNK_STEPS optimiser steps in one `lax.scan` (steps
+    i >= n are skipped, not compiled), for any model and data source.
 
-    A step whose loss, gradient norm or update is inf/NaN is not applied, and every later
-    step is frozen too, so the state stays the last finite one.
+    ``loss_and_grad(params, key) -> (loss, grads)`` is the model's and task's own (the
+    Training lab's sampled sequences, the word model's sentences); `key` is this step's, split
+    from the state's stream. `masks` (booleans shaped like the params) zero the padded
+    entries' gradients and updates; `s` holds the optimiser as data (``optimizer``,
+    ``learning_rate``, ``theta``). A step whose loss, gradient norm or update is inf/NaN is
+    not applied, and every later step is frozen too, so the state stays the last finite one.
+
+    Returns (state, ChunkRecord).
     """
-    masks = _real_entries(cell, s, state.params)
 
     def step(state):
         key, k_batch = jax.random.split(state.key)
-        loss, grads = _loss_and_grad(cell, s, shape, state.params, k_batch)
+        loss, grads = loss_and_grad(state.params, k_batch)
         grads = _masked(grads, masks)
         g_norm = global_norm(grads)
         updates, opt_state = _optimizer_update(s, grads, state.opt_state, state.params)
@@ -678,12 +721,27 @@ def _chunk(state: TrainState, n, want_probe, s: Setting, probe_key, *, cell, sha
 
     (state, _), record = jax.lax.scan(body, (state, jnp.array(False)),
                                       jnp.arange(CHUNK_STEPS))
-    measure = partial(_probe, cell, s, shape, masks)
-    shapes = jax.eval_shape(measure, state.params, probe_key)
-    probe = jax.lax.cond(
-        want_probe, measure,
-        lambda *_: jax.tree.map(lambda o: jnp.zeros(o.shape, o.dtype), shapes),
-        state.params, probe_key)
+    return state, record
+
+
+def _measured_if(wanted, measure, *args):
+    """measure(*args) if `wanted` (a traced bool), else zeros of its shapes: one branch runs."""
+    shapes = jax.eval_shape(measure, *args)
+    return jax.lax.cond(
+        wanted, measure,
+        lambda *_: jax.tree.map(lambda o: jnp.zeros(o.shape, o.dtype), shapes), *args)
+
+
+@programs.jit(static_argnames=("cell", "shape"))
+def _chunk(state: TrainState, n, want_probe, s: Setting, probe_key, *, cell, shape):
+    """The Training lab's program: n <= CHUNK_STEPS optimiser steps of `_optimizer_steps` on
+    the task's sampled sequences, then, if want_probe, the Probe of the weights reached
+    (else zeros)."""
+    masks = _real_entries(cell, s, state.params)
+    state, record = _optimizer_steps(state, n, s, masks,
+                                     partial(_loss_and_grad, cell, s, shape))
+    probe = _measured_if(want_probe, partial(_probe, cell, s, shape, masks),
+                         state.params, probe_key)
     return state, record, probe
 
 
@@ -746,18 +804,58 @@ def _advance(config: TrainConfig, state: TrainState, probe_key, n: int):
     """n steps in calls of at most CHUNK_STEPS, the probe measured by the last (or after a
     step that went non-finite, where the run stops): (state, ChunkRecord of the steps run
     (numpy), Probe)."""
+    return _advance_by(lambda state, k, measure: _call(config, state, k, probe_key, measure),
+                       state, n)
+
+
+def _advance_by(call, state: TrainState, n: int):
+    """n steps through ``call(state, k, measure) -> (state, ChunkRecord, measured)``, a chunk
+    program of any model run for k <= CHUNK_STEPS steps, measuring (its probe or held-out
+    set) when told: calls of at most CHUNK_STEPS steps, the last one measuring, or, when a
+    step went non-finite (the run stops there), one more call of 0 steps measuring the
+    weights it stopped at. Returns (state, ChunkRecord of the steps run (numpy), measured)."""
     records, left = [], n
     while True:
         k = min(CHUNK_STEPS, left)
         left -= k
-        state, record, probe = _call(config, state, k, probe_key, left == 0)
+        state, record, measured = call(state, k, left == 0)
         record = jax.tree.map(lambda a: np.asarray(a)[:k], record)
         records.append(record)
         if record.bad.any() or left == 0:
             break
     if left > 0:  # stopped early: measure the weights it stopped at
-        _, _, probe = _call(config, state, 0, probe_key, True)
-    return state, ChunkRecord(*(np.concatenate(parts) for parts in zip(*records))), probe
+        _, _, measured = call(state, 0, True)
+    return state, ChunkRecord(*(np.concatenate(parts) for parts in zip(*records))), measured
+
+
+class _Interval(NamedTuple):
+    """What the steps between two snapshots recorded, up to the first bad one (numpy)."""
+
+    steps: int  # steps reported: all of them, or up to and with the first bad one
+    losses: np.ndarray  # (steps,) float64
+    grad_norms: np.ndarray  # (steps,) float64, before clipping
+    clipped: np.ndarray  # (steps,) bool
+    loss_mean: float  # mean of the finite losses (NaN if none)
+    diverged: bool
+
+
+def _interval(record: ChunkRecord, n: int) -> _Interval:
+    bad = np.flatnonzero(record.bad)
+    m = int(bad[0]) + 1 if bad.size else n  # steps of this interval to report
+    losses = record.losses[:m].astype(np.float64)
+    finite = losses[np.isfinite(losses)]
+    return _Interval(m, losses, record.grad_norms[:m].astype(np.float64),
+                     record.clipped[:m].astype(bool),
+                     float(finite.mean()) if finite.size else float("nan"), bool(bad.size))
+
+
+def _interval_divergence(done: int, part: _Interval, last_norm, clip) -> str:
+    """The divergence message of an interval that went non-finite at its last step; `done`
+    steps came before it, `last_norm` the gradient norm of the step before it (or None)."""
+    prev = part.grad_norms[-2] if part.steps >= 2 else last_norm
+    return divergence_message(done + part.steps, float(part.losses[-1]),
+                              float(part.grad_norms[-1]), None if prev is None else float(prev),
+                              clip)
 
 
 # --- The generator API ----------------------------------------------------------------
@@ -839,23 +937,15 @@ def train(config: TrainConfig) -> Iterator[Snapshot]:
         n = min(config.snapshot_every, config.steps - done)
         state, rec, measured = _advance(config, state, probe_key, n)
         probe = _probe_values(config, measured)
-        bad = np.flatnonzero(rec.bad)
-        m = int(bad[0]) + 1 if bad.size else n  # steps of this interval to report
-        losses = rec.losses[:m].astype(np.float64)
-        norms = rec.grad_norms[:m].astype(np.float64)
-        clipped = rec.clipped[:m].astype(bool)
-        finite = losses[np.isfinite(losses)]
+        part = _interval(rec, n)
         snap = Snapshot(
-            done + m, losses, norms, clipped,
-            float(finite.mean()) if finite.size else float("nan"),
-            float(losses[-1]), float(norms[-1]), int(clipped.sum()), *probe)
-        if bad.size:
-            prev = norms[m - 2] if m >= 2 else last_norm
-            msg = divergence_message(done + m, float(losses[-1]), float(norms[-1]),
-                                     None if prev is None else float(prev), config.clip)
+            done + part.steps, part.losses, part.grad_norms, part.clipped, part.loss_mean,
+            float(part.losses[-1]), float(part.grad_norms[-1]), int(part.clipped.sum()), *probe)
+        if part.diverged:
+            msg = _interval_divergence(done, part, last_norm, config.clip)
             yield snap._replace(diverged=True, message=msg, params=_trained(config, state))
             return
-        last_norm = float(norms[-1])
+        last_norm = float(part.grad_norms[-1])
         done += n
         yield snap._replace(params=_trained(config, state)) if done >= config.steps else snap
 
@@ -982,3 +1072,453 @@ def catalogue() -> list[Program]:
 def _cell_shapes(cell: str, hidden: int, task: Task) -> tuple:
     G = GATE_BLOCKS[cell]
     return (G * hidden, task.input_size), (G * hidden, hidden), (G * hidden,), (G * hidden,)
+
+
+# --- Word models: embedding → cell → a sigmoid at the last real word (issue 18) ----------
+#
+# The agreement task (`rnnviz.engine.language`, Linzen, Dupoux & Goldberg 2016): read a
+# sentence up to its main verb and say whether the verb is singular or plural. The model is
+# an embedding (V × E, trained), one recurrent layer (PyTorch layout, input size E) and a
+# readout to one logit read at each sentence's last real word; the loss is binary
+# cross-entropy. It trains in the one loop of the Training lab (`_optimizer_steps`), with its
+# own data source and loss: the same optimisers (as data), clipping, bad-step freezing,
+# masks and chunks.
+#
+# Shapes: sentences are padded to language.MAX_WORDS words (PAD after the last real word:
+# a forward scan needs no mask there, the readout selects the last real step), the hidden
+# size to WORD_WIDTH and the embedding to EMBED_WIDTH (padded units and embedding columns
+# stay exactly 0), and batches run as up to WORD_MICRO_BATCHES micro-batches of
+# WORD_MICRO_BATCH. Training sentences are drawn inside the program, by random indices, from
+# a pool of TRAIN_POOL sentences sampled once per run on the host (the language is Python:
+# ~TRAIN_POOL sentences take what a fresh batch per step would take for a few hundred
+# steps); the held-out set is HELD_OUT sentences. So the whole word trainer is one program
+# per cell (`words_catalogue`), and every setting of `WordsConfig` is data.
+
+WORD_CELLS = ("rnn", "lstm", "gru")
+WORD_WIDTH = 32  # hidden sizes up to this run at this width (64 halved an LSTM's steps/s)
+EMBED_WIDTH = 32  # embedding sizes up to this run at this width
+WORD_MICRO_BATCH = 64
+WORD_MICRO_BATCHES = 2
+WORDS_BATCH_MAX = WORD_MICRO_BATCH * WORD_MICRO_BATCHES
+TRAIN_POOL = 8192  # training sentences per run, drawn with replacement by every step
+HELD_OUT = 1024  # held-out sentences a snapshot's accuracy is measured on
+assert language.VOCAB_SIZE * EMBED_WIDTH <= DRAW_LENGTH  # the embedding's one normal draw
+
+WORDS_BOUNDS = {
+    "hidden_size": (1, WORD_WIDTH),
+    "embed_size": (1, EMBED_WIDTH),
+    "steps": (1, 3000),
+    "batch_size": (1, WORDS_BATCH_MAX),
+    "snapshot_every": (1, MAX_CHUNK),
+    "learning_rate": (LR_MIN, LR_MAX),
+    "clip": (CLIP_MIN, CLIP_MAX),
+    "seed": (SEED_MIN, SEED_MAX),
+    "relative_rate": (0.0, 1.0),
+}
+_WORDS_INTEGER = {"hidden_size", "embed_size", "steps", "batch_size", "snapshot_every", "seed"}
+
+
+@dataclasses.dataclass(frozen=True)
+class WordsConfig:
+    """Every knob of a word-model run on the agreement task; hashable, so it can key a cache.
+
+    ``distances`` and ``attractors`` are (low, high) ranges of the training and held-out
+    sentences (`language.sample`: distance uniform in its range, attractors capped by what
+    each distance holds); ``relative_rate`` the chance of a relative clause. ``clip`` is
+    the gradient-norm threshold θ (Pascanu et al. 2013), None for none. Values outside
+    `WORDS_BOUNDS` (or the language's bounds) raise a ValueError that names the bound.
+    """
+
+    # The defaults train an RNN and an LSTM in about 2 s each on 2 CPU cores. Distances 1-16
+    # with 0-3 attractors: the short sentences teach which noun the verb agrees with, the
+    # long ones with attractors that it is the first. With seeds 0-4, both cells reach 100 %
+    # held-out accuracy by step ~200 of 500, at every distance 1-30 (also with 1-3
+    # attractors, where "agree with the nearest noun" scores ~0.34): a tanh RNN of 32 units
+    # learns to hold the subject's number here. Its vanishing gradient shows in how much of
+    # ∂ℓ reaches the subject, not in its accuracy: at distance 15 with 1-3 attractors,
+    # ‖∂ℓ/∂e_subject‖ is a median 3e-9 of the largest word's for the RNN, 4e-4 for the LSTM
+    # (seed 0, 40 sentences). Tests: tests/test_agreement.py.
+    cell: str = "lstm"
+    hidden_size: int = 32
+    embed_size: int = 16
+    steps: int = 500
+    batch_size: int = 64
+    learning_rate: float = 1e-2
+    optimizer: str = "adam"
+    seed: int = 0
+    distances: tuple = (1, 16)
+    attractors: tuple = (0, 3)
+    relative_rate: float = 0.0
+    clip: float | None = 1.0
+    snapshot_every: int = 25
+
+    def __post_init__(self):
+        _choice("cell", self.cell, WORD_CELLS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name, (lo, hi) in WORDS_BOUNDS.items():
+            value = getattr(self, name)
+            if value is None and name == "clip":
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} = {value} is outside [{lo}, {hi}]")
+            if name in _WORDS_INTEGER and not float(value).is_integer():
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            object.__setattr__(self, name,
+                               int(value) if name in _WORDS_INTEGER else float(value))
+        for name, hi in (("distances", language.MAX_DISTANCE),
+                         ("attractors", language.MAX_ATTRACTORS)):
+            object.__setattr__(self, name, _int_range(name, getattr(self, name),
+                                                      0 if name == "attractors" else 1, hi))
+
+
+def _int_range(name: str, pair, lo: int, hi: int) -> tuple[int, int]:
+    """A (low, high) pair of whole numbers within [lo, hi], low ≤ high, as plain ints."""
+    try:
+        low, high = pair
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high), got {pair!r}") from None
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not float(v).is_integer():
+            raise ValueError(f"{name} must hold whole numbers, got {pair!r}")
+    low, high = int(low), int(high)
+    if not lo <= low <= high <= hi:
+        raise ValueError(f"{name} = {pair!r} must satisfy {lo} ≤ low ≤ high ≤ {hi}")
+    return low, high
+
+
+class WordModel(NamedTuple):
+    """A word model's weights: the embedding, one recurrent layer reading it, the readout."""
+
+    embedding: jax.Array  # (V, E)
+    cell: CellParams  # PyTorch layout, input size E
+    readout: Readout  # (1, H), (1,): the logit of "plural"
+
+
+class Sentences(NamedTuple):
+    """Sentences as the word program reads them (numpy): right-padded with language.PAD."""
+
+    ids: np.ndarray  # (N, language.MAX_WORDS) int32
+    lengths: np.ndarray  # (N,) int32: real words, at least 1
+    labels: np.ndarray  # (N,) float32: 0 singular, 1 plural
+
+
+class WordSetting(NamedTuple):
+    """Everything about a word run that the compiled chunk reads as data (numpy scalars);
+    the optimiser's fields have the names `_optimizer_steps` reads."""
+
+    embed: np.ndarray  # int32 E
+    hidden: np.ndarray  # int32 H
+    batch: np.ndarray  # int32 B
+    optimizer: np.ndarray  # int32 index into OPTIMIZERS
+    learning_rate: np.ndarray  # float32
+    theta: np.ndarray  # float32 clipping threshold, inf for none
+
+
+class WordEval(NamedTuple):
+    """A word model measured on a set of held-out sentences."""
+
+    loss: jax.Array  # () mean binary cross-entropy
+    logits: jax.Array  # (HELD_OUT,) logit of "plural" per sentence
+
+
+def word_setting(config: WordsConfig) -> WordSetting:
+    i32 = np.int32
+    return WordSetting(i32(config.embed_size), i32(config.hidden_size), i32(config.batch_size),
+                       i32(OPTIMIZERS.index(config.optimizer)),
+                       np.float32(config.learning_rate),
+                       np.float32(np.inf if config.clip is None else config.clip))
+
+
+def sentences(batch) -> Sentences:
+    """A `language.Batch` as the word program reads it, padded to language.MAX_WORDS."""
+    ids = np.full((len(batch.lengths), language.MAX_WORDS), language.PAD, np.int32)
+    ids[:, :batch.ids.shape[1]] = batch.ids
+    return Sentences(ids, np.asarray(batch.lengths, np.int32),
+                     np.asarray(batch.labels, np.float32))
+
+
+def _resize_word_model(model: WordModel, cell: str, sizes: tuple, to: tuple) -> WordModel:
+    """`model` with its (H, E) `sizes` zero-padded or cut to `to` (numpy arrays)."""
+    (H, E), (H2, E2) = sizes, to
+    inner = _resize_model(Model(model.cell, model.readout), cell, (H, E, 1), (H2, E2, 1))
+    return WordModel(_resize(np.asarray(model.embedding), 1, E, E2), inner.cell, inner.readout)
+
+
+def pad_word_model(model: WordModel, cell: str) -> WordModel:
+    """A real-size WordModel at the program's shapes: H to WORD_WIDTH (in every gate
+    block), E to EMBED_WIDTH, with zeros. Numpy arrays."""
+    E, H = np.shape(model.embedding)[1], np.shape(model.cell.w_hh)[1]
+    return _resize_word_model(model, cell, (H, E), (WORD_WIDTH, EMBED_WIDTH))
+
+
+def unpad_word_model(model: WordModel, cell: str, hidden: int, embed: int) -> WordModel:
+    """The real-size WordModel (H = hidden, E = embed) inside a padded one (numpy arrays)."""
+    return _resize_word_model(model, cell, (WORD_WIDTH, EMBED_WIDTH), (hidden, embed))
+
+
+def init_embedding(key, vocab_size: int, embed_size: int) -> np.ndarray:
+    """``torch.nn.Embedding``'s default, N(0, 1), as ``jax.random.normal(key, (V, E))``
+    draws it (numpy float32), cut from the engine's one normal draw (no program per size)."""
+    keys = np.broadcast_to(_raw_key(key), (DRAW_ROWS, 2))
+    return _cuts(_flat("normal", keys, np.float32), (vocab_size, embed_size), 1)[0]
+
+
+def init_word_model(config: WordsConfig) -> tuple[WordModel, np.ndarray]:
+    """A word model's initial weights (real sizes, numpy) and the key of its training
+    stream. The seed's keys are the Training lab's (`_run_keys`): the cell's weights are
+    PyTorch's default U(±1/√H) (`init_params`), the readout nn.Linear's, and the key the
+    lab uses for its probe batch draws the embedding (a word run has no probe batch). The
+    data key does not depend on the cell, so the cells of one seed see the same sentences in
+    the same order."""
+    k_cell, k_out, k_data, k_embed = (np.asarray(a) for a in _run_keys(np.int32(config.seed)))
+    cell = init_params(k_cell, config.cell, config.embed_size, config.hidden_size,
+                       dtype=jnp.float32)
+    model = WordModel(init_embedding(k_embed, language.VOCAB_SIZE, config.embed_size),
+                      CellParams(*(np.asarray(a) for a in cell)),
+                      init_readout(k_out, config.hidden_size, 1))
+    return model, k_data
+
+
+# --- Inside the word program ---
+
+
+def _word_logits(cell: str, params: WordModel, ids, lengths):
+    """The logit of "plural" (B,) for sentences ids (B, T) of `lengths` real words: the
+    embedding's rows, the engine's scan (`_scan`, from a zero state), the readout at step
+    length − 1 (a select, so the padded steps after it get no gradient)."""
+    xs = jnp.take(params.embedding, ids.T, axis=0)  # (T, B, E), time-major
+    _, outs = _scan(STEPS[cell], params.cell, xs, _carry0(cell, params.cell, xs))
+    at_last = (jnp.arange(xs.shape[0])[:, None] == lengths[None, :] - 1)[..., None]
+    h_last = jnp.sum(jnp.where(at_last, outs["h"], 0.0), axis=0)  # (B, H)
+    return h_last @ params.readout.w[0] + params.readout.b[0]
+
+
+def _word_losses(cell: str, params: WordModel, ids, lengths, labels):
+    """Each sentence's binary cross-entropy (B,) of the sigmoid of its logit."""
+    return optax.sigmoid_binary_cross_entropy(_word_logits(cell, params, ids, lengths), labels)
+
+
+def _pool_indices(key, first, count: int, pool_size: int):
+    """The pool indices of sequences first, …, first + count − 1 of a step's batch: drawn
+    with replacement from fold_in(key, first)."""
+    return jax.random.randint(jax.random.fold_in(key, first), (count,), 0, pool_size)
+
+
+def _word_micro_loss(cell: str, s: WordSetting, params: WordModel, ids, lengths, labels, first):
+    """Σ ℓ_b / B over the real sentences of one micro-batch (first is its first index)."""
+    losses = _word_losses(cell, params, ids, lengths, labels)
+    real = first + jnp.arange(ids.shape[0]) < s.batch
+    return jnp.sum(jnp.where(real, losses, 0.0)) / s.batch.astype(losses.dtype)
+
+
+def _word_loss_and_grad(cell: str, s: WordSetting, pool: Sentences, params: WordModel, key):
+    """The batch's mean loss and gradient: B sentences of the pool at random indices from
+    `key`, in micro-batches (those past B skipped)."""
+    value_and_grad = jax.value_and_grad(partial(_word_micro_loss, cell, s), argnums=0)
+
+    def micro(params, first):
+        idx = _pool_indices(key, first, WORD_MICRO_BATCH, pool.ids.shape[0])
+        return value_and_grad(params, *(jnp.take(a, idx, axis=0) for a in pool), first)
+
+    return _batch_loss_and_grad(micro, params, s.batch, WORD_MICRO_BATCH, WORD_MICRO_BATCHES)
+
+
+def _word_real_entries(cell: str, s: WordSetting, params: WordModel) -> WordModel:
+    """Booleans shaped like `params`: True on the real units' and embedding columns' entries."""
+    inner = _real_units(cell, s.hidden, s.embed, 1, Model(params.cell, params.readout))
+    columns = jnp.arange(params.embedding.shape[1]) < s.embed
+    return WordModel(jnp.broadcast_to(columns, params.embedding.shape), inner.cell,
+                     inner.readout)
+
+
+def _word_eval(cell: str, params: WordModel, held_out: Sentences) -> WordEval:
+    logits = _word_logits(cell, params, held_out.ids, held_out.lengths)
+    return WordEval(jnp.mean(optax.sigmoid_binary_cross_entropy(logits, held_out.labels)),
+                    logits)
+
+
+@programs.jit(static_argnames=("cell",))
+def _word_chunk(state: TrainState, n, want_eval, s: WordSetting, pool: Sentences,
+                held_out: Sentences, *, cell):
+    """The word model's program: n <= CHUNK_STEPS optimiser steps of `_optimizer_steps` on
+    batches from the training pool, then, if want_eval, the WordEval of the weights reached
+    on the held-out sentences (else zeros)."""
+    masks = _word_real_entries(cell, s, state.params)
+    state, record = _optimizer_steps(state, n, s, masks,
+                                     partial(_word_loss_and_grad, cell, s, pool))
+    evaluation = _measured_if(want_eval, partial(_word_eval, cell), state.params, held_out)
+    return state, record, evaluation
+
+
+# --- The word trainer's host side ---
+
+
+class WordData(NamedTuple):
+    """A run's sentences: the training pool and the held-out set (`Sentences`), and the
+    held-out set as the language drew it (distances, attractors, nearest nouns)."""
+
+    pool: Sentences
+    held_out: Sentences
+    held_out_batch: object  # language.Batch
+
+
+def data_seed(seed: int, purpose: int) -> int:
+    """An independent seed of the language's sampler for each purpose of a run's seed
+    (0: training pool, 1: held-out set, 2 on: evaluations)."""
+    return int(np.random.SeedSequence([seed, purpose]).generate_state(1, np.uint64)[0]) >> 1
+
+
+_kept_data: dict = {}
+_kept_data_lock = threading.Lock()
+
+
+def word_data(config: WordsConfig) -> WordData:
+    """The config's training pool and held-out set (from its seed and its language
+    controls, not its cell: the cells of a comparison read the same sentences). The last
+    few are kept: sampling TRAIN_POOL sentences takes a noticeable fraction of a second."""
+    name = (config.seed, config.distances, config.attractors, config.relative_rate)
+    with _kept_data_lock:
+        if name in _kept_data:
+            return _kept_data[name]
+    controls = dict(distances=config.distances, attractors=config.attractors,
+                    relative_rate=config.relative_rate, width=language.MAX_WORDS)
+    held_out = language.sample(data_seed(config.seed, 1), HELD_OUT, **controls)
+    pool = sentences(language.sample(data_seed(config.seed, 0), TRAIN_POOL, **controls))
+    data = WordData(pool, sentences(held_out), held_out)
+    for a in (*data.pool, *data.held_out, *held_out):
+        a.flags.writeable = False  # kept and shared by the runs of this seed and language
+    with _kept_data_lock:
+        while len(_kept_data) >= 4:
+            _kept_data.pop(next(iter(_kept_data)))
+        _kept_data[name] = data
+    return data
+
+
+def _word_call(config: WordsConfig, data: WordData, state: TrainState, n: int, measure: bool,
+               held_out: Sentences | None = None):
+    """One run of the cell's word program: (state, ChunkRecord, WordEval)."""
+    return _word_chunk(state, np.int32(n), np.bool_(measure), word_setting(config), data.pool,
+                       data.held_out if held_out is None else held_out, cell=config.cell)
+
+
+class WordsSnapshot(NamedTuple):
+    """Progress of a word run after `step` steps; numpy and Python values only.
+
+    ``losses``, ``grad_norms`` and ``clipped`` hold one entry per step since the last
+    snapshot (empty at step 0). ``accuracy`` and ``held_out_loss`` are measured on the run's
+    fixed held-out set of HELD_OUT sentences.
+    """
+
+    step: int
+    losses: np.ndarray  # (n,) float64: training-batch losses
+    grad_norms: np.ndarray  # (n,) float64, before clipping
+    clipped: np.ndarray  # (n,) bool
+    loss_mean: float  # mean over the interval's finite losses
+    held_out_loss: float
+    accuracy: float  # fraction of held-out sentences whose verb number is predicted right
+    diverged: bool = False
+    message: str | None = None
+    # The weights reached (WordModel, numpy, real sizes), in every snapshot: a few tens of
+    # kB, so a run stopped early (Stop, a time limit) keeps a model to explain.
+    params: object = None
+
+
+def _held_out_values(data: WordData, evaluation: WordEval) -> tuple[float, float]:
+    """(loss, accuracy) on the held-out set."""
+    predicted = np.asarray(evaluation.logits) > 0
+    return float(evaluation.loss), float(np.mean(predicted == (data.held_out.labels > 0.5)))
+
+
+def train_words(config: WordsConfig) -> Iterator[WordsSnapshot]:
+    """Train a word model on the agreement task, yielding a WordsSnapshot at step 0, every
+    `snapshot_every` steps and at the end, as `train` does for the Training lab: the same
+    chunks, the same divergence handling (a last snapshot with ``diverged=True`` and a
+    message), and the caller stops it (Stop, a wall-clock limit) by closing the iterator."""
+    data = word_data(config)
+    model, key = init_word_model(config)
+    state = _state(pad_word_model(model, config.cell), key)
+    call = partial(_word_call, config, data)
+    loss, accuracy = _held_out_values(data, call(state, 0, True)[2])
+    empty = np.zeros(0)
+    yield WordsSnapshot(0, empty, empty, np.zeros(0, bool), loss, loss, accuracy,
+                        params=model)
+    done, last_norm = 0, None
+    while done < config.steps:
+        n = min(config.snapshot_every, config.steps - done)
+        state, rec, evaluation = _advance_by(call, state, n)
+        part = _interval(rec, n)
+        snap = WordsSnapshot(done + part.steps, part.losses, part.grad_norms, part.clipped,
+                             part.loss_mean, *_held_out_values(data, evaluation),
+                             params=trained_word_model(config, state.params))
+        if part.diverged:
+            msg = _interval_divergence(done, part, last_norm, config.clip)
+            yield snap._replace(diverged=True, message=msg)
+            return
+        last_norm = float(part.grad_norms[-1])
+        done += n
+        yield snap
+
+
+def trained_word_model(config: WordsConfig, params: WordModel) -> WordModel:
+    """A (padded) word model's weights at the config's real sizes, numpy arrays."""
+    return unpad_word_model(_numpy(params), config.cell, config.hidden_size, config.embed_size)
+
+
+def word_logits(cell: str, model: WordModel, batch) -> np.ndarray:
+    """The logit of "plural" (N,) of a word model (real size or padded, numpy) for
+    sentences (a `language.Batch` or `Sentences`), computed by the cell's word program (no
+    steps; HELD_OUT sentences a call), so any model and any number of sentences compile
+    nothing new."""
+    data = batch if isinstance(batch, Sentences) else sentences(batch)
+    n = len(data.lengths)
+    state = _state(pad_word_model(model, cell), np.zeros(2, np.uint32))
+    config = WordsConfig(cell=cell)
+    out = []
+    for first in range(0, n, HELD_OUT):
+        block = Sentences(*(_rows(a[first:first + HELD_OUT], HELD_OUT) for a in data))
+        # Rows past the end read one PAD word (length 1): a real sentence's shape, ignored.
+        block = block._replace(lengths=np.maximum(block.lengths, 1))
+        evaluation = _word_call(config, _empty_word_data(), state, 0, True, held_out=block)[2]
+        out.append(np.asarray(evaluation.logits)[:min(HELD_OUT, n - first)])
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def _rows(a: np.ndarray, count: int) -> np.ndarray:
+    """`a` with zero rows appended up to `count` rows."""
+    out = np.zeros((count,) + a.shape[1:], a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+def _zero_sentences(count: int) -> Sentences:
+    return Sentences(np.zeros((count, language.MAX_WORDS), np.int32), np.ones(count, np.int32),
+                     np.zeros(count, np.float32))
+
+
+def _empty_word_data() -> WordData:
+    """Placeholder data of the program's shapes (a call of 0 steps reads no pool)."""
+    return WordData(_zero_sentences(TRAIN_POOL), _zero_sentences(HELD_OUT), None)
+
+
+def words_catalogue() -> list[Program]:
+    """The word trainer's programs: one chunk per cell of WORD_CELLS at its one padded
+    shape (every WordsConfig, and `word_logits` of any model, runs on these). The seed's
+    keys and the weight draws are already in the catalogue (`catalogue`, `init.catalogue`)."""
+
+    def chunk(cell):
+        config = WordsConfig(cell=cell)
+        G = GATE_BLOCKS[cell]
+        zeros = WordModel(
+            np.zeros((language.VOCAB_SIZE, EMBED_WIDTH), np.float32),
+            CellParams(np.zeros((G * WORD_WIDTH, EMBED_WIDTH), np.float32),
+                       np.zeros((G * WORD_WIDTH, WORD_WIDTH), np.float32),
+                       np.zeros(G * WORD_WIDTH, np.float32), np.zeros(G * WORD_WIDTH, np.float32)),
+            Readout(np.zeros((1, WORD_WIDTH), np.float32), np.zeros(1, np.float32)))
+        state = _state(zeros, np.zeros(2, np.uint32))
+        return lambda: _word_call(config, _empty_word_data(), state, 0, True)
+
+    return [Program("word training", f"{cell}, H ≤ {WORD_WIDTH}, E ≤ {EMBED_WIDTH}, "
+                    f"{language.MAX_WORDS} words, batch ≤ {WORDS_BATCH_MAX}", chunk(cell))
+            for cell in WORD_CELLS]

@@ -26,6 +26,22 @@ EXTENSIONS = (".safetensors", ".npz", ".keras")
 EXPECTED = ("a PyTorch state_dict saved as .safetensors or .npz, "
             "or a Keras 3 model saved as .keras")
 CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
+# A Dense head's activations that rnnviz reads: its output is then probabilities (or logits,
+# read as probabilities), so ℓ = −log p(target) is defined (rnnviz.experiments.words).
+HEAD_ACTIVATIONS = ("sigmoid", "softmax", "linear")
+# Rows of a Dense head: a next-word model over a large vocabulary has one per word.
+MAX_HEAD_OUTPUTS = 100_000
+
+
+class Head(NamedTuple):
+    """The Dense layer on the top recurrent layer: what turns its output into predictions."""
+
+    # (O, F) float32: F = the top recurrent layer's output width (all its directions,
+    # concatenated as Keras does)
+    w: np.ndarray
+    b: np.ndarray  # (O,)
+    activation: str  # "sigmoid", "softmax" or "linear" (Keras "linear"/None)
+    every_step: bool  # the Dense reads every step (the top layer has return_sequences=True)
 
 
 class LoadedModel(NamedTuple):
@@ -52,6 +68,9 @@ class LoadedModel(NamedTuple):
     directions: tuple = ()  # (D_0, …, D_{L−1}), layer 0 first
     hidden_sizes: tuple = ()  # (H_0, …, H_{L−1}), units per direction
     framework: str = ""  # "keras" or "pytorch": whose reading of the output applies
+    # The Dense head of a Keras file (None: none in the file, or a torch state_dict, whose
+    # head is code rnnviz does not see). With `embedding`, what `words.explain` needs.
+    head: Head | None = None
 
     @property
     def is_uniform(self) -> bool:
@@ -373,6 +392,11 @@ def _keras_plan(config) -> list[dict]:
     for spec in specs:
         cls, cfg = _class_and_config(spec)
         name = cfg.get("name", cls)
+        if cls == "TextVectorization":
+            raise ValueError(f"layer {name!r} is a TextVectorization: rnnviz reads the model from "
+                             "its Embedding on, and the words from a vocabulary file. Save the "
+                             "model without it, and its vocabulary with "
+                             "'\\n'.join(layer.get_vocabulary()).")
         if cls not in _SUPPORTED:
             raise ValueError(f"layer {name!r} is a {cls}, another model: rnnviz reads "
                              "Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dropout and Dense.")
@@ -397,7 +421,8 @@ def _keras_plan(config) -> list[dict]:
                                  "layers, Dense.")
             units = _positive(cfg, "units", name)
             plan.append({"kind": "dense", "label": f"Dense({units})", "path": path,
-                         "units": units, "use_bias": cfg.get("use_bias", True) is not False})
+                         "units": units, "use_bias": cfg.get("use_bias", True) is not False,
+                         "name": name, "activation": _activation_name(cfg.get("activation"))})
             stage = "head"
         else:
             if stage == "head":
@@ -422,7 +447,59 @@ def _keras_plan(config) -> list[dict]:
             raise ValueError(f"{p['label']} feeds another recurrent layer but has "
                              "return_sequences=False.")
     _bounds(len(recurrent), max(p["units"] for p in recurrent))
+    top = recurrent[-1]
+    _check_head([p for p in plan if p["kind"] == "dense"],
+                top["units"] * (2 if top["bidirectional"] else 1))
     return plan
+
+
+def _activation_name(value) -> str:
+    """A Dense config's activation as a name: Keras writes a built-in one as its name
+    ("linear" for none); a custom one as a dict, named here by what it holds."""
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        return str(inner if isinstance(inner, str) else value.get("class_name", "custom"))
+    return "custom"
+
+
+def _dense_words(p: dict) -> str:
+    """A Dense layer for a message: "'dense_1' Dense(64, relu)"."""
+    return f"{p['name']!r} Dense({p['units']}, {p['activation']})"
+
+
+def _check_head(dense: list[dict], width: int) -> None:
+    """At most one Dense, on the top recurrent layer, with an activation whose output reads
+    as probabilities, is read as the model's head (explain's loss −log p(target) needs the
+    model's output to be that layer's). Other Dense layers (a Dense(64, relu) → Dense(1)
+    head: a hidden layer between the recurrence and the output) are left unread, with a
+    note: the recurrent layers are still the student's, and the other pages show them."""
+    reason = None
+    if len(dense) > 1:
+        chain = " → ".join(_dense_words(p) for p in dense)
+        reason = (f"its {len(dense)} Dense layers ({chain}) are not read: rnnviz reads one "
+                  f"Dense layer on the top recurrent layer, with activation "
+                  f"{_activation_list()}")
+    elif dense and dense[0]["activation"] not in HEAD_ACTIVATIONS:
+        reason = (f"its layer {_dense_words(dense[0])} is not read: rnnviz reads a Dense head "
+                  f"with activation {_activation_list()}")
+    if reason is not None:
+        for p in dense:
+            p["kind"] = "unread"
+        dense[0]["unread"] = reason
+        return
+    for p in dense:
+        if p["units"] > MAX_HEAD_OUTPUTS or p["units"] * width * 4 > MAX_BYTES:
+            raise ValueError(f"layer {_dense_words(p)} has {p['units']} outputs on {width} "
+                             f"features; this server reads at most {MAX_HEAD_OUTPUTS} outputs "
+                             f"and {MAX_BYTES // MB} MB of Dense weights.")
+
+
+def _activation_list() -> str:
+    return "'sigmoid', 'softmax' or none ('linear', logits)"
 
 
 def _class_and_config(spec) -> tuple[str, dict]:
@@ -500,12 +577,15 @@ def _keras_arrays(f: h5py.File, plan: list[dict]) -> dict:
     """Every array the plan expects, by path, shape-checked; no other array under layers/."""
     expected = {}  # path -> shape, a None entry is filled in from the previous layer
     width = None  # features entering the next layer
+    why = {}  # path -> what fixes its shape, for the message
     for p in plan:
         if p["kind"] == "embedding":
             expected[p["path"] + "/vars/0"] = (p["V"], p["E"])
             width = p["E"]
-        elif p["kind"] == "dense":
+        elif p["kind"] in ("dense", "unread"):  # an unread head is still checked
             expected[p["path"] + "/vars/0"] = (width, p["units"])
+            why[p["path"] + "/vars/0"] = (": (features it reads, outputs), and the Dense reads "
+                                           f"the top recurrent layer's {width} outputs")
             if p["use_bias"]:
                 expected[p["path"] + "/vars/1"] = (p["units"],)
             width = p["units"]
@@ -540,7 +620,7 @@ def _keras_arrays(f: h5py.File, plan: list[dict]) -> dict:
             shape = (ds.shape[0] if ds.ndim else None,) + shape[1:]
         if ds.shape != shape:
             raise ValueError(f"{path} in model.weights.h5 has shape {ds.shape}; expected "
-                             f"{shape} for the model in config.json.")
+                             f"{shape} for the model in config.json{why.get(path, '')}.")
         if ds.is_virtual or ds.id.get_create_plist().get_external_count():
             raise ValueError(f"{path} in model.weights.h5 points outside the file; expected the "
                              "arrays stored in it.")
@@ -585,6 +665,7 @@ def _keras_model(plan: list[dict], arrays: dict) -> LoadedModel:
     notes = []
     if any(p["kind"] == "skip" for p in plan):
         notes.append("Dropout acts only in training and is left out here")
+    notes += [p["unread"] for p in plan if p.get("unread")]
     if embed and embed[0]["mask_zero"]:
         notes.append("the Embedding has mask_zero=True: Keras skips steps with token id 0, "
                      "rnnviz reads every step")
@@ -594,4 +675,17 @@ def _keras_model(plan: list[dict], arrays: dict) -> LoadedModel:
     hidden_sizes = tuple(p["units"] for p in recurrent)
     return LoadedModel(cell, len(recurrent), 2 in directions, hidden_sizes[0], input_size, params,
                        embedding, text, returns_sequences=recurrent[-1]["return_sequences"],
-                       directions=directions, hidden_sizes=hidden_sizes, framework="keras")
+                       directions=directions, hidden_sizes=hidden_sizes, framework="keras",
+                       head=_keras_head(plan, arrays, recurrent[-1]["return_sequences"]))
+
+
+def _keras_head(plan: list[dict], arrays: dict, every_step: bool) -> Head | None:
+    """The plan's Dense layer (at most one, `_check_head`) in rnnviz's layout: Keras stores
+    kernel (F, O) for x·kernel; rnnviz keeps w (O, F) for w·x, as torch's Linear does."""
+    dense = [p for p in plan if p["kind"] == "dense"]
+    if not dense:
+        return None
+    p = dense[0]
+    w = np.ascontiguousarray(arrays[p["path"] + "/vars/0"].T)
+    b = arrays[p["path"] + "/vars/1"] if p["use_bias"] else np.zeros(p["units"], np.float32)
+    return Head(w, b, p["activation"], every_step)

@@ -25,6 +25,7 @@ grids, `_subplots`), so what is drawn is the same; tests/test_plots.py checks th
 builder's figure passes Plotly's validation.
 """
 import copy
+import html
 import functools
 import math
 from typing import NamedTuple
@@ -1431,3 +1432,141 @@ def layer_lines(cell: str, labels: list) -> dict:
                              marker=DIRECTION_MARKERS.get(arrow),
                              label_side="right" if arrow == "←" else "left")
     return styles
+
+
+# ---------------------------------------------------------------------------------------
+# Words
+
+
+def _plain_text(text: str) -> str:
+    """Text from a user (a typed word, a vocabulary's token) as Plotly shows it literally:
+    Plotly reads a subset of HTML in every label, so <, > and & are escaped."""
+    return html.escape(str(text), quote=False)
+
+
+class WordRow(NamedTuple):
+    """One model's reading of a sentence: a gradient norm per word and where to mark."""
+
+    words: tuple  # the words read, in order
+    values: np.ndarray  # (T,) ‖∂ℓ/∂e_s‖ per word
+    subject: int | None = None  # the index of the subject, marked on the figure
+
+
+def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
+                   ) -> go.Figure:
+    """The sentence as coloured words: one row per model, a cell per word, coloured by
+    log10 ‖∂ℓ/∂e_s‖ on one colour scale for every row (its bar under the rows), the word
+    written on its cell; the subject outlined and named, the verb to predict after the
+    last word. Exact zeros are grey (no dependence), values under `floor` clipped.
+
+    Args:
+      rows: row label (e.g. "RNN: plural, p = 0.97") -> WordRow; every row the same words.
+    """
+    labels = list(rows)
+    first = rows[labels[0]]
+    T = len(first.words)
+    z = np.stack([log10_clipped(np.asarray(r.values, np.float64), floor) for r in rows.values()])
+    zero = np.stack([np.asarray(r.values) == 0 for r in rows.values()])
+    shown = np.where(zero, np.nan, z)
+    finite = shown[np.isfinite(shown)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    words = [_plain_text(w) for w in first.words]
+    text = [[words[s] for s in range(T)] for _ in labels]
+    x = list(range(T))
+    y = [_plain_text(label) for label in labels]
+    data = [dict(type="heatmap", x=x, y=y, z=shown.tolist(), coloraxis="coloraxis",
+                 text=text, texttemplate="%{text}", textfont=dict(size=FONT_SIZE),
+                 xgap=3, ygap=6,
+                 hovertemplate="%{y}<br>word %{x}: %{text}<br>log10 ‖∂ℓ/∂e‖ = %{z:.2f}"
+                               "<extra></extra>")]
+    if zero.any():
+        data.append(dict(type="heatmap", x=x, y=y, z=np.where(zero, 0.0, np.nan).tolist(),
+                         colorscale=[[0, NO_DEPENDENCE_COLOUR], [1, NO_DEPENDENCE_COLOUR]],
+                         showscale=False, xgap=3, ygap=6, text=text, texttemplate="%{text}",
+                         hovertemplate="%{y}<br>word %{x}: %{text}<br>exactly 0<extra></extra>"))
+    layout = dict(
+        coloraxis=dict(colorscale=_colorscale(MAGNITUDE_SCALE), cmin=lo, cmax=hi,
+                       colorbar=dict(title=dict(text="‖∂ℓ/∂e_s‖ reaching the word (log scale)"),
+                                     y=-COLORBAR_OFFSET, ypad=0, yref="paper",
+                                     **_decade_colorbar(lo, hi))),
+        xaxis=dict(showticklabels=False, showline=False, ticks="", showgrid=False,
+                   range=[-0.5, T - 0.5 + (1.6 if verb else 0)]),
+        yaxis=dict(type="category", categoryorder="array", categoryarray=y[::-1],
+                   autorange="reversed", showgrid=False, ticks=""),
+    )
+    if first.subject is not None and 0 <= first.subject < T:
+        s = first.subject
+        layout["shapes"] = [dict(type="rect", x0=s - 0.5, x1=s + 0.5, y0=0, y1=1,
+                                 xref="x", yref="y domain", line=dict(color=INK, width=3))]
+        _annotate(layout, x=s, xref="x", y=1, yref="y domain", yanchor="bottom", yshift=4,
+                  text="subject")
+    if verb:
+        _annotate(layout, x=T - 0.4, xref="x", y=0.5, yref="y domain", xanchor="left",
+                  text=f"→ {_plain_text(verb)}?")
+    height = 170 + 70 * len(labels)
+    _layout(layout, title, height=height, margin=dict(b=COLORBAR_SPACE + 20, l=20))
+    layout["coloraxis"]["colorbar"]["y"] = 0
+    layout["coloraxis"]["colorbar"]["yanchor"] = "top"
+    layout["coloraxis"]["colorbar"]["ypad"] = 10
+    return _figure(data, layout)
+
+
+def accuracy_by_distance(curves: dict, baselines: dict, title: str) -> go.Figure:
+    """Held-out accuracy against subject–verb distance: a line per trained cell and a dashed
+    grey line per baseline, each named where it ends.
+
+    Args:
+      curves: cell -> (distances, accuracies in [0, 1]).
+      baselines: name -> (distances, accuracies), e.g. "agree with the nearest noun".
+    """
+    data = []
+    for i, (name, (d, acc)) in enumerate(baselines.items()):
+        style = Line(REFERENCE_INK, ("dash", "dot")[i % 2], 2.5)
+        data.append(_line(list(map(int, d)), (100 * np.asarray(acc, float)).tolist(), name,
+                          style, f"{name}<br>distance %{{x}}: %{{y:.0f}} %<extra></extra>"))
+    for cell, (d, acc) in curves.items():
+        label = CELL_NAMES.get(cell, cell)
+        style = cell_line(cell)._replace(marker="circle")
+        data.append(_line(list(map(int, d)), (100 * np.asarray(acc, float)).tolist(), label,
+                          style, f"{label}<br>distance %{{x}}: %{{y:.0f}} %<extra></extra>"))
+    all_d = np.concatenate([np.asarray(d, float) for d, _ in (*curves.values(),
+                                                              *baselines.values())])
+    layout = dict(xaxis=dict(title=dict(text="words from the subject to the verb")),
+                  yaxis=dict(title=dict(text="correct (%)"), range=[-3, 106]))
+    _integer_ticks(layout["xaxis"], float(all_d.min()), float(all_d.max()))
+    _label_lines(data, layout)
+    return _figure(data, _layout(layout, title, height=440))
+
+
+CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "rnn_relu": "RNN (ReLU)"}
+WORD_KIND_COLOURS = {"singular noun": OKABE_ITO["blue"], "plural noun": OKABE_ITO["vermillion"],
+                     "singular verb": OKABE_ITO["sky_blue"], "plural verb": OKABE_ITO["orange"],
+                     "other word": "#7f7f7f"}
+
+
+def word_map(points: np.ndarray, words, kinds, title: str, explained: float | None = None
+             ) -> go.Figure:
+    """Every word's trained vector in 2-D (the first two principal components), each point
+    labelled with its word and coloured by its kind (WORD_KIND_COLOURS; nouns singular and
+    plural apart)."""
+    points = np.asarray(points, np.float64)
+    data = []
+    for kind, colour in WORD_KIND_COLOURS.items():
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        if not idx:
+            continue
+        data.append(dict(type="scatter", mode="markers+text", name=kind,
+                         x=points[idx, 0].tolist(), y=points[idx, 1].tolist(),
+                         text=[_plain_text(words[i]) for i in idx], textposition="top center",
+                         textfont=dict(size=MIN_FONT_SIZE, color=shade(colour, -0.25)
+                                       if kind != "other word" else "#555555"),
+                         marker=dict(size=10, color=colour),
+                         hovertemplate="%{text}<br>" + kind + "<extra></extra>"))
+    share = "" if explained is None else f" ({100 * explained:.0f} % of the variance)"
+    layout = dict(xaxis=dict(title=dict(text="first principal component" + share)),
+                  yaxis=dict(title=dict(text="second principal component")),
+                  legend=dict(orientation="h", y=-0.2, x=0, xanchor="left", yanchor="top"))
+    return _figure(data, _layout(layout, title, height=560, legend=True,
+                                 margin=dict(b=130)))

@@ -13,11 +13,12 @@ import streamlit as st
 
 from rnnviz.engine import config as cfg
 from rnnviz.engine import programs, train
-from rnnviz.engine.bptt import LOSS_PLACEMENTS
+from rnnviz.engine.bptt import FLOOR, LOSS_PLACEMENTS
 from rnnviz.engine.cells import CELL_LABELS, CELLS
 from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
-from rnnviz.experiments import catalogue, deep, model_files, model_layers, one_layer, presets
+from rnnviz.experiments import (catalogue, deep, model_files, model_layers, one_layer, presets,
+                                word_lab, words)
 from rnnviz.experiments.presets import PRESETS
 from rnnviz.presentation import plots
 
@@ -47,6 +48,7 @@ PAGES = (
     ("pages/6_Training_lab.py", "Training lab", ":material/model_training:"),
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
     ("pages/8_Deep_bidirectional.py", "Deep & bidirectional", ":material/stacks:"),
+    ("pages/9_Words.py", "Words", ":material/text_fields:"),
 )
 CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -975,3 +977,99 @@ def deep_flow(config: deep.DeepConfig) -> deep.DeepResult:
 def two_sided(config: deep.DeepConfig) -> deep.TwoSidedResult:
     return deep.two_sided(config)
 
+
+
+def _words_widgets(page: word_lab.WordsPage) -> dict:
+    return asdict(page)
+
+
+def words_controls(prefix: str = "wd") -> word_lab.WordsPage:
+    """The Words page's sidebar (training and the sentence generator), bound to the URL;
+    the sentence box itself is on the page (`sentence_box`)."""
+    load_url_once(word_lab.WordsPage.from_query, prefix, _words_widgets)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    fields = {f.key: f for f in word_lab.FIELDS}
+    s = st.sidebar
+    s.markdown("**Training** (an RNN and an LSTM, the same sentences and budget)")
+    s.toggle(fields["gru"].label, key=k("gru"))
+    s.select_slider(fields["H"].label, word_lab.HIDDEN_SIZES, key=k("H"))
+    s.select_slider(fields["E"].label, word_lab.EMBED_SIZES, key=k("E"))
+    s.number_input(fields["steps"].label, fields["steps"].lo, fields["steps"].hi, step=100,
+                   key=k("steps"))
+    s.slider(fields["dmax"].label, fields["dmax"].lo, fields["dmax"].hi, key=k("dmax"),
+             help="Training sentences have 1 to this many words from the subject to the verb.")
+    s.slider(fields["amax"].label, fields["amax"].lo, fields["amax"].hi, key=k("amax"),
+             help="Attractors: nouns of the other number between the subject and the verb "
+                  "(“the keys to the cabinet are”).")
+    s.toggle(fields["relative"].label, key=k("relative"),
+             help=f"{word_lab.RELATIVE_RATE:.0%} of the sentences get a relative clause "
+                  "(“the dog that the authors like is”).")
+    s.number_input(fields["seed"].label, fields["seed"].lo, fields["seed"].hi, step=1,
+                   key=k("seed"))
+    s.markdown("**New sentences**")
+    s.slider("Words from the subject to the verb", fields["distance"].lo,
+             fields["distance"].hi, key=k("distance"))
+    s.slider("Attractors (nouns of the other number)", fields["attractors"].lo,
+             fields["attractors"].hi, key=k("attractors"))
+    raw = {f.key: st.session_state.get(k(f.key)) for f in word_lab.FIELDS}
+    raw["text"] = st.session_state.get(k("text"), word_lab.DEFAULT_TEXT)
+    page, notices = word_lab.WordsPage.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return page
+
+
+def _vocabulary(rows: int) -> list[str] | None:
+    """The vocabulary file uploaded on the Words page, read (`words.read_vocabulary`), or
+    None; a file that does not fit the model is named in an error and ignored."""
+    file = st.file_uploader("Its vocabulary: one token per line, line i the token of id i "
+                            "(`TextVectorization.get_vocabulary()`)", type=["txt"],
+                            key="wd_vocabulary")
+    if file is None:
+        return None
+    try:
+        if file.size > words.MAX_VOCABULARY_BYTES:
+            raise ValueError(f"{file.name} is {file.size / model_files.MB:.1f} MB; a "
+                             "vocabulary of at most "
+                             f"{words.MAX_VOCABULARY_BYTES // model_files.MB} MB is read.")
+        return words.read_vocabulary(file.getvalue(), rows)
+    except ValueError as e:
+        st.error(plain(str(e)), icon=":material/error:")
+        return None
+
+
+def words_of_model(model) -> None:
+    """The Words page's section on the session's model (an Embedding, recurrent layers and
+    a Dense head): a sentence typed in its vocabulary's words (or as ids), its prediction,
+    and the gradient reaching each word."""
+    rows = model.embedding.shape[0]
+    vocabulary = _vocabulary(rows)
+    label = ("A sentence for your model" if vocabulary is not None else
+             f"Token ids for your model (whole numbers from 0 to {rows - 1}; upload its "
+             "vocabulary to type words)")
+    text = st.text_input(label, key="wd_model_text", max_chars=words.MAX_TEXT_CHARS)
+    tokens = (words.ids_of(text, vocabulary) if vocabulary is not None
+              else words.ids_from_numbers(text, rows))
+    for notice in tokens.notices:
+        st.caption(plain(notice))
+    if not len(tokens.ids):
+        return
+    position = None
+    if model.head.every_step and len(tokens.ids) > 1:
+        position = st.slider("Explain the prediction made after word", 1, len(tokens.ids),
+                             len(tokens.ids), key="wd_model_position") - 1
+    try:
+        with computing("Computing the gradient at every word…"):
+            ex = session_memo(("words", tuple(int(i) for i in tokens.ids), position),
+                              lambda: words.explain(model, tokens.ids, position=position))
+    except ValueError as e:
+        st.error(plain(str(e)), icon=":material/error:")
+        return
+    shown = list(tokens.words)[: ex.position + 1]
+    st.plotly_chart(figure(
+        "word_gradients", {word_lab.model_prediction(ex, vocabulary):
+                           plots.WordRow(tuple(tokens.words), ex.grad_norms)},
+        FLOOR, "‖∂ℓ/∂e_s‖: the gradient of your model's loss at each word"), width="stretch")
+    st.markdown(plain(word_lab.model_reach_sentence(ex, shown)))
+    st.caption("ℓ = −log p(the class explained) at the chosen word; the colour is the norm of "
+               "its gradient with respect to each word's vector (your model's own Embedding).")
