@@ -683,6 +683,14 @@ def figures_to_validate():
     yield "loss_curves", plots.loss_curves(
         {"x": (np.arange(5), np.full(5, np.nan), np.array([0, 1, 0, 1, 0], bool))}, 0.5, "1/2", "l")
     yield "gate_maps", plots.gate_maps({g: np.full((T, H), 0.5) for g in GATE_NAMES["gru"]}, {})
+    words = ("the", "keys", "are")
+    yield "word_gradients", plots.word_gradients(
+        {"RNN": plots.WordRow(words, np.array([1e-9, 0.0, 1.0]), 1),
+         "LSTM": plots.WordRow(words, np.full(3, np.nan), 1)}, FLOOR, "w", verb="are")
+    yield "accuracy_by_distance", plots.accuracy_by_distance(
+        {"lstm": (np.arange(1, 4), np.array([1.0, 0.5, np.nan]))},
+        {"nearest": (np.arange(1, 4), np.full(3, 0.5))}, "a")
+    yield "word_map", plots.word_map(np.zeros((2, 2)), ["a", "b"], ["other word"] * 2, "m")
 
 
 VALIDATED = list(figures_to_validate())

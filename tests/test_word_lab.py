@@ -62,8 +62,9 @@ def test_relative_reach_and_its_sentence_state_the_arrays():
     assert reaches["rnn"] == pytest.approx(3e-9) and reaches["lstm"] == pytest.approx(5e-4)
     text = word_lab.reach_sentence("keys", reaches)
     assert "“keys”" in text and "RNN 3.0·10⁻⁹" in text and "LSTM 5.0·10⁻⁴" in text
-    ratio = float(re.search(r"reaches it ([0-9.e+-]+) times", text).group(1))
-    assert ratio == pytest.approx(5e-4 / 3e-9, rel=0.5)  # printed to one significant digit
+    # 5e-4 / 3e-9 = 166 667, said to two significant digits
+    assert "reaches it about 170\u00a0000 times" in text
+    assert word_lab._times(437.0) == "about 440" and word_lab._times(3.4e7) == "about 3·10⁷"
     assert "LSTM's reaches it" in text
     assert word_lab.relative_reach(np.zeros(3), 1) == 0.0
     assert math.isnan(word_lab.relative_reach(np.array([1.0, np.inf]), 0))
@@ -133,6 +134,12 @@ def test_word_gradients_figure_draws_the_arrays_and_escapes_words():
     assert heat["text"][0][1] == "&lt;b&gt;keys&lt;/b&gt;"
     texts = [a["text"] for a in d["layout"]["annotations"]]
     assert "subject" in texts and "→ are?" in texts
+    # Every word written on its cell, in white on the dark end of the scale.
+    on_cells = [a for a in d["layout"]["annotations"] if a.get("yref") == "y"]
+    assert len(on_cells) == 8 and on_cells[1]["text"] == "&lt;b&gt;keys&lt;/b&gt;"
+    darkest = min(range(4), key=lambda s: np.log10([1e-2, 1e-4, 1e-3, 1.0])[s])
+    assert on_cells[4 + darkest]["font"]["color"] == "#FFFFFF"
+    assert on_cells[7]["font"]["color"] == plots.INK  # the largest value: the light end
 
 
 def test_accuracy_and_word_map_figures():

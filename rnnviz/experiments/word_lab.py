@@ -152,6 +152,15 @@ def _fraction_text(x: float) -> str:
     return f"{x / 10 ** e:.1f}·10{str(e).translate(_SUPERSCRIPT)}"
 
 
+def _times(ratio: float) -> str:
+    """A large factor as people say it: "about 400", "about 3 900", "about 2·10⁷"."""
+    if ratio < 1e6:
+        rounded = float(f"{ratio:.2g}")
+        return "about " + cfg.format_value(int(rounded))
+    e = math.floor(math.log10(ratio))
+    return f"about {ratio / 10 ** e:.0f}·10{str(e).translate(_SUPERSCRIPT)}"
+
+
 def reach_sentence(subject_word: str, reaches: dict) -> str:
     """What reaches the subject, for each model: the fraction of the largest word's
     gradient, and which model's gradient fades more (a factor, when both are nonzero).
@@ -168,10 +177,10 @@ def reach_sentence(subject_word: str, reaches: dict) -> str:
         high = max(finite, key=finite.get)
         ratio = finite[high] / finite[low]
         if ratio >= 10:
-            text += (f" The {NAMES.get(high, high)}'s reaches it {ratio:.0e} times "
+            text += (f" The {NAMES.get(high, high)}'s reaches it {_times(ratio)} times "
                      f"more strongly than the {NAMES.get(low, low)}'s: a network learns "
                      "from a word only through the gradient that gets back to it.")
-    return text.replace("e+0", "e").replace("e+", "e")
+    return text
 
 
 def accuracy_sentence(distances, accuracy: dict, nearest_noun, far: int = 10) -> str:

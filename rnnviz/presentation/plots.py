@@ -1477,25 +1477,30 @@ def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
     x = list(range(T))
     y = [_plain_text(label) for label in labels]
     data = [dict(type="heatmap", x=x, y=y, z=shown.tolist(), coloraxis="coloraxis",
-                 text=text, texttemplate="%{text}", textfont=dict(size=FONT_SIZE),
-                 xgap=3, ygap=6,
+                 text=text, xgap=3, ygap=6,
                  hovertemplate="%{y}<br>word %{x}: %{text}<br>log10 ‖∂ℓ/∂e‖ = %{z:.2f}"
                                "<extra></extra>")]
     if zero.any():
         data.append(dict(type="heatmap", x=x, y=y, z=np.where(zero, 0.0, np.nan).tolist(),
                          colorscale=[[0, NO_DEPENDENCE_COLOUR], [1, NO_DEPENDENCE_COLOUR]],
-                         showscale=False, xgap=3, ygap=6, text=text, texttemplate="%{text}",
+                         showscale=False, xgap=3, ygap=6, text=text,
                          hovertemplate="%{y}<br>word %{x}: %{text}<br>exactly 0<extra></extra>"))
     layout = dict(
         coloraxis=dict(colorscale=_colorscale(MAGNITUDE_SCALE), cmin=lo, cmax=hi,
                        colorbar=dict(title=dict(text="‖∂ℓ/∂e_s‖ reaching the word (log scale)"),
-                                     y=-COLORBAR_OFFSET, ypad=0, yref="paper",
                                      **_decade_colorbar(lo, hi))),
-        xaxis=dict(showticklabels=False, showline=False, ticks="", showgrid=False,
-                   range=[-0.5, T - 0.5 + (1.6 if verb else 0)]),
+        xaxis=dict(visible=False, range=[-0.5, T - 0.5 + (1.6 if verb else 0)]),
         yaxis=dict(type="category", categoryorder="array", categoryarray=y[::-1],
-                   autorange="reversed", showgrid=False, ticks=""),
+                   autorange="reversed", showgrid=False, ticks="", showline=False),
     )
+    # Each word on its cell, in white on the dark end of the scale and in ink on the light
+    # end (a heatmap's text has one colour for every cell).
+    for r, label in enumerate(y):
+        for s_ in range(T):
+            value = shown[r, s_]
+            light = np.isfinite(value) and (value - lo) / (hi - lo) > LIGHT_FROM
+            _annotate(layout, x=s_, y=label, xref="x", yref="y", text=words[s_],
+                      font=dict(color=INK if light or not np.isfinite(value) else "#FFFFFF"))
     if first.subject is not None and 0 <= first.subject < T:
         s = first.subject
         layout["shapes"] = [dict(type="rect", x0=s - 0.5, x1=s + 0.5, y0=0, y1=1,
@@ -1505,12 +1510,23 @@ def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
     if verb:
         _annotate(layout, x=T - 0.4, xref="x", y=0.5, yref="y domain", xanchor="left",
                   text=f"→ {_plain_text(verb)}?")
-    height = 170 + 70 * len(labels)
-    _layout(layout, title, height=height, margin=dict(b=COLORBAR_SPACE + 20, l=20))
-    layout["coloraxis"]["colorbar"]["y"] = 0
-    layout["coloraxis"]["colorbar"]["yanchor"] = "top"
-    layout["coloraxis"]["colorbar"]["ypad"] = 10
+    height = 200 + 70 * len(labels)
+    _layout(layout, title, height=height, margin=dict(b=COLORBAR_SPACE + 10, l=20))
+    # Under the rows, as on the other maps (see `_heatmaps`); the grey's key beside it.
+    below = -WORDS_BAR_OFFSET / (height - layout["margin"]["t"] - layout["margin"]["b"])
+    layout["coloraxis"]["colorbar"].update(y=below, yanchor="top", yref="paper")
+    if zero.any():
+        _annotate(layout, x=0.64, xanchor="left", y=below, yanchor="top", xref="paper",
+                  yref="paper", name="no dependence",
+                  text=f"<span style='color:{NO_DEPENDENCE_COLOUR}'>■■</span> "
+                       f"{NO_DEPENDENCE_TEXT}")
     return _figure(data, layout)
+
+
+WORDS_BAR_OFFSET = 16  # px from the rows to the colour bar's title
+
+
+LIGHT_FROM = 0.6  # Viridis is light enough for dark text above this fraction of its range
 
 
 def accuracy_by_distance(curves: dict, baselines: dict, title: str) -> go.Figure:

@@ -78,6 +78,6 @@ def test_a_keras_model_and_its_vocabulary_explain_a_typed_sentence(server, tab, 
     tab.locator(MAIN).get_by_text("get at least 1 % of the largest word's gradient").wait_for()
     wait_for_app(tab, charts=1)
     notices = tab.locator(MAIN).inner_text()
-    assert "“truly”" in notices  # the unknown word is named
+    assert "'truly'" in notices  # the unknown word is named
     assert exceptions(tab) == 0
     full_page_shot(tab, SCREENSHOTS / "words_keras.png", 1280)
