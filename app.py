@@ -45,11 +45,13 @@ st.markdown(
 | **Training lab** | three cells trained on the adding, copy-memory and sine tasks |
 | **Deep & bidirectional** | stacks of layers, two reading directions, where the loss reads: the gradient through depth and time on one map |
 | **Theory** | the equations, each linked to the view that shows it |
+| **Words** | an RNN and an LSTM trained on subject–verb agreement: which words of a sentence you type still get the gradient, and how far back each finds the subject |
 
 **Your own model.** Open *Bring your own model* in the sidebar and upload a PyTorch
 `state_dict` (.safetensors or .npz) or a Keras 3 `.keras` file: **Gradient flow** then shows
 one layer and direction of it and **Deep & bidirectional** every layer, with your weights;
-it stays loaded for this session, from page to page.
+a Keras model with an Embedding and a Dense head explains a sentence you type on **Words**
+(with its vocabulary file); it stays loaded for this session, from page to page.
 """
 )
 st.subheader("Classroom scenarios")

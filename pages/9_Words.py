@@ -85,7 +85,7 @@ else:
 
 # --- The sentence ------------------------------------------------------------------------
 st.markdown("#### Your sentence")
-box, new = st.columns([3, 1], vertical_alignment="bottom")
+box, new = st.columns([2, 1], vertical_alignment="bottom")
 if new.button("New sentence", icon=":material/casino:",
               help="Draw one from the language with the distance and attractors set in the "
                    "sidebar."):

@@ -4,26 +4,21 @@ import re
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import language
 from rnnviz.experiments import agreement, model_files, word_lab, words
 from rnnviz.presentation import ui
+from tests import test_app
 
 PAGE = "pages/9_Words.py"
 FAST = {"steps": "150"}  # enough for the page to have models; learning is tested elsewhere
 
 
-def open_page(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=300)
-    at.query_params.update(query or {})
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+def open_page(query: dict | None = None):
+    return test_app.open_page(PAGE, query)
 
 
-def trained(query: dict | None = None) -> AppTest:
+def trained(query: dict | None = None):
     at = open_page({**FAST, **(query or {})})
     at.button[0].click().run()  # Train
     assert not at.exception, at.exception
@@ -66,6 +61,17 @@ def test_training_both_cells_colours_the_sentence(trained_page):
     assert any(m.value == expected for m in at.markdown), expected
     assert any("At distances of 10 words or more" in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # words, accuracy, word map
+    # The captions' numbers are the run's own: accuracy at the last snapshot, the map's variance.
+    for c, t in models.items():
+        assert any(f"held-out accuracy {100 * t.accuracy[-1]:.0f} % after {int(t.steps[-1])} "
+                   "steps" in cap.value for cap in at.caption)
+    shown = at.radio(key="wd_map_cell").value
+    explained = agreement.word_map(models[shown].model.embedding).explained.sum()
+    assert any(f"The two axes hold {100 * explained:.0f} % of the vectors' variance" in cap.value
+               for cap in at.caption)
+    acc = run["accuracy"]
+    assert any(m.value == word_lab.accuracy_sentence(acc.distances, acc.accuracy,
+                                                     acc.nearest_noun) for m in at.markdown)
 
 
 def test_a_typed_sentence_updates_the_words(trained_page):

@@ -21,7 +21,7 @@ NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "rnn_relu": "RNN (ReLU)"}  
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 HIDDEN_SIZES = (8, 16, 32)
 EMBED_SIZES = (4, 8, 16, 32)
-DEFAULT_TEXT = "the keys to the old cabinet on the left are"
+DEFAULT_TEXT = "the keys to the old cabinet are"
 
 FIELDS = (
     cfg.Field("gru", False, bool, label="Also train a GRU"),

@@ -990,8 +990,9 @@ def words_controls(prefix: str = "wd") -> word_lab.WordsPage:
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     fields = {f.key: f for f in word_lab.FIELDS}
     s = st.sidebar
-    s.markdown("**Training** (an RNN and an LSTM, the same sentences and budget)")
-    s.toggle(fields["gru"].label, key=k("gru"))
+    s.toggle(fields["gru"].label, key=k("gru"),
+             help="Train trains an RNN and an LSTM (with this on, a GRU too) on the same "
+                  "sentences, with the same seed and budget.")
     s.select_slider(fields["H"].label, word_lab.HIDDEN_SIZES, key=k("H"))
     s.select_slider(fields["E"].label, word_lab.EMBED_SIZES, key=k("E"))
     s.number_input(fields["steps"].label, fields["steps"].lo, fields["steps"].hi, step=100,

@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.conftest import SCREENSHOTS, wait_for_app
 from tests.browser.test_screens import full_page_shot
-from tests.browser.test_upload_browser import MAIN, exceptions, upload
+from tests.browser.test_upload_browser import MAIN, exceptions, tab, upload  # noqa: F401
 from tests.fixtures import model_files as fx
 
 pytestmark = [pytest.mark.browser,
@@ -32,15 +32,6 @@ def type_into(pg, label: str, text: str) -> None:
     field = box.locator("input")
     field.fill(text)
     field.press("Enter")
-
-
-@pytest.fixture
-def tab(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    pg = context.new_page()
-    pg.set_default_timeout(180_000)
-    yield pg
-    context.close()
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
