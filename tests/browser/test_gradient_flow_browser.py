@@ -39,9 +39,14 @@ def test_length_slider_changes_the_chart(server, page):
     # redraws the slider can be lost, so compare the chart with where the thumb ended.
     page.wait_for_function("() => /[?&]T=10[1-5](&|$)/.test(window.location.search)")
     wait_for_app(page, charts=2)
+    # The chart against the slider's own value (the URL is written by the run, and a run cut
+    # short by the next press may have written a value the last run then replaced).
     page.wait_for_function(
         """() => {
-            const T = Number(new URLSearchParams(window.location.search).get('T'));
+            const slider = Array.from(document.querySelectorAll('[data-testid="stSlider"]'))
+                .find(e => e.textContent.includes('Sequence length'));
+            const shown = slider && slider.querySelector('[data-testid="stSliderThumbValue"]');
+            const T = shown ? Number(shown.textContent) : NaN;
             const y = Array.from(document.querySelectorAll('.js-plotly-plot'))[0]._fullData[0].y;
             return T > 100 && y.length === T;
         }"""
