@@ -22,6 +22,7 @@ CELL_LABELS = {
     "lstm": "LSTM",
     "gru": "GRU",
 }
+CELL_SHORT_NAMES = {"rnn": "RNN", "rnn_relu": "RNN (ReLU)", "lstm": "LSTM", "gru": "GRU"}  # row labels
 
 
 class CellParams(NamedTuple):

@@ -120,25 +120,31 @@ class TrainConfig:
         _choice("scheme", self.scheme, SCHEMES)
         _choice("radius_kind", self.radius_kind, RADIUS_KINDS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        for name, (lo, hi) in BOUNDS.items():
-            value = getattr(self, name)
-            if value is None and name in _OPTIONAL:
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} = {value} is outside [{lo}, {hi}]")
-            # Slider values may arrive as numpy ints or whole floats.
-            if name in _INTEGER and not float(value).is_integer():
-                raise ValueError(f"{name} must be a whole number, got {value!r}")
-            # Plain Python numbers, so that equal configs hash equal and jit sees ints.
-            object.__setattr__(self, name, int(value) if name in _INTEGER else float(value))
+        _check_bounds(self, BOUNDS, _OPTIONAL, _INTEGER)
 
     def init_kwargs(self) -> dict:
         """The keyword arguments of `init_params` this config sets."""
         names = ("scheme", "gain", "spectral_radius", "radius_kind", "forget_bias",
                  "chrono_tmax", "update_bias")
         return {n: getattr(self, n) for n in names}
+
+
+def _check_bounds(config, bounds: dict, optional: set, integer: set) -> None:
+    """Check a frozen config's numbers against `bounds` (name -> (lo, hi)); None is allowed
+    for the `optional` ones. Each becomes a plain Python int (`integer`) or float, so that
+    equal configs hash equal and jit sees ints (slider values may arrive as numpy ints or
+    whole floats)."""
+    for name, (lo, hi) in bounds.items():
+        value = getattr(config, name)
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} = {value} is outside [{lo}, {hi}]")
+        if name in integer and not float(value).is_integer():
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        object.__setattr__(config, name, int(value) if name in integer else float(value))
 
 
 def _choice(name, value, options):
@@ -1155,18 +1161,7 @@ class WordsConfig:
     def __post_init__(self):
         _choice("cell", self.cell, WORD_CELLS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
-        for name, (lo, hi) in WORDS_BOUNDS.items():
-            value = getattr(self, name)
-            if value is None and name == "clip":
-                continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} = {value} is outside [{lo}, {hi}]")
-            if name in _WORDS_INTEGER and not float(value).is_integer():
-                raise ValueError(f"{name} must be a whole number, got {value!r}")
-            object.__setattr__(self, name,
-                               int(value) if name in _WORDS_INTEGER else float(value))
+        _check_bounds(self, WORDS_BOUNDS, {"clip"}, _WORDS_INTEGER)
         for name, hi in (("distances", language.MAX_DISTANCE),
                          ("attractors", language.MAX_ATTRACTORS)):
             object.__setattr__(self, name, _int_range(name, getattr(self, name),

@@ -15,9 +15,9 @@ import numpy as np
 from rnnviz.engine import config as cfg
 from rnnviz.engine import language, train
 from rnnviz.engine.bptt import FLOOR
+from rnnviz.engine.cells import CELL_SHORT_NAMES
 
 PAIR = ("rnn", "lstm")
-NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "rnn_relu": "RNN (ReLU)"}  # short: row labels
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 HIDDEN_SIZES = (8, 16, 32)
 EMBED_SIZES = (4, 8, 16, 32)
@@ -126,7 +126,7 @@ def verdict_label(v: Verdict) -> str:
     """A row label of the coloured-words figure: "LSTM: plural (p = 0.97) ✓"."""
     p = v.p_plural if v.predicted == 1 else 1.0 - v.p_plural
     mark = "" if v.correct is None else (" ✓" if v.correct else " ✗")
-    return f"{NAMES.get(v.cell, v.cell)}: {number_word(v.predicted)} (p = {p:.2f}){mark}"
+    return f"{CELL_SHORT_NAMES.get(v.cell, v.cell)}: {number_word(v.predicted)} (p = {p:.2f}){mark}"
 
 
 def relative_reach(grad_norms, index: int) -> float:
@@ -168,7 +168,7 @@ def reach_sentence(subject_word: str, reaches: dict) -> str:
     Args:
       reaches: cell -> `relative_reach` at the subject.
     """
-    parts = [f"{NAMES.get(c, c)} {_fraction_text(r)}" for c, r in reaches.items()]
+    parts = [f"{CELL_SHORT_NAMES.get(c, c)} {_fraction_text(r)}" for c, r in reaches.items()]
     text = (f"Gradient reaching the subject “{subject_word}”, as a fraction of the word that "
             f"gets the most: " + ", ".join(parts) + ".")
     finite = {c: r for c, r in reaches.items() if math.isfinite(r) and r > 0}
@@ -177,8 +177,8 @@ def reach_sentence(subject_word: str, reaches: dict) -> str:
         high = max(finite, key=finite.get)
         ratio = finite[high] / finite[low]
         if ratio >= 10:
-            text += (f" The {NAMES.get(high, high)}'s reaches it {_times(ratio)} times "
-                     f"more strongly than the {NAMES.get(low, low)}'s: a network learns "
+            text += (f" The {CELL_SHORT_NAMES.get(high, high)}'s reaches it {_times(ratio)} times "
+                     f"more strongly than the {CELL_SHORT_NAMES.get(low, low)}'s: a network learns "
                      "from a word only through the gradient that gets back to it.")
     return text
 
@@ -191,7 +191,7 @@ def accuracy_sentence(distances, accuracy: dict, nearest_noun, far: int = 10) ->
     if not far_mask.any():
         return ""
     base = float(np.mean(np.asarray(nearest_noun)[far_mask]))
-    parts = [f"{NAMES.get(c, c)} {100 * float(np.mean(np.asarray(a)[far_mask])):.0f} %"
+    parts = [f"{CELL_SHORT_NAMES.get(c, c)} {100 * float(np.mean(np.asarray(a)[far_mask])):.0f} %"
              for c, a in accuracy.items()]
     return (f"At distances of {far} words or more: " + ", ".join(parts)
             + f"; agreeing with the nearest noun scores {100 * base:.0f} % on the same "

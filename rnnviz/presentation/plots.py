@@ -36,7 +36,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from rnnviz.engine.bptt import no_dependence
-from rnnviz.engine.cells import GATE_NAMES
+from rnnviz.engine.cells import CELL_SHORT_NAMES, GATE_NAMES
 from rnnviz.engine.jacobians import circle, complex_xy
 
 # ---------------------------------------------------------------------------------------
@@ -1543,7 +1543,7 @@ def accuracy_by_distance(curves: dict, baselines: dict, title: str) -> go.Figure
         data.append(_line(list(map(int, d)), (100 * np.asarray(acc, float)).tolist(), name,
                           style, f"{name}<br>distance %{{x}}: %{{y:.0f}} %<extra></extra>"))
     for cell, (d, acc) in curves.items():
-        label = CELL_NAMES.get(cell, cell)
+        label = CELL_SHORT_NAMES.get(cell, cell)
         style = cell_line(cell)._replace(marker="circle")
         data.append(_line(list(map(int, d)), (100 * np.asarray(acc, float)).tolist(), label,
                           style, f"{label}<br>distance %{{x}}: %{{y:.0f}} %<extra></extra>"))
@@ -1556,7 +1556,6 @@ def accuracy_by_distance(curves: dict, baselines: dict, title: str) -> go.Figure
     return _figure(data, _layout(layout, title, height=440))
 
 
-CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "rnn_relu": "RNN (ReLU)"}
 WORD_KIND_COLOURS = {"singular noun": OKABE_ITO["blue"], "plural noun": OKABE_ITO["vermillion"],
                      "singular verb": OKABE_ITO["sky_blue"], "plural verb": OKABE_ITO["orange"],
                      "other word": "#7f7f7f"}

@@ -979,14 +979,10 @@ def two_sided(config: deep.DeepConfig) -> deep.TwoSidedResult:
 
 
 
-def _words_widgets(page: word_lab.WordsPage) -> dict:
-    return asdict(page)
-
-
 def words_controls(prefix: str = "wd") -> word_lab.WordsPage:
     """The Words page's sidebar (training and the sentence generator), bound to the URL;
     the sentence box itself is on the page (`sentence_box`)."""
-    load_url_once(word_lab.WordsPage.from_query, prefix, _words_widgets)
+    load_url_once(word_lab.WordsPage.from_query, prefix, asdict)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     fields = {f.key: f for f in word_lab.FIELDS}
     s = st.sidebar
@@ -1029,11 +1025,7 @@ def _vocabulary(rows: int) -> list[str] | None:
     if file is None:
         return None
     try:
-        if file.size > words.MAX_VOCABULARY_BYTES:
-            raise ValueError(f"{file.name} is {file.size / model_files.MB:.1f} MB; a "
-                             "vocabulary of at most "
-                             f"{words.MAX_VOCABULARY_BYTES // model_files.MB} MB is read.")
-        return words.read_vocabulary(file.getvalue(), rows)
+        return words.read_vocabulary(file.getvalue(), rows)  # bounded there
     except ValueError as e:
         st.error(plain(str(e)), icon=":material/error:")
         return None
