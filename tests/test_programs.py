@@ -269,3 +269,58 @@ def test_a_compile_inside_a_compile_does_not_wait_for_itself():
     thread.join(timeout=120)
     assert not thread.is_alive(), "the nested compile waited for its own slot"
     assert float(result["x"]) == 1.0 + 7 * 2.0
+
+
+def test_the_run_gate_lets_the_earliest_deadline_in_first_and_never_more_than_its_slots():
+    """Waiters enter by when they asked plus PATIENCE times their cost: a cheap program that
+    asked later passes a costly one, and at most `slots` hold a turn at once."""
+    gate = programs._RunGate(1)
+    order, holding, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def run(name, cost):
+        with gate.turn(cost):
+            with lock:
+                holding[0] += 1
+                most[0] = max(most[0], holding[0])
+            order.append(name)
+            time.sleep(0.02)
+            with lock:
+                holding[0] -= 1
+
+    first = threading.Thread(target=run, args=("first", 0.0))
+    with gate.turn(0.0):  # hold the only slot while the others queue
+        first.start()
+        time.sleep(0.05)
+        costly = threading.Thread(target=run, args=("costly", 1.0))
+        costly.start()
+        time.sleep(0.05)
+        cheap = threading.Thread(target=run, args=("cheap", 0.001))
+        cheap.start()
+        time.sleep(0.05)
+    for t in (first, costly, cheap):
+        t.join(5)
+    assert order == ["first", "cheap", "costly"]
+    assert most[0] == 1
+
+
+def test_a_costly_program_waits_at_most_its_patience():
+    """Earliest deadline first: a waiter whose deadline has passed goes before any cheap
+    program that asks after it."""
+    gate = programs._RunGate(1)
+    order = []
+
+    def run(name, cost):
+        with gate.turn(cost):
+            order.append(name)
+
+    with gate.turn(0.0):
+        costly = threading.Thread(target=run, args=("costly", 0.001))
+        costly.start()
+        time.sleep(0.1)  # its deadline (10 ms after it asked) has passed
+        cheap = threading.Thread(target=run, args=("cheap", 0.0))
+        cheap.start()
+        time.sleep(0.05)
+    for t in (costly, cheap):
+        t.join(5)
+    assert order == ["costly", "cheap"]

@@ -14,12 +14,14 @@ needs. Anything else (an uploaded model's own shapes) lives in the bounded table
 
 `compile_only` compiles programs ahead of need without running them (the app's warm-up),
 `in_background` makes such compiles give way to visitors, and every run goes through a few
-slots (`RUNNING`) and, for LAPACK programs, one lock (see `jit`).
+slots (`RUNNING`, the cheapest waiting program first) and, for LAPACK programs, one lock
+(see `jit`).
 """
 import contextlib
 import ctypes
 import functools
 import gc
+import heapq
 import inspect
 import os
 import threading
@@ -80,7 +82,45 @@ _compiling_only = threading.local()
 _counts = {"compiles": 0, "evictions": 0}
 _lapack_lock = threading.Lock()  # see `jit(one_at_a_time=True)`; taken before a run slot
 RUNNING = 2  # XLA's CPU pool already spreads one program over the cores
-_run_slots = threading.BoundedSemaphore(RUNNING)
+# A program waiting for a run slot is served by its deadline: when it asked, plus PATIENCE
+# times what it took last time. The cheap programs of a slider move (a gradient-flow scan:
+# ~10 ms) then pass the deep page's maps queued before them (~100 ms each) instead of
+# waiting behind them, and a costly program still runs within PATIENCE times its own cost
+# of its turn coming, however busy the class is (earliest deadline first never starves).
+PATIENCE = 10.0
+UNKNOWN_COST_S = 0.05  # a program not run yet (the warm-up runs each once: rare)
+
+
+class _RunGate:
+    """At most `slots` holders at once; waiters are let in earliest deadline first."""
+
+    def __init__(self, slots: int):
+        self._free = slots
+        self._waiting: list = []  # heap of (deadline, ticket)
+        self._tickets = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def turn(self, cost_s: float):
+        with self._cond:
+            self._tickets += 1
+            ticket = (time.monotonic() + PATIENCE * cost_s, self._tickets)
+            heapq.heappush(self._waiting, ticket)
+            while self._free == 0 or self._waiting[0] != ticket:
+                self._cond.wait()
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._cond.notify_all()  # the next waiter may take a second free slot
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
+
+
+_run_gate = _RunGate(RUNNING)
+_run_costs: dict = {}  # program key -> seconds its last run took
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
@@ -175,9 +215,20 @@ def _run(fun, static: tuple, dynamic: dict, compiler_options: dict | None = None
     # Compiled outside the lock (a compile needs no LAPACK): the lock is held only while the
     # program runs, so that a compile never keeps the others' SVDs waiting.
     # Nor a run slot (the warm-up's first runs of the catalogue, see catalogue.warm_up).
+    if light or background:
+        with _lapack_lock if one_at_a_time else contextlib.nullcontext():
+            return _timed_run(key, program, dynamic)
     with (_lapack_lock if one_at_a_time else contextlib.nullcontext(),
-          contextlib.nullcontext() if light or background else _run_slots):
-        return jax.block_until_ready(program(dynamic))
+          _run_gate.turn(_run_costs.get(key, UNKNOWN_COST_S))):
+        return _timed_run(key, program, dynamic)
+
+
+def _timed_run(key, program, dynamic):
+    """Run a program to its end; note how long it took (its cost at the run gate)."""
+    start = time.monotonic()
+    out = jax.block_until_ready(program(dynamic))
+    _run_costs[key] = time.monotonic() - start
+    return out
 
 
 def _zeros(out_info):
