@@ -74,6 +74,11 @@ def draw(run, frame: int = 0) -> None:
                 st.info(" ".join(claims.training_outcome(CELL_LABELS[c], h.losses, h.baseline,
                                                          h.diverged)
                                  for c, h in histories.items()), icon=":material/insights:")
+            if first.config.truncate is not None:
+                st.info(claims.truncation_outcome(
+                    first.config.truncate, TASKS[first.config.task], first.config.T,
+                    {CELL_LABELS[c]: h.profiles[-1] for c, h in histories.items()}),
+                    icon=":material/content_cut:")
     with figures.container():
         for cell, h in histories.items():
             if h.diverged:

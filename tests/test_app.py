@@ -153,7 +153,8 @@ def test_training_lab_every_control_and_divergence():
     at.slider(key="tr_hidden_size").set_value(16).run()
     at.selectbox(key="tr_scheme").set_value("identity").run()
     at.number_input(key="tr_gain").set_value(2.0).run()
-    for name in ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip"):
+    for name in ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip",
+                 "truncate"):
         at.toggle(key=f"tr_{name}_on").set_value(True).run()
         at.toggle(key=f"tr_{name}_on").set_value(False).run()
     at.radio(key="tr_radius_kind").set_value("singular").run()
@@ -167,6 +168,22 @@ def test_training_lab_every_control_and_divergence():
     assert not at.exception
     assert any("step" in e.value and "clipping" in e.value for e in at.error)
     assert at.query_params["cell"] in ("rnn_relu", ["rnn_relu"])
+
+
+def test_training_lab_truncation_from_the_url_cuts_the_map_and_says_where():
+    """k in the URL turns the control on; after a run the sentence states the reach that
+    the recorded profiles show (exactly 0 before the last chunk)."""
+    at = open_page(LAB, {"compare": "false", "task": "adding", "T": "30", "truncate": "8",
+                         "steps": "30", "hidden_size": "8"})
+    assert at.toggle(key="tr_truncate_on").value and at.slider(key="tr_truncate").value == 8
+    at.button[0].click().run()
+    assert not at.exception
+    cut = [i.value for i in at.info if "Truncated after k = 8" in i.value]
+    # Chunks start at 0, 8, 16, 24: the loss at step 29 reaches steps 24-29.
+    assert len(cut) == 1 and "steps 24–29 only" in cut[0], [i.value for i in at.info]
+    at.slider(key="tr_T").set_value(5).run()  # k beyond the shortened task is clamped
+    assert not at.exception and at.slider(key="tr_truncate").value == 5
+    assert at.query_params["truncate"] in ("5", ["5"])
 
 
 def test_training_lab_malformed_url():

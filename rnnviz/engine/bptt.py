@@ -50,7 +50,7 @@ def _carry0(cell, params, xs, h0=None, c0=None):
 STATE_OUTPUTS = ("h", "c")
 
 
-def _scan(step, params, xs, carry0, eps=None, reverse=False, length=None):
+def _scan(step, params, xs, carry0, eps=None, reverse=False, length=None, truncate=None):
     """Run `step` (a pure ``step(params, carry, x, eps) -> (carry, out)``, as cells.STEPS
     holds them) over xs from carry0; eps, if given, perturbs each new state (see cells.py).
 
@@ -68,24 +68,49 @@ def _scan(step, params, xs, carry0, eps=None, reverse=False, length=None):
       running forward, a state cannot run on and overflow in the padding (train.py), and
       the final carry, the state after step length − 1, is read from the outputs. (Holding
       the running carry there instead changes how XLA fuses the step: results move by an ulp.)
+
+    truncate: None (full backpropagation through time), or k (an int, or a traced one):
+      truncated BPTT. The carry entering the n-th step this scan runs (n counted from 0 in
+      its own direction) is detached from the gradient when n > 0 and n % k == 0, as
+      PyTorch users do with ``h = h.detach()`` between chunks of k steps. The cut is a
+      select of a stop-gradient, so k is data: k ≥ the length is full BPTT again. The
+      forward values do not change.
     """
+    cut = None if truncate is None else _cuts(xs.shape[0], truncate, reverse, length)
     if length is None:
 
         def body(carry, inputs):
-            x, e = inputs
-            return step(params, carry, x, e)
+            x, e, c = inputs
+            return step(params, _detached_if(c, carry), x, e)
 
-        return jax.lax.scan(body, carry0, (xs, eps), reverse=reverse)
+        return jax.lax.scan(body, carry0, (xs, eps, cut), reverse=reverse)
 
     def masked_body(carry, inputs):
-        x, e, t = inputs
-        new, out = step(params, carry, x, e)
+        x, e, t, c = inputs
+        new, out = step(params, _detached_if(c, carry), x, e)
         new = tuple(jnp.where(t < length, a, a0) for a, a0 in zip(new, carry0))
         return new, {**out, **dict(zip(STATE_OUTPUTS, new))}
 
-    carry, outs = jax.lax.scan(masked_body, carry0, (xs, eps, jnp.arange(xs.shape[0])),
+    carry, outs = jax.lax.scan(masked_body, carry0, (xs, eps, jnp.arange(xs.shape[0]), cut),
                                reverse=reverse)
     return (carry if reverse else _state_at(outs, length - 1, len(carry))), outs
+
+
+def _cuts(steps: int, k, reverse: bool, length=None):
+    """(steps,) bools: where truncated BPTT detaches the carry entering input step t, the
+    n-th step in the scan's own order (n = t forward, length − 1 − t backward) with n > 0
+    and n % k == 0."""
+    t = jnp.arange(steps)
+    n = (steps if length is None else length) - 1 - t if reverse else t
+    return (n > 0) & (n % jnp.maximum(k, 1) == 0)
+
+
+def _detached_if(cut, carry):
+    """The carry, detached from the gradient where `cut` (None: as it is). A select, not a
+    branch: the scan is differentiated, and its value is the carry's either way."""
+    if cut is None:
+        return carry
+    return tuple(jnp.where(cut, jax.lax.stop_gradient(a), a) for a in carry)
 
 
 def _state_at(outs, t, parts: int) -> tuple:
@@ -124,7 +149,7 @@ class NetworkScan(NamedTuple):
     carries: tuple  # carries[k][d]: its final carry, in the form of carries0[k][d]
 
 
-def _direction_scan(step, params, xs, carry0, eps, backward: bool, length):
+def _direction_scan(step, params, xs, carry0, eps, backward: bool, length, truncate=None):
     """One direction of a layer: `_scan`, the backward one reversed from step length − 1.
 
     The forward one runs on through the padding, as it always has (nothing real reads it
@@ -132,13 +157,14 @@ def _direction_scan(step, params, xs, carry0, eps, backward: bool, length):
     the last real step, is read at step length − 1 instead.
     """
     if backward:
-        return _scan(step, params, xs, carry0, eps, reverse=True, length=length)
-    carry, outs = _scan(step, params, xs, carry0, eps)
+        return _scan(step, params, xs, carry0, eps, reverse=True, length=length,
+                     truncate=truncate)
+    carry, outs = _scan(step, params, xs, carry0, eps, truncate=truncate)
     return (carry if length is None else _state_at(outs, length - 1, len(carry))), outs
 
 
 def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None,
-                  live=None) -> NetworkScan:
+                  live=None, truncate=None) -> NetworkScan:
     """Run every layer and direction of `net` over xs (T, B, I), bottom layer first.
 
     Each is one `_scan` of its cell (`_direction_scan`); layer k > 0 reads the [forward,
@@ -152,6 +178,7 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None,
       have zero weights and are exactly 0 already; the selects (not branches: this is
       differentiated) keep an inf of a real part from reaching them as 0·inf = NaN, and
       give them and what only they read exactly-0 cotangents.
+    truncate: truncated BPTT after k steps in every layer and direction (see `_scan`).
 
     Returns:
       NetworkScan (outs, ys, carries): the step outputs of every layer and direction, the
@@ -167,7 +194,8 @@ def _network_scan(cell, net: Network, xs, carries0, eps=None, length=None,
 
         def run(d, inputs, k=k):
             return _direction_scan(step, layer[d], inputs, carries0[k][d],
-                                   None if eps is None else eps[k][d], d == 1, length)
+                                   None if eps is None else eps[k][d], d == 1, length,
+                                   truncate)
 
         if live is None:
             row = tuple(run(d, inputs) for d in range(len(layer)))
@@ -328,7 +356,7 @@ def readout_loss(hs, length, placement="last", units=None):
     return jnp.sum(jnp.where(mask, readout, 0.0))
 
 
-def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
+def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None, truncate=None):
     """Forward pass and ∂L/∂(state_t) for every t in one reverse pass (traceable, not jitted).
 
     A zero perturbation eps_t is added to every new state inside the scan of every layer
@@ -341,6 +369,8 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
       length: as in `unroll` (only a backward direction needs it).
       live: (top, two_way) for a padded network, as in `_network_scan`: hs is then layer
         top's output, and the gradients of the parts not live are exactly 0.
+      truncate: None (full BPTT) or k: truncated BPTT, the carry detached every k steps
+        (see `_scan`); the gradients are then those a truncated training step uses.
     Returns:
       (loss, hs, gates, grads) with hs and gates as `unroll` returns them and grads
       {"h"} (and "c" for the LSTM), each (T, B, H) for one layer, (L, D, T, B, H) for a
@@ -352,7 +382,7 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
     eps = jax.tree.map(lambda c: jnp.zeros((xs.shape[0],) + c.shape, c.dtype), carries0)
 
     def loss_of_eps(eps):
-        scan = _network_scan(cell, net, xs, carries0, eps, length, live)
+        scan = _network_scan(cell, net, xs, carries0, eps, length, live, truncate)
         return loss_fn(scan.ys), (scan.outs, scan.ys)
 
     (loss, (outs, ys)), g = jax.value_and_grad(loss_of_eps, has_aux=True)(eps)
@@ -366,11 +396,11 @@ def flow(cell, params, xs, loss_fn, h0=None, length=None, live=None):
 
 
 @programs.jit(static_argnames=("cell", "loss_fn"))
-def _hidden_grads(cell, net: Network, xs, h0, loss_fn, length=None):
-    return flow(cell, net, xs, loss_fn, h0, length)[3]
+def _hidden_grads(cell, net: Network, xs, h0, loss_fn, length=None, truncate=None):
+    return flow(cell, net, xs, loss_fn, h0, length, truncate=truncate)[3]
 
 
-def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
+def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None, truncate=None):
     """∂L/∂h_t for every t (total derivative, through all later steps), in one reverse pass.
 
     Args:
@@ -379,6 +409,10 @@ def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
         layer, (T, B, D·H) for a network; e.g.
         ``functools.partial(rnnviz.readout_loss, length=T, placement="last")``.
       h0, length: as in `unroll`.
+      truncate: None for full backpropagation through time, or k ≥ 1: truncated BPTT, the
+        carry detached before every step t with t % k == 0 (t > 0), as PyTorch's
+        ``h = h.detach()`` between chunks of k steps does; k ≥ T is full BPTT, bit for bit.
+        ∂L/∂h_t then holds only the paths that stay inside t's chunk.
     Returns:
       {"h"}, and for the LSTM also "c": ∂L/∂c_t including the path through
       ``h_t = o_t * tanh(c_t)``; each (T, B, H) for one layer and (L, D, T, B, H) for a
@@ -388,7 +422,19 @@ def hidden_grads(cell: str, params, xs, loss_fn, h0=None, length=None):
     """
     xs = as_array(xs)
     net = _network_of(cell, params, xs, h0)
-    return _hidden_grads(cell, net, xs, h0, loss_fn, _length_if_needed(net, length))
+    if truncate is not None:
+        truncate = _check_truncate(truncate)
+        # k ≥ T cuts nothing: the full BPTT program itself, so that it is bit for bit (a
+        # select that cuts nothing still lets XLA fuse the step differently: an ulp).
+        truncate = None if truncate >= xs.shape[0] else np.int32(truncate)
+    return _hidden_grads(cell, net, xs, h0, loss_fn, _length_if_needed(net, length), truncate)
+
+
+def _check_truncate(k) -> int:
+    """k as an int ≥ 1, or a ValueError that says what truncate must be."""
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"truncate must be None or a whole number of steps ≥ 1, not {k!r}")
+    return min(int(k), np.iinfo(np.int32).max)
 
 
 def _scaled(tree):

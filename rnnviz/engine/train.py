@@ -72,6 +72,7 @@ BOUNDS = {
     "forget_bias": (-10.0, 10.0),
     "chrono_tmax": (3.0, 1000.0),
     "update_bias": (-10.0, 10.0),
+    "truncate": (1, T_MAX + 2 * COPY_LENGTH),  # any task's longest sequence (copy at T_MAX)
 }
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -89,7 +90,9 @@ class TrainConfig:
     task's length parameter: the sequence length for "adding" and "sine", the delay for
     "copy" (whose sequences are T + 20 long). ``clip`` is the threshold θ of gradient-norm
     clipping (Pascanu et al. 2013, Algorithm 1), or None for no clipping. A snapshot is
-    taken every ``snapshot_every`` steps and after the last. Values outside `BOUNDS` raise
+    taken every ``snapshot_every`` steps and after the last. ``truncate`` is k of truncated
+    backpropagation through time (the carry detached every k steps, `rnnviz.hidden_grads`),
+    or None for full BPTT; k ≥ the sequence's length is full BPTT. Values outside `BOUNDS` raise
     a ValueError that names the bound; `TrainConfig.from_query` clamps instead.
     """
 
@@ -109,6 +112,7 @@ class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = 2e-2
     clip: float | None = None
+    truncate: int | None = None
     batch_size: int = 64
     steps: int = 700
     seed: int = 0
@@ -152,8 +156,8 @@ def _choice(name, value, options):
         raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(options)}")
 
 
-_OPTIONAL = {"spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip"}
-_INTEGER = {"T", "hidden_size", "batch_size", "steps", "seed", "snapshot_every"}
+_OPTIONAL = {"spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip", "truncate"}
+_INTEGER = {"T", "hidden_size", "batch_size", "steps", "seed", "snapshot_every", "truncate"}
 _SNAPSHOTS = 40  # snapshots per run when built from a query: the map's resolution
 
 
@@ -178,6 +182,7 @@ def _fields() -> tuple:
         cfg.Field("optimizer", d.optimizer, str, choices=OPTIMIZERS),
         number("learning_rate", float),
         number("clip", float, optional=True),
+        number("truncate", int, optional=True),
         number("batch_size", int),
         number("steps", int),
         number("seed", int),
@@ -382,6 +387,7 @@ class Setting(NamedTuple):
     optimizer: np.ndarray  # int32 index into OPTIMIZERS
     learning_rate: np.ndarray  # float32
     theta: np.ndarray  # float32 clipping threshold, inf for none
+    truncate: np.ndarray  # int32 k of truncated BPTT; past the padded length for full BPTT
 
 
 def setting(config: TrainConfig) -> Setting:
@@ -393,7 +399,8 @@ def setting(config: TrainConfig) -> Setting:
         np.bool_(task.placement == "last"), np.bool_(task.loss == "xent"),
         i32(config.batch_size), i32(OPTIMIZERS.index(config.optimizer)),
         np.float32(config.learning_rate),
-        np.float32(np.inf if config.clip is None else config.clip))
+        np.float32(np.inf if config.clip is None else config.clip),
+        i32(LENGTH_PAD + 1 if config.truncate is None else config.truncate))
 
 
 def _resize(a: np.ndarray, axis: int, real: int, padded: int, blocks: int = 1) -> np.ndarray:
@@ -506,7 +513,7 @@ def _sequences(s: Setting, key, first, count: int, length: int, inputs: int, out
     return jax.lax.switch(s.task, [drawer(name) for name in TASK_ORDER], keys)
 
 
-def _states(cell: str, params: CellParams, xs, length, eps=None) -> dict:
+def _states(cell: str, params: CellParams, xs, length, eps=None, truncate=None) -> dict:
     """The engine's scan (`rnnviz.engine.bptt._scan`) of `cell` over xs (Lp, B, I) from a zero
     state: "h" and the gates, each (Lp, B, H). eps: None, or zeros shaped like the carry
     per step, added to each new state as `rnnviz.engine.bptt.flow` adds them, so that their
@@ -517,8 +524,11 @@ def _states(cell: str, params: CellParams, xs, length, eps=None) -> dict:
     padding can overflow where the real steps do not (a relu RNN growing 4.5× per step is
     ~1e12 at step 20 and inf by step 60), and the backward pass would then multiply the
     zero cotangent by inf: a NaN gradient that the same run at its real length never has.
+
+    truncate: k of truncated BPTT (data; see `rnnviz.engine.bptt._scan`), or None.
     """
-    _, outs = _scan(STEPS[cell], params, xs, _carry0(cell, params, xs), eps, length=length)
+    _, outs = _scan(STEPS[cell], params, xs, _carry0(cell, params, xs), eps, length=length,
+                    truncate=truncate)
     return outs
 
 
@@ -584,7 +594,7 @@ def sequence_losses(task: Task, preds, ys) -> jax.Array:
 
 def _micro_loss(cell: str, s: Setting, params: Model, xs, ys, first):
     """Σ ℓ_b / B over the real sequences of one micro-batch (first is its first index)."""
-    hs = _states(cell, params.cell, xs, s.length)["h"]
+    hs = _states(cell, params.cell, xs, s.length, truncate=s.truncate)["h"]
     losses = _readout_losses(s, params.readout, hs, ys)
     real = first + jnp.arange(xs.shape[1]) < s.batch
     return jnp.sum(jnp.where(real, losses, 0.0)) / s.batch.astype(losses.dtype)
@@ -672,7 +682,7 @@ def _probe(cell: str, s: Setting, shape: Shape, masks: Model, params: Model, key
                        _carry0(cell, params.cell, xs))
 
     def total(params, eps):
-        outs = _states(cell, params.cell, xs, s.length, eps)
+        outs = _states(cell, params.cell, xs, s.length, eps, s.truncate)
         return jnp.sum(_readout_losses(s, params.readout, outs["h"], ys)), outs
 
     # One reverse pass for both: ∂(Σ ℓ_b)/∂θ and ∂(Σ ℓ_b)/∂h_t.

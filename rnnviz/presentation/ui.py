@@ -551,9 +551,10 @@ def cell_equations(cell: str) -> None:
 # ---------------------------------------------------------------------------------------
 # Training lab
 
-TRAIN_OPTIONAL = ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip")
+TRAIN_OPTIONAL = ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias", "clip",
+                  "truncate")
 TRAIN_OFF_VALUE = {"spectral_radius": 1.0, "forget_bias": 1.0, "chrono_tmax": 50.0,
-                   "update_bias": 1.0, "clip": 1.0}
+                   "update_bias": 1.0, "clip": 1.0, "truncate": 10}
 COMPARE_FIELD = cfg.Field("compare", True, bool)
 
 
@@ -612,6 +613,7 @@ def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
     s.number_input("Learning rate", *b["learning_rate"], step=0.001, format="%.4g",
                    key=k("learning_rate"))
     optional("clip", "Clip the gradient norm at θ", s.number_input, step=0.5, format="%.3g")
+    _truncate_control(state, s, k)
     s.slider("Batch size", *b["batch_size"], key=k("batch_size"))
     s.number_input("Training steps", *b["steps"], step=100, key=k("steps"),
                    help=f"At most {b['steps'][1]}.")
@@ -627,6 +629,19 @@ def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
     for notice in notices:
         st.warning(notice)
     return config, compare
+
+
+def _truncate_control(state, s, k) -> None:
+    """Truncated BPTT: a toggle, then k from 1 to the task's sequence length L."""
+    s.toggle("Truncate backpropagation after k steps", key=k("truncate_on"),
+             help="The gradient is cut every k steps, as PyTorch's h = h.detach() between "
+             "chunks (and Keras's stateful training) do; the forward pass is unchanged.")
+    if state[k("truncate_on")]:
+        length = TASKS[state[k("task")]].length(state[k("T")])
+        # Before the slider exists in this run: a k beyond a shortened task is clamped to it.
+        state[k("truncate")] = max(1, min(int(state[k("truncate")]), length))
+        s.slider("k, steps per chunk", 1, length, key=k("truncate"),
+                 help=f"From 1 to the sequence's {length} steps (k = {length}: full BPTT).")
 
 
 def trained_model(cell: str) -> dict | None:
