@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import programs, train
 from rnnviz.engine import language
-from rnnviz.experiments import catalogue, deep, one_layer, word_lab
+from rnnviz.experiments import architectures, catalogue, deep, one_layer, word_lab
 from rnnviz.experiments.presets import LAB
 from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
@@ -86,7 +86,8 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
                                      rng.randint(1, language.MAX_DISTANCE), 0)
         query["text"] = sentence.text
         return query
-    fields = deep.FIELDS if page == ui.DEEP_PAGE else one_layer.FIELDS
+    fields = {ui.DEEP_PAGE: deep.FIELDS, ui.ARCHITECTURES_PAGE: architectures.FIELDS}.get(
+        page, one_layer.FIELDS)
     query = {f.key: random_value(f, rng) for f in fields}
     if page == "pages/1_Gradient_flow.py" and rng.random() < 0.5:
         query["vary"] = rng.choice(list(one_layer.OVERLAY_DEFAULTS))

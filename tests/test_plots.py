@@ -691,6 +691,11 @@ def figures_to_validate():
         {"lstm": (np.arange(1, 4), np.array([1.0, 0.5, np.nan]))},
         {"nearest": (np.arange(1, 4), np.full(3, 0.5))}, "a")
     yield "word_map", plots.word_map(np.zeros((2, 2)), ["a", "b"], ["other word"] * 2, "m")
+    for kind in ("many_to_one", "aligned", "one_to_many", "encoder_decoder"):
+        yield "architecture_diagram", plots.architecture_diagram(kind, kind)
+    aligned = np.tril(np.full((4, 4), 0.5))  # an exact-zero triangle: the grey and its key
+    yield "architecture_map", plots.architecture_map(aligned, "m", (-2.0, 0.0))
+    yield "architecture_map", plots.architecture_map(np.full((4, 4), np.nan), "m", (0.0, 1.0))
 
 
 VALIDATED = list(figures_to_validate())
@@ -727,3 +732,18 @@ def test_subplot_grids_are_make_subplots_own(rows, cols, titles, options):
     assert got == expected
     got["xaxis"]["domain"] = [0, 0]  # a copy: the cached grid is not changed
     assert plots._subplots(rows, cols, titles, **options) == expected
+
+
+def test_the_architecture_diagrams_attach_losses_and_inputs_where_each_shape_has_them():
+    def marks(kind):
+        notes = plots.architecture_diagram(kind, "").layout.annotations
+        text = [a.text for a in notes if a.text]
+        return (sum(t.startswith("ℓ") for t in text), sum(t.startswith("x") for t in text),
+                sum(t.startswith("s<sub>") for t in text))
+
+    n = plots.DIAGRAM_STEPS
+    assert marks("many_to_one") == (1, n, 0)
+    assert marks("aligned") == (n, n, 0)
+    assert marks("one_to_many") == (n, 1, 0)
+    assert marks("encoder_decoder") == (n - 1, n - 1, n - 1)  # 3 source steps, 3 outputs
+

@@ -1585,3 +1585,97 @@ def word_map(points: np.ndarray, words, kinds, title: str, explained: float | No
                   legend=dict(orientation="h", y=-0.2, x=0, xanchor="left", yanchor="top"))
     return _figure(data, _layout(layout, title, height=560, legend=True,
                                  margin=dict(b=130)))
+
+
+# ---------------------------------------------------------------------------------------
+# Architectures: the unrolled diagram and the output × input map
+
+DIAGRAM_STEPS = 4  # boxes drawn per sequence (per half for the encoder–decoder)
+LOSS_COLOUR = OKABE_ITO["vermillion"]
+DECODER_COLOUR = OKABE_ITO["green"]
+
+
+def _arrow(x0, y0, x1, y1, colour: str = INK, width: float = 2.5) -> dict:
+    """An annotation drawn as an arrow from (x0, y0) to (x1, y1), in data coordinates."""
+    return dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+                showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=width,
+                arrowcolor=colour, standoff=0, startstandoff=0)
+
+
+def architecture_diagram(kind: str, title: str) -> go.Figure:
+    """The architecture unrolled: a box per step (the state h_t), arrows for the
+    recurrence ("⋯" over the steps left out), inputs x_t entering from below where the
+    architecture has them, and losses ℓ_t attached above where it has them (in
+    LOSS_COLOUR). The encoder–decoder's decoder boxes are green (s_j), linked to the
+    encoder by one thick orange arrow: the one state between the halves."""
+    halves = 2 if kind == "encoder_decoder" else 1
+    n = DIAGRAM_STEPS - halves + 1  # 4 steps, or 3 per half
+    names = ["0", "1", "T−1"] if n == 3 else ["0", "1", "2", "T−1"]
+    boxes = [(float(t), "h", names[t]) for t in range(n)]
+    if halves == 2:
+        boxes += [(n + 0.6 + j, "s", names[j]) for j in range(n)]
+    shapes, notes = [], []
+    for x, name, i in boxes:
+        decoder = name == "s"
+        colour = DECODER_COLOUR if decoder else CELL_COLOURS["rnn"]
+        shapes.append(dict(type="rect", x0=x - 0.3, x1=x + 0.3, y0=0.7, y1=1.3, xref="x",
+                           yref="y", line=dict(color=colour, width=3),
+                           fillcolor=_rgba(colour, 0.12)))
+        notes.append(dict(x=x, y=1, text=f"{name}<sub>{i}</sub>", showarrow=False,
+                          xref="x", yref="y"))
+        last = i == "T−1"
+        if (not decoder) and (kind != "one_to_many" or i == "0"):
+            notes.append(_arrow(x, 0.05, x, 0.68))
+            notes.append(dict(x=x, y=-0.12, text=f"x<sub>{i}</sub>", showarrow=False,
+                              xref="x", yref="y"))
+        if decoder or kind in ("aligned", "one_to_many") or (kind == "many_to_one" and last):
+            notes.append(_arrow(x, 1.32, x, 1.9, LOSS_COLOUR))
+            notes.append(dict(x=x, y=2.1, text=f"ℓ<sub>{i}</sub>", showarrow=False,
+                              xref="x", yref="y", font=dict(color=LOSS_COLOUR)))
+    for (x, name, _), (x1, name1, i1) in zip(boxes, boxes[1:]):
+        link = name != name1  # the one state between the halves
+        notes.append(_arrow(x + 0.3, 1, x1 - 0.3, 1, OKABE_ITO["orange"] if link else INK,
+                            4.0 if link else 2.5))
+        if i1 == "T−1":  # the steps between are not drawn
+            notes.append(dict(x=(x + x1) / 2, y=1.22, text="⋯", showarrow=False, xref="x",
+                              yref="y"))
+    if halves == 2:
+        for x, text, colour in (((n - 1) / 2, "encoder: the source", INK),
+                                (n + 0.6 + (n - 1) / 2, "decoder: the output", DECODER_COLOUR)):
+            notes.append(dict(x=x, y=-0.5, text=text, showarrow=False, xref="x", yref="y",
+                              font=dict(color=colour)))
+    right = boxes[-1][0] + 0.45
+    layout = dict(shapes=shapes, annotations=notes,
+                  xaxis=dict(range=[-0.45, right], fixedrange=True),
+                  yaxis=dict(range=[-0.75, 2.35], fixedrange=True))
+    _layout(layout, title, height=300, margin=dict(l=10, r=10, b=10))
+    for name in ("xaxis", "yaxis"):
+        layout[name].update(visible=False, showgrid=False, zeroline=False)
+    return _figure([], layout)
+
+
+def architecture_map(values: np.ndarray, title: str, zrange: tuple, y_title: str = "output j",
+                     x_title: str = "input i") -> go.Figure:
+    """‖∂ℓ_j/∂x_i‖ over output j (rows) × input i (columns), log colour on the shared
+    `zrange` (log10 low, high) of a page's maps. NaN (no such loss or input) is left blank;
+    an exact 0 is the grey of no dependence."""
+    v = np.asarray(values, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), -np.inf)
+    z[np.isnan(v)] = np.nan
+    z[np.isinf(v)] = np.nan
+    steps_x, steps_y = np.arange(v.shape[1]), np.arange(v.shape[0])
+    panel = Panel(title, z.astype(np.float32), steps_x, steps_y,
+                  missing="‖∂ℓ_j/∂x_i‖ is inf or NaN everywhere: nothing to draw")
+    data, layout = _heatmaps(
+        [panel], {"coloraxis": ColourAxis("‖∂ℓ_j/∂x_i‖", *zrange, log10=True)}, title,
+        x_title, y_title,
+        f"{y_title}=%{{y}}<br>{x_title}=%{{x}}<br>log10 ‖∂ℓ_j/∂x_i‖ = %{{z:.2f}}<extra></extra>",
+        height=420, y_reversed=True)
+    # Half a page wide: the bar takes the plot's whole width, the grey's key goes under it.
+    layout["coloraxis"]["colorbar"].update(len=1.0, x=0.0, xanchor="left")
+    for a in layout.get("annotations", ()):
+        if a.get("name") == "no dependence":
+            a.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom", text=a["text"].replace(
+                NO_DEPENDENCE_TEXT, "exactly 0"))
+    return _figure(data, layout)

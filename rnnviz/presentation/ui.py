@@ -17,8 +17,8 @@ from rnnviz.engine.bptt import FLOOR, LOSS_PLACEMENTS
 from rnnviz.engine.cells import CELL_LABELS, CELLS
 from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
-from rnnviz.experiments import (catalogue, deep, model_files, model_layers, one_layer, presets,
-                                word_lab, words)
+from rnnviz.experiments import (architectures, catalogue, deep, model_files, model_layers,
+                                one_layer, presets, word_lab, words)
 from rnnviz.experiments.presets import PRESETS
 from rnnviz.presentation import plots
 
@@ -49,6 +49,7 @@ PAGES = (
     ("pages/7_Theory.py", "Theory", ":material/menu_book:"),
     ("pages/8_Deep_bidirectional.py", "Deep & bidirectional", ":material/stacks:"),
     ("pages/9_Words.py", "Words", ":material/text_fields:"),
+    ("pages/10_Architectures.py", "Architectures", ":material/account_tree:"),
 )
 CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -139,8 +140,9 @@ def menu(container, query: dict[str, str] | None = None) -> None:
 
 
 DEEP_PAGE = "pages/8_Deep_bidirectional.py"
+ARCHITECTURES_PAGE = "pages/10_Architectures.py"
 FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
-    presets.LAB, "pages/7_Theory.py", DEEP_PAGE))
+    presets.LAB, "pages/7_Theory.py", DEEP_PAGE, ARCHITECTURES_PAGE))
 GATED_PAGE = "pages/3_Gate_activations.py"
 PAGE_DEFAULTS = {GATED_PAGE: {"cell": "lstm"}}  # every page opens on something to see
 
@@ -154,6 +156,8 @@ def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
         fields = train.FIELDS + (COMPARE_FIELD,)
     elif target == DEEP_PAGE:
         fields = deep.FIELDS
+    elif target == ARCHITECTURES_PAGE:
+        fields = architectures.FIELDS
     else:
         return {}
     keys = {f.key: f for f in fields}
@@ -992,6 +996,29 @@ def deep_flow(config: deep.DeepConfig) -> deep.DeepResult:
 def two_sided(config: deep.DeepConfig) -> deep.TwoSidedResult:
     return deep.two_sided(config)
 
+
+
+def architecture_controls(prefix: str = "ar") -> architectures.ArchConfig:
+    """The Architectures page's sidebar, bound to the URL."""
+    load_url_once(architectures.ArchConfig.from_query, prefix, asdict)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    fields = {f.key: f for f in architectures.FIELDS}
+    s = st.sidebar
+    s.selectbox(fields["cell"].label, architectures.CELLS, format_func=CELL_LABELS.get,
+                key=k("cell"))
+    s.slider(fields["T"].label, fields["T"].lo, fields["T"].hi, key=k("T"),
+             help="Steps of each sequence; the encoder–decoder reads T and writes T.")
+    s.select_slider(fields["H"].label, architectures.HIDDEN_SIZES, key=k("H"))
+    s.selectbox(fields["init"].label, SCHEMES, format_func=SCHEME_LABELS.get, key=k("init"))
+    s.number_input(fields["gain"].label, fields["gain"].lo, fields["gain"].hi, step=0.05,
+                   key=k("gain"))
+    s.number_input(fields["seed"].label, fields["seed"].lo, fields["seed"].hi, step=1,
+                   key=k("seed"))
+    raw = {f.key: st.session_state.get(k(f.key)) for f in architectures.FIELDS}
+    config, notices = architectures.ArchConfig.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return config
 
 
 def words_controls(prefix: str = "wd") -> word_lab.WordsPage:
