@@ -696,6 +696,8 @@ def figures_to_validate():
     aligned = np.tril(np.full((4, 4), 0.5))  # an exact-zero triangle: the grey and its key
     yield "architecture_map", plots.architecture_map(aligned, "m", (-2.0, 0.0))
     yield "architecture_map", plots.architecture_map(np.full((4, 4), np.nan), "m", (0.0, 1.0))
+    yield "attention_weights", plots.attention_weights(np.full((3, 3), 1 / 3), "a", "ABC", "CBA")
+    yield "attention_weights", plots.attention_weights(np.full((3, 3), np.nan), "a")
 
 
 VALIDATED = list(figures_to_validate())

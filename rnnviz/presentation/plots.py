@@ -1679,3 +1679,23 @@ def architecture_map(values: np.ndarray, title: str, zrange: tuple, y_title: str
             a.update(x=1.0, xanchor="right", y=1.0, yanchor="bottom", text=a["text"].replace(
                 NO_DEPENDENCE_TEXT, "exactly 0"))
     return _figure(data, layout)
+
+
+def attention_weights(alpha: np.ndarray, title: str, source: str = "",
+                      output: str = "") -> go.Figure:
+    """Attention weights α_ji (output j rows × source input i columns), linear 0–1 colour;
+    the ticks are the symbols themselves when `source` and `output` (strings) are given."""
+    a = np.asarray(alpha, np.float64)
+    panel = Panel(title, a.astype(np.float32), np.arange(a.shape[1]), np.arange(a.shape[0]),
+                  missing="the attention weights are not finite: nothing to draw")
+    data, layout = _heatmaps(
+        [panel], {"coloraxis": ColourAxis("attention weight α_ji", 0.0, 1.0)}, title,
+        "source input i", "output j",
+        "output j=%{y}<br>source input i=%{x}<br>α = %{z:.3f}<extra></extra>",
+        height=max(420, 200 + 24 * a.shape[0]), y_reversed=True)  # a row per symbol label
+    layout["coloraxis"]["colorbar"].update(len=1.0, x=0.0, xanchor="left")
+    for axis, labels in (("xaxis", source), ("yaxis", output)):
+        if labels and len(labels) == (a.shape[1] if axis == "xaxis" else a.shape[0]):
+            layout[axis].update(tickmode="array", tickvals=list(range(len(labels))),
+                                ticktext=list(labels))
+    return _figure(data, layout)

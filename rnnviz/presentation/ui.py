@@ -12,13 +12,13 @@ import jax
 import streamlit as st
 
 from rnnviz.engine import config as cfg
-from rnnviz.engine import programs, train
+from rnnviz.engine import programs, seq2seq, train
 from rnnviz.engine.bptt import FLOOR, LOSS_PLACEMENTS
 from rnnviz.engine.cells import CELL_LABELS, CELLS
 from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
 from rnnviz.experiments import (architectures, catalogue, deep, model_files, model_layers,
-                                one_layer, presets, word_lab, words)
+                                one_layer, presets, seq2seq_lab, word_lab, words)
 from rnnviz.experiments.presets import PRESETS
 from rnnviz.presentation import plots
 
@@ -50,6 +50,7 @@ PAGES = (
     ("pages/8_Deep_bidirectional.py", "Deep & bidirectional", ":material/stacks:"),
     ("pages/9_Words.py", "Words", ":material/text_fields:"),
     ("pages/10_Architectures.py", "Architectures", ":material/account_tree:"),
+    ("pages/11_Encoder_decoder.py", "Encoder–decoder", ":material/translate:"),
 )
 CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -141,8 +142,9 @@ def menu(container, query: dict[str, str] | None = None) -> None:
 
 DEEP_PAGE = "pages/8_Deep_bidirectional.py"
 ARCHITECTURES_PAGE = "pages/10_Architectures.py"
+SEQ2SEQ_PAGE = "pages/11_Encoder_decoder.py"
 FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
-    presets.LAB, "pages/7_Theory.py", DEEP_PAGE, ARCHITECTURES_PAGE))
+    presets.LAB, "pages/7_Theory.py", DEEP_PAGE, ARCHITECTURES_PAGE, SEQ2SEQ_PAGE))
 GATED_PAGE = "pages/3_Gate_activations.py"
 PAGE_DEFAULTS = {GATED_PAGE: {"cell": "lstm"}}  # every page opens on something to see
 
@@ -1019,6 +1021,35 @@ def architecture_controls(prefix: str = "ar") -> architectures.ArchConfig:
     for notice in notices:
         st.warning(notice)
     return config
+
+
+def seq2seq_controls(prefix: str = "s2") -> seq2seq_lab.Seq2SeqPage:
+    """The Encoder–decoder page's sidebar, bound to the URL (the typed source is on the
+    page, `st.text_input` keyed f"{prefix}_source")."""
+    load_url_once(seq2seq_lab.Seq2SeqPage.from_query, prefix, asdict)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    fields = {f.key: f for f in seq2seq_lab.FIELDS}
+    s = st.sidebar
+    s.selectbox(fields["cell"].label, seq2seq.CELLS, format_func=CELL_LABELS.get, key=k("cell"))
+    s.radio(fields["task"].label, seq2seq_lab.TASKS, key=k("task"), horizontal=True,
+            format_func={"copy": "Copy", "reverse": "Reverse"}.get,
+            help="Write the source back as it is, or backwards.")
+    s.slider(fields["L"].label, fields["L"].lo, fields["L"].hi, key=k("L"),
+             help=f"Symbols of the source, from the alphabet {seq2seq.ALPHABET}.")
+    s.radio(fields["variant"].label, seq2seq_lab.VARIANTS, key=k("variant"),
+            format_func=lambda v: f"The plain model, and {seq2seq_lab.VARIANT_LABELS[v]}",
+            help="Train will train the plain encoder–decoder and this variant, with the same "
+                 "seed and budget.")
+    s.number_input(fields["steps"].label, fields["steps"].lo, fields["steps"].hi, step=100,
+                   key=k("steps"))
+    s.number_input(fields["seed"].label, fields["seed"].lo, fields["seed"].hi, step=1,
+                   key=k("seed"))
+    raw = {f.key: st.session_state.get(k(f.key)) for f in seq2seq_lab.FIELDS}
+    raw["source"] = st.session_state.get(k("source"), seq2seq_lab.DEFAULT_SOURCE)
+    page, notices = seq2seq_lab.Seq2SeqPage.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return page
 
 
 def words_controls(prefix: str = "wd") -> word_lab.WordsPage:
