@@ -90,7 +90,10 @@ for column, (name, grad_map) in zip(st.columns(len(maps)), maps.items()):
 st.info(seq2seq_lab.map_sentence(page, maps), icon=":material/lightbulb:")
 st.caption("Row j: how strongly output j's loss reaches each source symbol, RMS over a fixed "
            "batch of 64 sources, in the source's own order. The symbol output j must write is "
-           + ("on the diagonal." if page.task == "copy" else "on the anti-diagonal."))
+           + ("on the diagonal." if page.task == "copy" else "on the anti-diagonal.")
+           + (" After training, an output the model is sure of has a small loss and so a small "
+              "gradient: the paths themselves show best in the untrained maps (change any "
+              "setting to see them)." if run else ""))
 
 st.markdown("#### Your source, decoded greedily")
 st.text_input(f"Source: letters {seq2seq.ALPHABET[0]}–{seq2seq.ALPHABET[-1]} "

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import programs, train
 from rnnviz.engine import language
-from rnnviz.experiments import architectures, catalogue, deep, one_layer, word_lab
+from rnnviz.experiments import architectures, catalogue, deep, one_layer, seq2seq_lab, word_lab
 from rnnviz.experiments.presets import LAB
 from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
@@ -86,6 +86,11 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
                                      rng.randint(1, language.MAX_DISTANCE), 0)
         query["text"] = sentence.text
         return query
+    if page == ui.SEQ2SEQ_PAGE:  # a short run of both models, then a typed source
+        query = {f.key: random_value(f, rng) for f in seq2seq_lab.FIELDS}
+        query["steps"] = str(rng.randint(25, 40))
+        query["source"] = "".join(rng.choice("ABCDEFGHxyz<> ") for _ in range(rng.randint(0, 30)))
+        return query
     fields = {ui.DEEP_PAGE: deep.FIELDS, ui.ARCHITECTURES_PAGE: architectures.FIELDS}.get(
         page, one_layer.FIELDS)
     query = {f.key: random_value(f, rng) for f in fields}
@@ -96,7 +101,7 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
 
 def run_page(page: str, query: dict) -> AppTest:
     at = open_page(page, query)
-    if page in (LAB, WORDS):
+    if page in (LAB, WORDS, ui.SEQ2SEQ_PAGE):
         next(b for b in at.button if b.label == "Train").click().run()
     return at
 

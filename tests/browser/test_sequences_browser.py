@@ -1,0 +1,54 @@
+"""The Architectures and Encoder–decoder pages in a real browser, at the two screen sizes of
+a classroom: the four diagrams beside their maps, and a trained encoder–decoder with its
+variant (the source reversed, or attention) decoding a typed source.
+
+Screenshots: tests/browser/_shots/architectures_<width>.png, seq2seq_<variant>_<width>.png.
+"""
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, wait_for_app
+from tests.browser.test_screens import full_page_shot
+from tests.browser.test_upload_browser import MAIN, exceptions, tab  # noqa: F401
+from tests.browser.test_words_browser import type_into
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+
+
+def chart_count(pg) -> int:
+    return pg.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+def test_the_four_architectures_are_drawn_beside_their_maps(server, tab, width, height):
+    tab.set_viewport_size({"width": width, "height": height})
+    tab.goto(f"{server}/Architectures?cell=lstm&T=16")
+    wait_for_app(tab, charts=8)
+    assert exceptions(tab) == 0 and chart_count(tab) == 8
+    for heading in ("Many-to-one", "Many-to-many, aligned", "One-to-many", "Encoder–decoder"):
+        tab.locator(MAIN).get_by_text(heading, exact=False).first.wait_for()
+    # Each diagram writes its losses: 1, 4, 4 and 3 (the decoder's) ℓ labels.
+    losses = tab.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .filter(e => !e.data.length)
+        .map(e => e.layout.annotations.filter(a => (a.text || '').startsWith('ℓ')).length)""")
+    assert losses == [1, 4, 4, 3], losses
+    full_page_shot(tab, SCREENSHOTS / f"architectures_{width}.png", width)
+
+
+@pytest.mark.parametrize("variant, width, height", [("reversed", 1280, 720),
+                                                     ("attention", 1024, 768)])
+def test_train_the_encoder_decoder_and_decode_a_typed_source(server, tab, variant, width,
+                                                            height):
+    tab.set_viewport_size({"width": width, "height": height})
+    tab.goto(f"{server}/Encoder_decoder?L=6&steps=100&variant={variant}")
+    wait_for_app(tab, charts=2)
+    tab.locator(f"{MAIN} button").filter(has_text="Train").click()
+    tab.locator(MAIN).get_by_text("of the symbols right after 100 steps").wait_for()
+    wait_for_app(tab, charts=3)
+    type_into(tab, "Source: letters", "HHAGBC")
+    tab.locator(MAIN).get_by_text("HHAGBC").first.wait_for()
+    wait_for_app(tab, charts=3)
+    assert exceptions(tab) == 0
+    decoded = tab.locator(f'{MAIN} [data-testid="stCode"]').inner_text()
+    assert decoded.split()[:4] == ["source", "HHAGBC", "target", "HHAGBC"], decoded
+    full_page_shot(tab, SCREENSHOTS / f"seq2seq_{variant}_{width}.png", width)
