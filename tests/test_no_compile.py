@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import programs, train
 from rnnviz.engine import language
-from rnnviz.experiments import architectures, catalogue, deep, one_layer, seq2seq_lab, word_lab
+from rnnviz.experiments import (architectures, catalogue, deep, one_layer, seq2seq_lab,
+                                text_lab, word_lab)
 from rnnviz.experiments.presets import LAB
 from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
@@ -91,6 +92,12 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
         query["steps"] = str(rng.randint(25, 40))
         query["source"] = "".join(rng.choice("ABCDEFGHxyz<> ") for _ in range(rng.randint(0, 30)))
         return query
+    if page == ui.TEXT_PAGE:  # a short run of both cells, then a text read at a position
+        query = {f.key: random_value(f, rng) for f in text_lab.FIELDS}
+        query["steps"] = str(rng.randint(50, 60))
+        query["source"] = "shipped"
+        query["read"] = "".join(rng.choice("abc xyz\n:;é<>") for _ in range(rng.randint(0, 140)))
+        return query
     fields = {ui.DEEP_PAGE: deep.FIELDS, ui.ARCHITECTURES_PAGE: architectures.FIELDS}.get(
         page, one_layer.FIELDS)
     query = {f.key: random_value(f, rng) for f in fields}
@@ -101,7 +108,7 @@ def random_query(page: str, rng: random.Random) -> dict[str, str]:
 
 def run_page(page: str, query: dict) -> AppTest:
     at = open_page(page, query)
-    if page in (LAB, WORDS, ui.SEQ2SEQ_PAGE):
+    if page in (LAB, WORDS, ui.SEQ2SEQ_PAGE, ui.TEXT_PAGE):
         next(b for b in at.button if b.label == "Train").click().run()
     return at
 
@@ -120,6 +127,6 @@ def test_no_page_compiles_after_the_warm_up(page, compile_log):
 
 def test_the_catalogue_is_closed_and_small():
     entries = catalogue.programs()
-    assert len(entries) <= 90, catalogue.counts()
+    assert len(entries) <= 96, catalogue.counts()
     assert entries[0].first  # what a visitor waits for first comes first
     assert len({(p.family, p.label) for p in entries}) == len(entries)

@@ -235,6 +235,9 @@ class TrainState(NamedTuple):
     opt_state: tuple
     step: jax.Array  # () int32: optimiser updates applied so far
     key: jax.Array  # PRNG key of the training data stream
+    # A stateful run's recurrent state, carried from one optimiser step to the next (the
+    # text generator's streams, rnnviz/engine/chars.py); None for the others.
+    carry: tuple | None = None
 
 
 def init_readout(keys, hidden_size: int, output_size: int) -> Readout:
@@ -703,7 +706,9 @@ def _optimizer_steps(state: TrainState, n, s, masks, loss_and_grad):
 
     ``loss_and_grad(params, key) -> (loss, grads)`` is the model's and task's own (the
     Training lab's sampled sequences, the word model's sentences); `key` is this step's, split
-    from the state's stream. `masks` (booleans shaped like the params) zero the padded
+    from the state's stream. A stateful run (``state.carry`` not None) has
+    ``loss_and_grad(params, key, carry, step) -> (loss, grads, carry)``: the recurrent state
+    it starts from and ends in, carried to the next step (truncated BPTT across steps). `masks` (booleans shaped like the params) zero the padded
     entries' gradients and updates; `s` holds the optimiser as data (``optimizer``,
     ``learning_rate``, ``theta``). A step whose loss, gradient norm or update is inf/NaN is
     not applied, and every later step is frozen too, so the state stays the last finite one.
@@ -713,7 +718,10 @@ def _optimizer_steps(state: TrainState, n, s, masks, loss_and_grad):
 
     def step(state):
         key, k_batch = jax.random.split(state.key)
-        loss, grads = loss_and_grad(state.params, k_batch)
+        if state.carry is None:
+            (loss, grads), carry = loss_and_grad(state.params, k_batch), None
+        else:
+            loss, grads, carry = loss_and_grad(state.params, k_batch, state.carry, state.step)
         grads = _masked(grads, masks)
         g_norm = global_norm(grads)
         updates, opt_state = _optimizer_update(s, grads, state.opt_state, state.params)
@@ -722,7 +730,8 @@ def _optimizer_steps(state: TrainState, n, s, masks, loss_and_grad):
         ok = jnp.isfinite(loss) & jnp.isfinite(g_norm) & jnp.isfinite(global_norm(updates))
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
         new_state = TrainState(keep(params, state.params), keep(opt_state, state.opt_state),
-                               state.step + ok.astype(jnp.int32), key)
+                               state.step + ok.astype(jnp.int32), key,
+                               keep(carry, state.carry))
         return new_state, ChunkRecord(loss, g_norm, g_norm >= s.theta, ~ok)
 
     def idle(state):

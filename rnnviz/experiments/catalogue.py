@@ -16,11 +16,12 @@ from rnnviz.engine.programs import Program
 
 def programs() -> list[Program]:
     """The whole catalogue, the programs a visitor waits for first at the front."""
-    from rnnviz.engine import init, seq2seq, train
-    from rnnviz.experiments import agreement, architectures, deep, one_layer
+    from rnnviz.engine import chars, init, seq2seq, train
+    from rnnviz.experiments import agreement, architectures, deep, one_layer, text_lab
 
     listed = (init.catalogue() + one_layer.catalogue() + deep.catalogue() + train.catalogue()
-              + agreement.catalogue() + architectures.catalogue() + seq2seq.catalogue())
+              + agreement.catalogue() + architectures.catalogue() + seq2seq.catalogue()
+              + chars.catalogue() + text_lab.catalogue())
     return [p for p in listed if p.first] + [p for p in listed if not p.first]
 
 

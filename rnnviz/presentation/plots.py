@@ -1444,6 +1444,12 @@ def _plain_text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+def visible_character(ch: str) -> str:
+    """A character as a cell of the coloured-words figure can show it: a space as ␣, a new
+    line as ⏎."""
+    return {" ": "␣", "\n": "⏎"}.get(ch, ch)
+
+
 class WordRow(NamedTuple):
     """One model's reading of a sentence: a gradient norm per word and where to mark."""
 

@@ -18,7 +18,7 @@ from rnnviz.engine.cells import CELL_LABELS, CELLS
 from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
 from rnnviz.experiments import (architectures, catalogue, deep, model_files, model_layers,
-                                one_layer, presets, seq2seq_lab, word_lab, words)
+                                one_layer, presets, seq2seq_lab, text_lab, word_lab, words)
 from rnnviz.experiments.presets import PRESETS
 from rnnviz.presentation import plots
 
@@ -51,6 +51,7 @@ PAGES = (
     ("pages/9_Words.py", "Words", ":material/text_fields:"),
     ("pages/10_Architectures.py", "Architectures", ":material/account_tree:"),
     ("pages/11_Encoder_decoder.py", "Encoder–decoder", ":material/translate:"),
+    ("pages/12_Text_generator.py", "Text generator", ":material/edit_note:"),
 )
 CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -143,8 +144,9 @@ def menu(container, query: dict[str, str] | None = None) -> None:
 DEEP_PAGE = "pages/8_Deep_bidirectional.py"
 ARCHITECTURES_PAGE = "pages/10_Architectures.py"
 SEQ2SEQ_PAGE = "pages/11_Encoder_decoder.py"
+TEXT_PAGE = "pages/12_Text_generator.py"
 FLOW_PAGES = tuple(p for p, _, _ in PAGES if p.startswith("pages/") and p not in (
-    presets.LAB, "pages/7_Theory.py", DEEP_PAGE, ARCHITECTURES_PAGE, SEQ2SEQ_PAGE))
+    presets.LAB, "pages/7_Theory.py", DEEP_PAGE, ARCHITECTURES_PAGE, SEQ2SEQ_PAGE, TEXT_PAGE))
 GATED_PAGE = "pages/3_Gate_activations.py"
 PAGE_DEFAULTS = {GATED_PAGE: {"cell": "lstm"}}  # every page opens on something to see
 
@@ -1047,6 +1049,33 @@ def seq2seq_controls(prefix: str = "s2") -> seq2seq_lab.Seq2SeqPage:
     raw = {f.key: st.session_state.get(k(f.key)) for f in seq2seq_lab.FIELDS}
     raw["source"] = st.session_state.get(k("source"), seq2seq_lab.DEFAULT_SOURCE)
     page, notices = seq2seq_lab.Seq2SeqPage.from_query(raw)
+    for notice in notices:
+        st.warning(notice)
+    return page
+
+
+def text_controls(prefix: str = "tx") -> text_lab.TextPage:
+    """The Text generator page's sidebar, bound to the URL (the text to read and the
+    position are on the page, keyed f"{prefix}_read" and f"{prefix}_position")."""
+    load_url_once(text_lab.TextPage.from_query, prefix, asdict)
+    k = lambda name: f"{prefix}_{name}"  # noqa: E731
+    fields = {f.key: f for f in text_lab.FIELDS}
+    s = st.sidebar
+    s.radio(fields["source"].label, text_lab.SOURCES, key=k("source"),
+            format_func={"shipped": "Coriolanus (shipped)", "pasted": "Paste your own"}.get)
+    s.slider(fields["k"].label, fields["k"].lo, fields["k"].hi, key=k("k"),
+             help="Characters per training step; the state is carried from one chunk to the "
+                  "next, the gradient is not.")
+    s.number_input(fields["steps"].label, fields["steps"].lo, fields["steps"].hi, step=100,
+                   key=k("steps"))
+    s.slider(fields["temperature"].label, fields["temperature"].lo, fields["temperature"].hi,
+             step=0.05, key=k("temperature"),
+             help="Samples divide the logits by it: low is safe and repetitive, high is wild.")
+    s.number_input(fields["seed"].label, fields["seed"].lo, fields["seed"].hi, step=1,
+                   key=k("seed"))
+    raw = {f.key: st.session_state.get(k(f.key)) for f in text_lab.FIELDS}
+    raw["read"] = st.session_state.get(k("read"), text_lab.DEFAULT_READ)
+    page, notices = text_lab.TextPage.from_query(raw)
     for notice in notices:
         st.warning(notice)
     return page
