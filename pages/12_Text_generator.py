@@ -125,7 +125,7 @@ rows = {f"{label}: p({nxt}) = {ex.p_target:.2f}":
         for label, ex in explained.items()}
 st.plotly_chart(ui.figure("word_gradients", rows, FLOOR,
                           "The gradient of the next character's loss reaching each character "
-                          "before it", verb=nxt), width="stretch")
+                          "before it", verb=nxt, unit="character"), width="stretch")
 st.info(text_lab.reach_sentence(explained, position, page.k), icon=":material/lightbulb:")
 st.caption(f"‖∂ℓ/∂e_s‖: ℓ = −log p(next character), e_s the embedding of the character s "
            f"steps before (the last {text_lab.WINDOW} shown). Madsen's connectivity "

@@ -1458,8 +1458,8 @@ class WordRow(NamedTuple):
     subject: int | None = None  # the index of the subject, marked on the figure
 
 
-def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
-                   ) -> go.Figure:
+def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None,
+                   unit: str = "word") -> go.Figure:
     """The sentence as coloured words: one row per model, a cell per word, coloured by
     log10 ‖∂ℓ/∂e_s‖ on one colour scale for every row (its bar under the rows), the word
     written on its cell; the subject outlined and named, the verb to predict after the
@@ -1467,6 +1467,7 @@ def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
 
     Args:
       rows: row label (e.g. "RNN: plural, p = 0.97") -> WordRow; every row the same words.
+      unit: what a cell is, for the colour bar and the hover text ("word", "character").
     """
     labels = list(rows)
     first = rows[labels[0]]
@@ -1484,16 +1485,17 @@ def word_gradients(rows: dict, floor: float, title: str, verb: str | None = None
     y = [_plain_text(label) for label in labels]
     data = [dict(type="heatmap", x=x, y=y, z=shown.tolist(), coloraxis="coloraxis",
                  text=text, xgap=3, ygap=6,
-                 hovertemplate="%{y}<br>word %{x}: %{text}<br>log10 ‖∂ℓ/∂e‖ = %{z:.2f}"
-                               "<extra></extra>")]
+                 hovertemplate=f"%{{y}}<br>{unit} %{{x}}: %{{text}}<br>log10 ‖∂ℓ/∂e‖ = "
+                               "%{z:.2f}<extra></extra>")]
     if zero.any():
         data.append(dict(type="heatmap", x=x, y=y, z=np.where(zero, 0.0, np.nan).tolist(),
                          colorscale=[[0, NO_DEPENDENCE_COLOUR], [1, NO_DEPENDENCE_COLOUR]],
                          showscale=False, xgap=3, ygap=6, text=text,
-                         hovertemplate="%{y}<br>word %{x}: %{text}<br>exactly 0<extra></extra>"))
+                         hovertemplate=f"%{{y}}<br>{unit} %{{x}}: %{{text}}<br>exactly 0"
+                                       "<extra></extra>"))
     layout = dict(
         coloraxis=dict(colorscale=_colorscale(MAGNITUDE_SCALE), cmin=lo, cmax=hi,
-                       colorbar=dict(title=dict(text="‖∂ℓ/∂e_s‖ reaching the word (log scale)"),
+                       colorbar=dict(title=dict(text=f"‖∂ℓ/∂e_s‖ reaching the {unit} (log scale)"),
                                      **_decade_colorbar(lo, hi))),
         xaxis=dict(visible=False, range=[-0.5, T - 0.5 + (1.6 if verb else 0)]),
         yaxis=dict(type="category", categoryorder="array", categoryarray=y[::-1],

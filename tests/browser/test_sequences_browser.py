@@ -52,3 +52,24 @@ def test_train_the_encoder_decoder_and_decode_a_typed_source(server, tab, varian
     decoded = tab.locator(f'{MAIN} [data-testid="stCode"]').inner_text()
     assert decoded.split()[:4] == ["source", "HHAGBC", "target", "HHAGBC"], decoded
     full_page_shot(tab, SCREENSHOTS / f"seq2seq_{variant}_{width}.png", width)
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+def test_the_text_generator_trains_samples_and_colours_what_the_next_character_hears(
+        server, tab, width, height):
+    tab.set_viewport_size({"width": width, "height": height})
+    tab.goto(f"{server}/Text_generator?steps=300&k=32&position=44")
+    wait_for_app(tab)
+    tab.locator(f"{MAIN} button").filter(has_text="Train").click()
+    tab.locator(MAIN).get_by_text("LSTM hears characters up to").wait_for()
+    wait_for_app(tab, charts=2)
+    assert exceptions(tab) == 0
+    rows = tab.evaluate("""() => {
+        const el = Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .find(e => e.layout && e.layout.title && e.layout.title.text.includes('next character'));
+        return el ? Array.from(el._fullData[0].y) : null;
+    }""")
+    assert [r.split(":")[0] for r in rows] == ["RNN", "LSTM"], rows
+    samples = tab.locator(f'{MAIN} [data-testid="stCode"]').all_inner_texts()
+    assert len(samples) == 2 and all(len(s) > 100 for s in samples)
+    full_page_shot(tab, SCREENSHOTS / f"text_generator_{width}.png", width)
