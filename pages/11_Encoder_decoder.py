@@ -8,7 +8,7 @@ import streamlit as st
 from rnnviz.engine import seq2seq
 from rnnviz.engine.cells import CELL_LABELS
 from rnnviz.experiments import seq2seq_lab
-from rnnviz.presentation import plots, ui
+from rnnviz.presentation import ui
 
 menu = ui.page_frame("Encoder–decoder: one state between the halves, or attention",
                      ":material/translate:")

@@ -1,6 +1,5 @@
 """Text generator: the courses' next-character model, trained live as Keras's stateful
 training does it, and what the next character still hears of the text before it."""
-from dataclasses import replace
 
 import numpy as np
 import streamlit as st
@@ -93,6 +92,11 @@ st.plotly_chart(ui.figure(
     run["unigram"], "the characters' frequencies alone", "Training loss (nats per character)",
     styles={CELL_SHORT_NAMES[c]: plots.cell_line(c) for c in run["snaps"]}), width="stretch")
 
+def read_text(text: str) -> None:
+    """Put a sample into the box below (a callback: it runs before the box is drawn)."""
+    st.session_state["tx_read"] = text
+
+
 st.markdown(f"#### Samples at temperature {page.temperature:g}")
 for column, (cell, snaps) in zip(st.columns(len(runs)), run["snaps"].items()):
     if snaps:
@@ -100,6 +104,8 @@ for column, (cell, snaps) in zip(st.columns(len(runs)), run["snaps"].items()):
                               page.temperature, page.seed)
         column.markdown(f"**{CELL_SHORT_NAMES[cell]}**, step {snaps[-1].step}")
         column.code(sample, language=None)
+        column.button("Read this sample below", key=f"tx_use_{cell}", on_click=read_text,
+                      args=(sample[:text_lab.EXPLAIN_LENGTH],), icon=":material/south:")
 
 st.markdown("#### What does the next character hear?")
 st.text_area("Text to read (the models predict each next character)", key="tx_read",
@@ -120,12 +126,12 @@ explained = {CELL_SHORT_NAMES[c]: text_lab.explain_next(c, snaps[-1].state, read
 first = max(0, position - text_lab.WINDOW + 1)
 shown = [plots.visible_character(ch) for ch in chars.decode(read_ids[first:position + 1])]
 nxt = plots.visible_character(chars.decode(read_ids[position + 1:position + 2]))
-rows = {f"{label}: p({nxt}) = {ex.p_target:.2f}":
+rows = {f"{label}: p = {ex.p_target:.2f}":
         plots.WordRow(tuple(shown), ex.grad_norms[first:position + 1])
         for label, ex in explained.items()}
 st.plotly_chart(ui.figure("word_gradients", rows, FLOOR,
-                          "The gradient of the next character's loss reaching each character "
-                          "before it", verb=nxt, unit="character"), width="stretch")
+                          f"What the loss of the next character ({nxt}) reaches",
+                          verb=nxt, unit="character"), width="stretch")
 st.info(text_lab.reach_sentence(explained, position, page.k), icon=":material/lightbulb:")
 st.caption(f"‖∂ℓ/∂e_s‖: ℓ = −log p(next character), e_s the embedding of the character s "
            f"steps before (the last {text_lab.WINDOW} shown). Madsen's connectivity "

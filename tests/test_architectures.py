@@ -12,6 +12,7 @@ from rnnviz.engine.cells import STEPS, init_carry
 from rnnviz.experiments import architectures as arch
 from rnnviz.experiments import one_layer
 from rnnviz.experiments.claims import format_value
+from tests.test_app import open_page as open_app_page
 
 T, H = 6, 8
 
@@ -153,13 +154,7 @@ PAGE = "pages/10_Architectures.py"
 
 
 def open_page(query=None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../app.py", default_timeout=300)  # as tests/test_app.py opens it
-    at.query_params.update(query or {})
-    at.switch_page(PAGE)
-    at.run()
-    return at
+    return open_app_page(PAGE, query)
 
 
 def test_the_page_shows_four_diagrams_four_maps_and_their_sentences():

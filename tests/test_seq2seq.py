@@ -13,6 +13,7 @@ import pytest
 
 from rnnviz.engine import seq2seq as S
 from rnnviz.experiments import seq2seq_lab as lab
+from tests.test_app import open_page as open_app_page
 
 L = 5
 
@@ -172,13 +173,7 @@ PAGE = "pages/11_Encoder_decoder.py"
 
 
 def open_page(query=None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../app.py", default_timeout=600)
-    at.query_params.update(query or {})
-    at.switch_page(PAGE)
-    at.run()
-    return at
+    return open_app_page(PAGE, query)
 
 
 def test_the_page_shows_both_models_untrained_then_trains_them_and_decodes_a_source():

@@ -2,7 +2,6 @@
 BPTT with the state carried across steps, sampling, what the next character hears, and the
 page's sentences against the arrays."""
 import functools
-import re
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ import pytest
 from rnnviz.engine import chars
 from rnnviz.engine.cells import STEPS, init_carry
 from rnnviz.experiments import text_lab
+from tests.test_app import open_page as open_app_page
 
 TEXT = chars.encode(chars.shipped_text())[0]
 
@@ -159,13 +159,7 @@ PAGE = "pages/12_Text_generator.py"
 
 
 def open_page(query=None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file("../app.py", default_timeout=600)
-    at.query_params.update(query or {})
-    at.switch_page(PAGE)
-    at.run()
-    return at
+    return open_app_page(PAGE, query)
 
 
 def test_the_page_trains_both_cells_samples_and_colours_the_characters():
@@ -179,6 +173,9 @@ def test_the_page_trains_both_cells_samples_and_colours_the_characters():
     assert "RNN: loss" in infos and "LSTM hears characters up to" in infos and "k = 16" in infos
     at.slider(key="tx_position").set_value(35).run()
     assert not at.exception and at.query_params["position"] in ("35", ["35"])
+    at.button(key="tx_use_lstm").click().run()  # the LSTM's sample is read below
+    assert not at.exception
+    assert at.text_area(key="tx_read").value == at.get("code")[1].value[:128]
     at.text_area(key="tx_read").set_value("ab").run()
     assert not at.exception and any("at least three" in i.value for i in at.info)
 

@@ -16,7 +16,6 @@ whose probe also samples SAMPLE_LENGTH characters at a temperature from a prompt
 """
 import dataclasses
 import math
-import string
 from functools import partial
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -51,7 +50,11 @@ EMBED = 32
 HIDDEN = 128
 STREAMS = 16  # streams read side by side: the batch
 K_MAX = 64  # the longest chunk (truncation length) a program reads
-MAX_TEXT = 24_576  # characters a program holds (the shipped text fits)
+MAX_TEXT = 24_576  # characters a text may have (the shipped text fits)
+# The text array a program holds: a chunk reads K_MAX characters and their successors from
+# each stream, past the text's end for the last stream (those steps are masked), never past
+# the array's end.
+TEXT_SLOTS = MAX_TEXT + K_MAX + 1
 MAX_PASTED = 20_000
 SAMPLE_LENGTH = 240
 PROMPT_MAX = 64
@@ -132,7 +135,7 @@ def decode(ids) -> str:
 
 
 def padded_text(ids: np.ndarray) -> np.ndarray:
-    out = np.zeros(MAX_TEXT, np.int32)
+    out = np.zeros(TEXT_SLOTS, np.int32)
     out[:len(ids)] = ids
     return out
 
@@ -274,7 +277,7 @@ def sample(c: CharConfig, state: TrainState, text_length: int, prompt: str,
     """SAMPLE_LENGTH characters from a state's weights (no training)."""
     p, pl = prompt_ids(prompt)
     _, _, ys = _chunk(state, np.int32(0), np.bool_(True), setting(c, text_length),
-                      np.zeros(MAX_TEXT, np.int32), p, pl, np.float32(temperature),
+                      np.zeros(TEXT_SLOTS, np.int32), p, pl, np.float32(temperature),
                       np.array([0, seed], np.uint32), cell=c.cell)
     return decode(np.asarray(ys))
 

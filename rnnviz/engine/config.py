@@ -138,3 +138,18 @@ def to_query(fields: tuple[Field, ...], values: Mapping[str, Any]) -> dict[str, 
         else:
             out[field.key] = str(value)
     return out
+
+
+def parse_text(raw: Mapping[str, Any], key: str, default: str, limit: int,
+               what: str) -> tuple[str, list[str]]:
+    """A free-text setting (a sentence, a source) from raw values: the last one given, the
+    default if none, cut to `limit` characters with a notice naming `what` it is. Text is
+    data: it is never parsed or rendered as markup."""
+    text = raw.get(key)
+    if isinstance(text, (list, tuple)):
+        text = text[-1] if text else None
+    text = default if text is None else str(text)
+    if len(text) <= limit:
+        return text, []
+    return text[:limit], [f"The {what} in the link has {len(text)} characters; the first "
+                          f"{limit} are read."]

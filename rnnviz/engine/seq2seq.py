@@ -39,7 +39,6 @@ from rnnviz.engine.programs import Program
 from rnnviz.engine.train import (
     CHUNK_STEPS,
     OPTIMIZERS,
-    ChunkRecord,
     Readout,
     TrainState,
     _batch_loss_and_grad,

@@ -18,7 +18,6 @@ import numpy as np
 from rnnviz.engine import config as cfg
 from rnnviz.engine import programs
 from rnnviz.engine.bptt import (
-    FLOOR,
     LOSS_PLACEMENTS,
     first_nonfinite,
     flow,

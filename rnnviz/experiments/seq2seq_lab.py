@@ -47,15 +47,8 @@ class Seq2SeqPage:
     @classmethod
     def from_query(cls, raw) -> tuple["Seq2SeqPage", list[str]]:
         values, notices = cfg.parse(FIELDS, raw)
-        source = raw.get("source")
-        if isinstance(source, (list, tuple)):
-            source = source[-1] if source else None
-        source = DEFAULT_SOURCE if source is None else str(source)
-        if len(source) > MAX_SOURCE_CHARS:
-            notices.append(f"The source in the link has {len(source)} characters; the first "
-                           f"{MAX_SOURCE_CHARS} are read.")
-            source = source[:MAX_SOURCE_CHARS]
-        return cls(**values, source=source), notices
+        source, cut = cfg.parse_text(raw, "source", DEFAULT_SOURCE, MAX_SOURCE_CHARS, "source")
+        return cls(**values, source=source), notices + cut
 
     def to_query(self) -> dict[str, str]:
         return {**cfg.to_query(FIELDS, dataclasses.asdict(self)), "source": self.source}

@@ -17,7 +17,7 @@ from rnnviz.experiments.claims import format_value
 from rnnviz.experiments.model_files import Head, LoadedModel
 
 PAIR = ("rnn", "lstm")
-WINDOW = 48  # characters drawn before the one predicted
+WINDOW = 32  # characters drawn before the one predicted (legible at 1024 pixels)
 EXPLAIN_LENGTH = words.WORD_BUCKETS[-1]  # 128: the characters `explain` reads at most
 REACH_SHARE = 1e-3  # "hears" a character: ‖∂ℓ/∂e_s‖ at least this share of the largest
 DEFAULT_READ = "First Citizen:\nBefore we proceed any further, hear me speak."
@@ -49,15 +49,8 @@ class TextPage:
     @classmethod
     def from_query(cls, raw) -> tuple["TextPage", list[str]]:
         values, notices = cfg.parse(FIELDS, raw)
-        read = raw.get("read")
-        if isinstance(read, (list, tuple)):
-            read = read[-1] if read else None
-        read = DEFAULT_READ if read is None else str(read)
-        if len(read) > EXPLAIN_LENGTH:
-            notices.append(f"The text to read has {len(read)} characters; the first "
-                           f"{EXPLAIN_LENGTH} are read.")
-            read = read[:EXPLAIN_LENGTH]
-        return cls(**values, read=read), notices
+        read, cut = cfg.parse_text(raw, "read", DEFAULT_READ, EXPLAIN_LENGTH, "text to read")
+        return cls(**values, read=read), notices + cut
 
     def to_query(self) -> dict[str, str]:
         return {**cfg.to_query(FIELDS, dataclasses.asdict(self)), "read": self.read}

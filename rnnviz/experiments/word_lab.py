@@ -59,15 +59,8 @@ class WordsPage:
     @classmethod
     def from_query(cls, raw) -> tuple["WordsPage", list[str]]:
         values, notices = cfg.parse(FIELDS, raw)
-        text = raw.get("text")
-        if isinstance(text, (list, tuple)):
-            text = text[-1] if text else None
-        text = DEFAULT_TEXT if text is None else str(text)
-        if len(text) > language.MAX_CHARS:
-            notices.append(f"The sentence in the link has {len(text)} characters; the first "
-                           f"{language.MAX_CHARS} are read.")
-            text = text[: language.MAX_CHARS]
-        return cls(**values, text=text), notices
+        text, cut = cfg.parse_text(raw, "text", DEFAULT_TEXT, language.MAX_CHARS, "sentence")
+        return cls(**values, text=text), notices + cut
 
     def to_query(self) -> dict[str, str]:
         values = dataclasses.asdict(self)

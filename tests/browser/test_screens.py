@@ -60,7 +60,8 @@ def layout_facts(pg) -> dict:
             const chart = box(document.querySelector('.js-plotly-plot'));
             const side = document.querySelector('[data-testid="stSidebarUserContent"]');
             const widget = side && side.querySelector(
-                '[data-testid="stSelectbox"], [data-testid="stSlider"], [data-testid="stCheckbox"]');
+                '[data-testid="stSelectbox"], [data-testid="stSlider"], [data-testid="stCheckbox"],'
+                + ' [data-testid="stRadio"]');
             const labels = Array.from(document.querySelectorAll(
                 '[data-testid="stMetricLabel"] p, [data-testid="stMetricValue"] div'));
             return {
