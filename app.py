@@ -42,10 +42,13 @@ st.markdown(
 | **Gate activations** | the LSTM's and GRU's gates over time: how often each saturates, how long the cell state remembers |
 | **Why it vanishes** | the spectrum of W_hh and the step Jacobians behind the curves |
 | **Connectivity** | what each hidden state still remembers of each input |
-| **Training lab** | three cells trained on the adding, copy-memory and sine tasks |
+| **Training lab** | three cells trained on the adding, copy-memory and sine tasks, with full or truncated backpropagation through time |
 | **Deep & bidirectional** | stacks of layers, two reading directions, where the loss reads: the gradient through depth and time on one map |
 | **Theory** | the equations, each linked to the view that shows it |
 | **Words** | an RNN and an LSTM trained on subject–verb agreement: which words of a sentence you type still get the gradient, and how far back each finds the subject |
+| **Architectures** | many-to-one, aligned, one-to-many and encoder–decoder unrolled, each beside the map of which inputs each output's loss reaches |
+| **Encoder–decoder** | one trained live to copy a sequence, beside the same model with the source reversed or with attention: how far each output's gradient travels |
+| **Text generator** | the courses' next-character model trained live, statefully, with samples, and which earlier characters the next one still hears |
 
 **Your own model.** Open *Bring your own model* in the sidebar and upload a PyTorch
 `state_dict` (.safetensors or .npz) or a Keras 3 `.keras` file: **Gradient flow** then shows
