@@ -88,8 +88,9 @@ for column, (name, grad_map) in zip(st.columns(len(maps)), maps.items()):
                                   "output j", "source input i"), width="stretch",
                         key=f"map_{name}")
 st.info(seq2seq_lab.map_sentence(page, maps), icon=":material/lightbulb:")
-st.caption("Row j: how strongly output j's loss reaches each source symbol, RMS over a fixed "
-           "batch of 64 sources, in the source's own order. The symbol output j must write is "
+st.caption(f"Row j: how strongly output j's loss reaches each source symbol, RMS over "
+           f"{seq2seq.MAP_SOURCES} fixed sources, in the source's own order. The symbol output j "
+           "must write is "
            + ("on the diagonal." if page.task == "copy" else "on the anti-diagonal.")
            + (" After training, an output the model is sure of has a small loss and so a small "
               "gradient: the paths themselves show best in the untrained maps (change any "

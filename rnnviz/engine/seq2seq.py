@@ -20,7 +20,7 @@ Everything a student sets is data (the length L ≤ MAX_LENGTH, the two reversal
 the optimiser), so each cell has one program (`_chunk`): CHUNK_STEPS optimiser steps of the
 engine's one training loop (`train._optimizer_steps`), then, on request, the probe: the loss
 and accuracy on a fixed batch, the map ‖∂ℓ_j/∂x_i‖ (output j × source input i, in the
-source's own order), and for one shown source the attention weights and the greedy decoding.
+source's own order, over the batch's first MAP_SOURCES sources), and for one shown source the attention weights and the greedy decoding.
 """
 import dataclasses
 import math
@@ -57,6 +57,7 @@ MAX_LENGTH = 20  # source (and output) steps every program runs at
 HIDDEN = 64  # units of the encoder and of the decoder
 BATCH = 64  # sequences per optimiser step
 PROBE = 64  # sequences of the fixed probe batch
+MAP_SOURCES = 16  # of them, the map's RMS is over the first 16 (a reverse pass per output each)
 BOUNDS = {"length": (2, MAX_LENGTH), "steps": (1, 5000), "learning_rate": (1e-5, 1.0),
           "seed": (0, 2**31 - 1), "snapshot_every": (1, 200)}
 # The loss of a model that has learned nothing about the source: a uniform guess over the
@@ -273,7 +274,7 @@ def _loss_and_grad(cell: str, s: Setting, params: Seq2Seq, key):
 class Probe(NamedTuple):
     loss: jax.Array  # () mean loss of the probe batch
     accuracy: jax.Array  # () share of the probe batch's outputs right (teacher forced)
-    grad_map: jax.Array  # (MAX_LENGTH, MAX_LENGTH): ‖∂ℓ_j/∂x_i‖, RMS over the probe batch
+    grad_map: jax.Array  # (MAX_LENGTH, MAX_LENGTH): ‖∂ℓ_j/∂x_i‖, RMS over MAP_SOURCES sources
     alpha: jax.Array  # (MAX_LENGTH, MAX_LENGTH): the shown source's attention weights
     greedy: jax.Array  # (MAX_LENGTH,) int32: the shown source decoded greedily
 
@@ -321,8 +322,8 @@ def _probe(cell: str, s: Setting, params: Seq2Seq, shown) -> Probe:
     right = jnp.where(real, jnp.argmax(logits, -1) == ys.T, False)
     n = s.length.astype(jnp.float32) * PROBE
     greedy, alpha = _greedy(cell, s, params, shown[None])
-    return Probe(jnp.sum(losses) / n, jnp.sum(right) / n, _grad_map(cell, s, params, src),
-                 alpha, greedy)
+    return Probe(jnp.sum(losses) / n, jnp.sum(right) / n,
+                 _grad_map(cell, s, params, src[:MAP_SOURCES]), alpha, greedy)
 
 
 def _all_entries(params):

@@ -19,7 +19,7 @@ def chart_count(pg) -> int:
     return pg.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
 
 
-@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+@pytest.mark.parametrize("width, height", [(1024, 768)])  # 1280: tests/browser/test_screens.py
 def test_the_four_architectures_are_drawn_beside_their_maps(server, tab, width, height):
     tab.set_viewport_size({"width": width, "height": height})
     tab.goto(f"{server}/Architectures?cell=lstm&T=16")
@@ -40,10 +40,10 @@ def test_the_four_architectures_are_drawn_beside_their_maps(server, tab, width, 
 def test_train_the_encoder_decoder_and_decode_a_typed_source(server, tab, variant, width,
                                                             height):
     tab.set_viewport_size({"width": width, "height": height})
-    tab.goto(f"{server}/Encoder_decoder?L=6&steps=100&variant={variant}")
+    tab.goto(f"{server}/Encoder_decoder?L=6&steps=50&variant={variant}")
     wait_for_app(tab, charts=2)
     tab.locator(f"{MAIN} button").filter(has_text="Train").click()
-    tab.locator(MAIN).get_by_text("of the symbols right after 100 steps").wait_for()
+    tab.locator(MAIN).get_by_text("of the symbols right after 50 steps").wait_for()
     wait_for_app(tab, charts=3)
     type_into(tab, "Source: letters", "HHAGBC")
     tab.locator(MAIN).get_by_text("HHAGBC").first.wait_for()
@@ -54,11 +54,11 @@ def test_train_the_encoder_decoder_and_decode_a_typed_source(server, tab, varian
     full_page_shot(tab, SCREENSHOTS / f"seq2seq_{variant}_{width}.png", width)
 
 
-@pytest.mark.parametrize("width, height", [(1280, 720), (1024, 768)])
+@pytest.mark.parametrize("width, height", [(1024, 768)])
 def test_the_text_generator_trains_samples_and_colours_what_the_next_character_hears(
         server, tab, width, height):
     tab.set_viewport_size({"width": width, "height": height})
-    tab.goto(f"{server}/Text_generator?steps=300&k=32&position=44")
+    tab.goto(f"{server}/Text_generator?steps=150&k=32&position=44")
     wait_for_app(tab)
     tab.locator(f"{MAIN} button").filter(has_text="Train").click()
     tab.locator(MAIN).get_by_text("LSTM hears characters up to").wait_for()
