@@ -100,8 +100,13 @@ def read_text(text: str) -> None:
 st.markdown(f"#### Samples at temperature {page.temperature:g}")
 for column, (cell, snaps) in zip(st.columns(len(runs)), run["snaps"].items()):
     if snaps:
-        sample = chars.sample(page.config(cell), snaps[-1].state, run["length"], "\n",
-                              page.temperature, page.seed)
+        # Drawn once per model and temperature: a rerun that moves the position reuses it.
+        drawn = (cell, snaps[-1].step, page.temperature)
+        if drawn not in run.setdefault("samples", {}):
+            run["samples"][drawn] = chars.sample(page.config(cell), snaps[-1].state,
+                                                 run["length"], "\n", page.temperature,
+                                                 page.seed)
+        sample = run["samples"][drawn]
         column.markdown(f"**{CELL_SHORT_NAMES[cell]}**, step {snaps[-1].step}")
         column.code(sample, language=None)
         column.button("Read this sample below", key=f"tx_use_{cell}", on_click=read_text,

@@ -15,7 +15,7 @@ the text (≤ MAX_TEXT characters), the optimiser; so each cell has one program 
 whose probe also samples SAMPLE_LENGTH characters at a temperature from a prompt.
 """
 import dataclasses
-import math
+import time
 from functools import partial
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -27,19 +27,22 @@ import optax
 
 from rnnviz.engine import programs
 from rnnviz.engine.bptt import _carry0, _scan
-from rnnviz.engine.cells import GATE_BLOCKS, STEPS, CellParams
+from rnnviz.engine.cells import STEPS
 from rnnviz.engine.programs import Program
 from rnnviz.engine.train import (
-    CHUNK_STEPS,
     OPTIMIZERS,
     Readout,
     TrainState,
     WordModel,
     _check_bounds,
     _choice,
+    _advance_by,
     _measured_if,
     _optimizer_steps,
+    all_entries,
     optimizer_states,
+    pytorch_cell,
+    pytorch_uniform,
 )
 
 CELLS = ("rnn", "lstm", "gru")
@@ -151,21 +154,14 @@ def unigram_loss(ids: np.ndarray) -> float:
 # --- The model ---
 
 
-def _uniform(rng, shape, fan_in: int) -> np.ndarray:
-    bound = 1.0 / math.sqrt(fan_in)
-    return rng.uniform(-bound, bound, shape).astype(np.float32)
-
-
 def init_model(c: CharConfig) -> WordModel:
     """PyTorch's defaults, from the seed alone: an embedding N(0, 1), the cell and the
     readout U(±1/√H) (numpy)."""
     rng = np.random.default_rng([c.seed, 7])
-    G = GATE_BLOCKS[c.cell]
-    cell = CellParams(_uniform(rng, (G * HIDDEN, EMBED), HIDDEN),
-                      _uniform(rng, (G * HIDDEN, HIDDEN), HIDDEN),
-                      _uniform(rng, (G * HIDDEN,), HIDDEN), _uniform(rng, (G * HIDDEN,), HIDDEN))
+    cell = pytorch_cell(rng, c.cell, EMBED, HIDDEN)
     return WordModel(rng.standard_normal((V, EMBED)).astype(np.float32), cell,
-                     Readout(_uniform(rng, (V, HIDDEN), HIDDEN), _uniform(rng, (V,), HIDDEN)))
+                     Readout(pytorch_uniform(rng, (V, HIDDEN), HIDDEN),
+                             pytorch_uniform(rng, (V,), HIDDEN)))
 
 
 def initial_state(c: CharConfig) -> TrainState:
@@ -234,16 +230,12 @@ def _sample(cell: str, params: WordModel, prompt, prompt_length, temperature, ke
     return ys.astype(jnp.int32)
 
 
-def _all_entries(params):
-    return jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
-
-
 @programs.jit(static_argnames=("cell",))
 def _chunk(state: TrainState, n, want_sample, s: Setting, text, prompt, prompt_length,
            temperature, sample_key, *, cell):
     """The text generator's program: n ≤ CHUNK_STEPS stateful optimiser steps, then, if
     want_sample, SAMPLE_LENGTH characters sampled from the weights reached (else zeros)."""
-    state, record = _optimizer_steps(state, n, s, _all_entries(state.params),
+    state, record = _optimizer_steps(state, n, s, all_entries(state.params),
                                      partial(_loss_and_grad, cell, s, text))
     sample = _measured_if(want_sample, partial(_sample, cell), state.params, prompt,
                           prompt_length, temperature, sample_key)
@@ -289,8 +281,6 @@ def train(c: CharConfig, ids: np.ndarray, prompt: str = "\n",
     if len(ids) < min_text_length(c.k):
         raise ValueError(f"the text has {len(ids)} characters; chunks of {c.k} in {STREAMS} "
                          f"streams need at least {min_text_length(c.k)}.")
-    import time
-
     clock = clock or time.monotonic
     started = clock()
     state, s, text = initial_state(c), setting(c, len(ids)), padded_text(ids)
@@ -306,14 +296,10 @@ def train(c: CharConfig, ids: np.ndarray, prompt: str = "\n",
     done = 0
     while done < c.steps:
         n = min(c.snapshot_every, c.steps - done)
-        losses, bad = [], False
-        for k in range(0, n, CHUNK_STEPS):
-            m = min(CHUNK_STEPS, n - k)
-            state, record, ys = call(state, m, k + m >= n)
-            losses.append(np.asarray(record.losses)[:m])
-            bad = bad or bool(np.asarray(record.bad)[:m].any())
+        state, record, ys = _advance_by(call, state, n)
         done += n
-        yield Snapshot(int(state.step), np.concatenate(losses), decode(np.asarray(ys)),
+        bad = bool(record.bad.any())
+        yield Snapshot(int(state.step), record.losses, decode(np.asarray(ys)),
                        clock() - started, bad, state)
         if bad:
             return

@@ -37,16 +37,19 @@ from rnnviz.engine.bptt import _carry0, _scan
 from rnnviz.engine.cells import GATE_BLOCKS, STEPS, CellParams
 from rnnviz.engine.programs import Program
 from rnnviz.engine.train import (
-    CHUNK_STEPS,
     OPTIMIZERS,
     Readout,
     TrainState,
     _batch_loss_and_grad,
     _check_bounds,
     _choice,
+    _advance_by,
     _measured_if,
     _optimizer_steps,
+    all_entries,
     optimizer_states,
+    pytorch_cell,
+    pytorch_uniform,
 )
 
 CELLS = ("rnn", "lstm", "gru")
@@ -126,29 +129,18 @@ def setting(c: Seq2SeqConfig) -> Setting:
                    np.float32(c.learning_rate), np.float32(CLIP))
 
 
-def _uniform(rng, shape, fan_in: int) -> np.ndarray:
-    """PyTorch's default for recurrent and linear layers: U(±1/√fan_in), float32."""
-    bound = 1.0 / math.sqrt(fan_in)
-    return rng.uniform(-bound, bound, shape).astype(np.float32)
-
-
-def _cell(rng, cell: str, inputs: int) -> CellParams:
-    G, H = GATE_BLOCKS[cell], HIDDEN
-    return CellParams(_uniform(rng, (G * H, inputs), H), _uniform(rng, (G * H, H), H),
-                      _uniform(rng, (G * H,), H), _uniform(rng, (G * H,), H))
-
-
 def init_model(c: Seq2SeqConfig) -> Seq2Seq:
     """The initial weights (numpy), PyTorch's defaults, from the seed alone: the runs of
     one seed (with and without attention, forward or reversed) start from the same
     encoder, decoder and readout."""
     rng = np.random.default_rng([c.seed, GATE_BLOCKS[c.cell]])
     H = HIDDEN
-    return Seq2Seq(_cell(rng, c.cell, SYMBOLS), _cell(rng, c.cell, SYMBOLS + 1 + H),
-                   Attention(_uniform(rng, (H, H), H), _uniform(rng, (H, H), H),
-                             _uniform(rng, (H,), H)),
-                   Readout(_uniform(rng, (SYMBOLS, 2 * H), 2 * H),
-                           _uniform(rng, (SYMBOLS,), 2 * H)))
+    return Seq2Seq(pytorch_cell(rng, c.cell, SYMBOLS, H),
+                   pytorch_cell(rng, c.cell, SYMBOLS + 1 + H, H),
+                   Attention(pytorch_uniform(rng, (H, H), H), pytorch_uniform(rng, (H, H), H),
+                             pytorch_uniform(rng, (H,), H)),
+                   Readout(pytorch_uniform(rng, (SYMBOLS, 2 * H), 2 * H),
+                           pytorch_uniform(rng, (SYMBOLS,), 2 * H)))
 
 
 def data_key(seed: int) -> np.ndarray:
@@ -326,15 +318,11 @@ def _probe(cell: str, s: Setting, params: Seq2Seq, shown) -> Probe:
                  _grad_map(cell, s, params, src[:MAP_SOURCES]), alpha, greedy)
 
 
-def _all_entries(params):
-    return jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
-
-
 @programs.jit(static_argnames=("cell",))
 def _chunk(state: TrainState, n, want_probe, s: Setting, shown, *, cell):
     """The encoder–decoder's program: n ≤ CHUNK_STEPS optimiser steps of the engine's one
     loop, then, if want_probe, the Probe of the weights reached (else zeros)."""
-    state, record = _optimizer_steps(state, n, s, _all_entries(state.params),
+    state, record = _optimizer_steps(state, n, s, all_entries(state.params),
                                      partial(_loss_and_grad, cell, s))
     probe = _measured_if(want_probe, partial(_probe, cell, s), state.params, shown)
     return state, record, probe
@@ -398,20 +386,17 @@ def train(c: Seq2SeqConfig, shown: np.ndarray) -> Iterator[Snapshot]:
     `shown` (MAX_LENGTH,) is the source whose attention and greedy decoding are recorded.
     A step that goes non-finite ends the run with a last snapshot marked diverged."""
     state, s, done = initial_state(c), setting(c), 0
-    _, _, probe = _chunk(state, np.int32(0), np.bool_(True), s, shown, cell=c.cell)
-    yield _padded_snapshot(c, state, np.zeros(0), probe, False)
+
+    def call(state, n, measure):
+        return _chunk(state, np.int32(n), np.bool_(measure), s, shown, cell=c.cell)
+
+    yield _padded_snapshot(c, state, np.zeros(0), call(state, 0, True)[2], False)
     while done < c.steps:
         n = min(c.snapshot_every, c.steps - done)
-        losses, bad = [], False
-        for k in range(0, n, CHUNK_STEPS):
-            m = min(CHUNK_STEPS, n - k)
-            last = k + m >= n
-            state, record, probe = _chunk(state, np.int32(m), np.bool_(last), s, shown,
-                                          cell=c.cell)
-            losses.append(np.asarray(record.losses)[:m])
-            bad = bad or bool(np.asarray(record.bad)[:m].any())
+        state, record, probe = _advance_by(call, state, n)
         done += n
-        yield _padded_snapshot(c, state, np.concatenate(losses), probe, bad)
+        bad = bool(record.bad.any())
+        yield _padded_snapshot(c, state, record.losses, probe, bad)
         if bad:
             return
 

@@ -833,6 +833,28 @@ def _advance(config: TrainConfig, state: TrainState, probe_key, n: int):
                        state, n)
 
 
+def pytorch_uniform(rng: np.random.Generator, shape, fan_in: int) -> np.ndarray:
+    """PyTorch's default for recurrent and linear layers, U(±1/√fan_in), float32, drawn on
+    the host from a numpy Generator (the sequence models' weights: no program per shape)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+
+def pytorch_cell(rng: np.random.Generator, cell: str, inputs: int, hidden: int) -> CellParams:
+    """A cell's weights as ``nn.RNN / nn.LSTM / nn.GRU`` draws them by default (w_ih, w_hh,
+    b_ih, b_hh in that order), from `rng`."""
+    G = GATE_BLOCKS[cell]
+    return CellParams(pytorch_uniform(rng, (G * hidden, inputs), hidden),
+                      pytorch_uniform(rng, (G * hidden, hidden), hidden),
+                      pytorch_uniform(rng, (G * hidden,), hidden),
+                      pytorch_uniform(rng, (G * hidden,), hidden))
+
+
+def all_entries(params):
+    """Masks for `_optimizer_steps` that keep every entry (a model with no padded units)."""
+    return jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
+
+
 def _advance_by(call, state: TrainState, n: int):
     """n steps through ``call(state, k, measure) -> (state, ChunkRecord, measured)``, a chunk
     program of any model run for k <= CHUNK_STEPS steps, measuring (its probe or held-out
