@@ -7,7 +7,7 @@ import streamlit as st
 
 from rnnviz.engine import seq2seq
 from rnnviz.engine.cells import CELL_LABELS
-from rnnviz.experiments import seq2seq_lab
+from rnnviz.experiments import architectures, seq2seq_lab
 from rnnviz.presentation import ui
 
 menu = ui.page_frame("Encoder–decoder: one state between the halves, or attention",
@@ -78,11 +78,7 @@ else:
 
 st.markdown(f"#### How far does each output's gradient travel? ‖∂ℓ_j/∂x_i‖, {stage}")
 maps = {name: snap.grad_map for name, snap in latest.items()}
-values = np.concatenate([m.ravel() for m in maps.values()])
-shown_values = values[np.isfinite(values) & (values > 0)]
-zrange = ((float(np.log10(shown_values.min())), float(np.log10(shown_values.max())))
-          if shown_values.size else (0.0, 1.0))
-zrange = (zrange[0], max(zrange[1], zrange[0] + 1.0))
+zrange = architectures.log10_range(maps.values())
 for column, (name, grad_map) in zip(st.columns(len(maps)), maps.items()):
     column.plotly_chart(ui.figure("architecture_map", grad_map, labels[name], zrange,
                                   "output j", "source input i"), width="stretch",

@@ -32,7 +32,7 @@ def field_values(field):
 
 def page_keys(page: str):
     if page == LAB:
-        return train.FIELDS + (ui.COMPARE_FIELD,)
+        return train.FIELDS + (train.COMPARE_FIELD,)
     if page in ui.FLOW_PAGES:
         return one_layer.FIELDS + (one_layer.VARY_FIELD,)
     return one_layer.FIELDS[:2]  # pages without settings must ignore any key

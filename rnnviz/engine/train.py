@@ -190,6 +190,8 @@ def _fields() -> tuple:
 
 
 FIELDS = _fields()
+# The Training lab's one setting beyond a run's: train the three cells side by side.
+COMPARE_FIELD = cfg.Field("compare", True, bool)
 
 
 def config_from_query(raw) -> tuple[TrainConfig, list[str]]:

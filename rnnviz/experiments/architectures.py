@@ -204,10 +204,11 @@ def sentences(m: Maps) -> dict[str, str]:
     }
 
 
-def log10_range(m: Maps) -> tuple[float, float]:
-    """(low, high) log10 of the positive finite entries of the four maps, at least one
-    decade apart: the one colour scale of the page (exact zeros are drawn grey, apart)."""
-    values = np.concatenate([np.ravel(a) for a in m])
+def log10_range(arrays) -> tuple[float, float]:
+    """(low, high) log10 of the positive finite entries of the maps (the four of `Maps`, or
+    any others shown side by side), at least one decade apart: one colour scale for a
+    page's maps (exact zeros are drawn grey, apart)."""
+    values = np.concatenate([np.ravel(a) for a in arrays])
     shown = values[np.isfinite(values) & (values > 0)]
     if shown.size == 0:
         return 0.0, 1.0

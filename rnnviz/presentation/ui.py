@@ -17,10 +17,10 @@ from rnnviz.engine.bptt import FLOOR, LOSS_PLACEMENTS
 from rnnviz.engine.cells import CELL_LABELS, CELLS
 from rnnviz.engine.init import RADIUS_KINDS, SCHEME_LABELS, SCHEMES
 from rnnviz.engine.tasks import INPUT_KINDS, INPUT_LABELS, TASKS
-from rnnviz.experiments import (architectures, catalogue, deep, model_files, model_layers,
+from rnnviz.experiments import (architectures, catalogue, deep, lessons, model_files, model_layers,
                                 one_layer, presets, seq2seq_lab, text_lab, word_lab, words)
 from rnnviz.experiments.presets import PRESETS
-from rnnviz.presentation import plots
+from rnnviz.presentation import lesson_view, plots, rooms
 
 # A class's sessions run in their own script threads, and glibc kept what their results
 # freed: with large blocks served by mmap the load test's peak fell from 666 to 482 MB
@@ -52,6 +52,7 @@ PAGES = (
     ("pages/10_Architectures.py", "Architectures", ":material/account_tree:"),
     ("pages/11_Encoder_decoder.py", "Encoder–decoder", ":material/translate:"),
     ("pages/12_Text_generator.py", "Text generator", ":material/edit_note:"),
+    ("pages/13_Lesson.py", "Lesson", ":material/co_present:"),
 )
 CACHE_ENTRIES = 64
 LOSS_LABELS = {"last": "last step only", "all": "every step (summed)"}
@@ -103,6 +104,7 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
     st.html(FRAME_CSS)
     st.markdown(f"### {title}")
     menu_slot = st.sidebar.container()
+    back_to_the_teacher()  # a student who followed a room and wandered off
     model_sidebar()  # the session's model, on every page, right under the menu
     model_refused_notice()
     return menu_slot
@@ -157,7 +159,7 @@ def carried_query(target: str, query: dict[str, str]) -> dict[str, str]:
     if target in FLOW_PAGES:
         fields = one_layer.FIELDS
     elif target == presets.LAB:
-        fields = train.FIELDS + (COMPARE_FIELD,)
+        fields = train.FIELDS + (train.COMPARE_FIELD,)
     elif target == DEEP_PAGE:
         fields = deep.FIELDS
     elif target == ARCHITECTURES_PAGE:
@@ -563,12 +565,11 @@ TRAIN_OPTIONAL = ("spectral_radius", "forget_bias", "chrono_tmax", "update_bias"
                   "truncate")
 TRAIN_OFF_VALUE = {"spectral_radius": 1.0, "forget_bias": 1.0, "chrono_tmax": 50.0,
                    "update_bias": 1.0, "clip": 1.0, "truncate": 10}
-COMPARE_FIELD = cfg.Field("compare", True, bool)
 
 
 def _parse_lab(raw):
     config, notices = train.config_from_query(raw)
-    compare, notice = cfg.parse_value(COMPARE_FIELD, raw.get("compare"))
+    compare, notice = cfg.parse_value(train.COMPARE_FIELD, raw.get("compare"))
     return (config, compare), notices + ([notice] if notice else [])
 
 
@@ -1168,3 +1169,70 @@ def words_of_model(model) -> None:
     st.markdown(plain(word_lab.model_reach_sentence(ex, shown)))
     st.caption("ℓ = −log p(the class explained) at the chosen word; the colour is the norm of "
                "its gradient with respect to each word's vector (your model's own Embedding).")
+
+
+# Lessons ---------------------------------------------------------------------------------
+
+LESSON_PAGE = "pages/13_Lesson.py"
+# Presenter mode: no sidebar, no toolbar, the step's text in large type (the figures are
+# already sized for the back row); the arrow keys move between steps.
+PRESENTER_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stHeader"], [data-testid="stExpandSidebarButton"] { display: none; }
+[data-testid="stMainBlockContainer"] { padding-top: 1rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li {
+  font-size: 1.45rem; line-height: 1.45; }
+[data-testid="stMainBlockContainer"] h2 { font-size: 2.2rem; }
+</style>"""
+FOLLOWED_KEY = "ls_followed"  # the room code a student follows, kept from page to page
+
+
+@st.cache_resource(show_spinner=False)
+def lesson_rooms() -> rooms.Rooms:
+    """The server's rooms: one registry for every session of this process."""
+    return rooms.Rooms()
+
+
+@st.cache_resource(show_spinner=False)
+def _lesson_results() -> tuple[dict, threading.Lock, dict]:
+    """step key -> result, for every session: the steps come from the lesson files, so the
+    store is bounded by them. A class asks for the same step at once: one computes it (a
+    lock per key), the others wait for it."""
+    return {}, threading.Lock(), {}
+
+
+def lesson_step(step, compute: bool = True):
+    """The step rendered (lesson_view.Rendered: result, facts, figures), once per server;
+    None for a training step that nobody has run yet, or where `compute` is False and
+    it is not known."""
+    store, guard, locks = _lesson_results()
+    key = step.key() + (step.figure, step.animate)
+    if key in store:
+        return store[key]
+    if not compute:
+        return None
+    with guard:
+        lock = locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in store:
+            store[key] = lesson_view.render(step, lessons.compute(step))
+    return store[key]
+
+
+def lesson_download(lesson) -> bytes:
+    """The lesson as one HTML file: every step, a training step only if someone on this
+    server has run it. Streamlit calls this on its download thread (no session), so only
+    the process-wide store is used."""
+    return lesson_view.lesson_html(lesson, [
+        lesson_step(step, compute=not step.kind.trains) for step in lesson.steps]
+    ).encode("utf-8")
+
+
+def back_to_the_teacher() -> None:
+    """On every page but the lesson: a student who follows a room finds the way back."""
+    code = st.session_state.get(FOLLOWED_KEY)
+    if code is None or st.session_state.get("_ls_on_lesson_page"):
+        return
+    st.sidebar.page_link(page_object(LESSON_PAGE), label=f"Back to the teacher (room {code})",
+                         icon=":material/keyboard_return:", query_params={"room": code})

@@ -1,0 +1,176 @@
+"""Lesson: a guided tour for the projector, one live step at a time; a class can follow
+the teacher's room on their own laptops, and everyone can take the lesson home."""
+import streamlit as st
+
+from rnnviz.engine import config as cfg
+from rnnviz.experiments import lessons
+from rnnviz.presentation import rooms, ui
+
+st.session_state["_ls_on_lesson_page"] = True  # no "back to the teacher" link here
+menu = ui.page_frame("Lesson", ":material/co_present:")
+st.session_state["_ls_on_lesson_page"] = False
+ui.menu(menu, {})
+state = st.session_state
+params = st.query_params
+registry = ui.lesson_rooms()
+
+# --- Which lesson, which step, which room: the URL says, validated like any setting ------
+notices = []
+room, room_error = None, None
+code = params.get("room")
+if code is not None:
+    try:
+        room = registry.get(code)
+    except rooms.RoomError as e:
+        room_error = str(e)
+name = room.lesson if room else params.get("lesson", lessons.DEFAULT_LESSON)
+try:
+    lesson = lessons.load(name)
+except lessons.LessonError as e:
+    notices.append(str(e))
+    lesson = lessons.load(lessons.DEFAULT_LESSON)
+step_field = cfg.Field("step", 1, int, 1, len(lesson.steps))
+present_field = cfg.Field("present", False, bool)
+url_step, notice = cfg.parse_value(step_field, params.get("step"))
+notices += [notice] if notice else []
+present, notice = cfg.parse_value(present_field, params.get("present"))
+notices += [notice] if notice else []
+
+teacher = room is not None and state.get("ls_teacher", {}).get("code") == room.code
+following = room is not None and not teacher and state.get("ls_following", True)
+if room is not None and not teacher:
+    state[ui.FOLLOWED_KEY] = room.code
+n = room.step if following else url_step
+
+
+def write_url(step: int) -> None:
+    query = {"lesson": lesson.name, "step": str(step)}
+    if room is not None:
+        query["room"] = room.code
+    if present:
+        query["present"] = "true"
+    if {k: params.get(k) for k in params.keys()} != query:
+        params.from_dict(query)
+
+
+def go_to(step: int) -> None:
+    """Previous / Next (buttons and arrow keys): a teacher moves the room with it; a
+    follower who moves on their own has wandered off."""
+    step = min(max(step, 1), len(lesson.steps))
+    if teacher:
+        registry.move(room.code, state["ls_teacher"]["secret"], step)
+    elif room is not None:
+        state["ls_following"] = False
+    params["step"] = str(step)
+
+
+def start_room() -> None:
+    code, secret = registry.start(lesson.name, n)
+    state["ls_teacher"] = {"code": code, "secret": secret}
+    params["room"] = code
+
+
+def set_present(on: bool) -> None:
+    params["present"] = "true" if on else "false"
+
+
+def follow_again() -> None:
+    state["ls_following"] = True
+
+
+write_url(n)
+step = lesson.steps[n - 1]
+
+# --- Presenter mode: nothing but the step, in large type --------------------------------
+if present:
+    st.html(ui.PRESENTER_CSS)
+
+# --- The sidebar: the room, presenter mode, the download --------------------------------
+with st.sidebar:
+    st.markdown(f"**{lesson.title}**")
+    st.caption(lesson.summary)
+    if room is None:
+        st.button("Start a room for a class", icon=":material/groups:", on_click=start_room,
+                  help="Students who open the room's link follow your steps on their laptops.")
+    if not present:
+        st.button("Presenter mode", icon=":material/slideshow:", on_click=set_present,
+                  args=(True,), help="Large type and nothing but the step: for a projector. "
+                                     "The arrow keys still move between steps.")
+    st.download_button("Download this lesson (HTML)", lambda: ui.lesson_download(lesson),
+                       file_name=f"rnnviz_lesson_{lesson.name}.html", mime="text/html",
+                       icon=":material/download:",
+                       help="One file with every step's narration and live figures; it opens "
+                            "offline in any browser.")
+
+for text in notices:
+    st.warning(text, icon=":material/link_off:")
+if room_error:
+    st.error(room_error, icon=":material/meeting_room:")
+
+if teacher:
+    st.success(f"Room **{room.code}** · students open this page's link, or Lesson with the code "
+               f"{room.code}: they follow your steps.", icon=":material/groups:")
+    st.markdown(f"# Room {room.code}")
+elif room is not None:
+    if following:
+        st.info(f"Following the teacher in room {room.code}: this page moves with their steps.",
+                icon=":material/groups:")
+    else:
+        st.button(f"Back to the teacher (room {room.code}, step {room.step})",
+                  icon=":material/keyboard_return:", on_click=follow_again, type="primary")
+
+
+@st.fragment(run_every=2.0)
+def watch_room() -> None:
+    """A follower's page asks the room every 2 s: a moved room reruns the page."""
+    try:
+        now = registry.get(room.code)
+    except rooms.RoomError:
+        return
+    if now.step != n or now.lesson != lesson.name:
+        st.rerun(scope="app")
+
+
+if following:
+    watch_room()
+
+# --- The step ----------------------------------------------------------------------------
+st.markdown(f"## Step {n} of {len(lesson.steps)}: {step.title}")
+if step.kind.trains:
+    rendered = ui.lesson_step(step, compute=False)
+    if rendered is None:
+        st.info("This step trains networks live (tens of seconds on a shared server). "
+                "Press **Train**; the result is kept for everyone on this server.",
+                icon=":material/model_training:")
+        if st.button("Train", type="primary", icon=":material/play_arrow:"):
+            with st.spinner("Training…"):
+                rendered = ui.lesson_step(step)
+else:
+    with ui.computing("Computing this step…"):
+        rendered = ui.lesson_step(step)
+
+if rendered is not None:
+    st.markdown(rendered.narration(step))
+    columns = st.columns(len(rendered.figures)) if len(rendered.figures) > 1 else [st]
+    for i, (column, fig) in enumerate(zip(columns, rendered.figures)):
+        column.plotly_chart(fig, width="stretch", key=f"ls_fig_{n}_{i}")
+    if step.animate:
+        st.caption(f"Press ▶ Play under the chart: {lessons.ANIMATIONS[step.animate]}; the "
+                   "slider goes to any frame.")
+st.info(f"**Question for the class.** {step.question}", icon=":material/quiz:")
+if rendered is not None:
+    with st.expander("Show the answer"):
+        st.markdown(rendered.answer(step))
+
+left, mid, right = st.columns([1, 2, 1])
+left.button("Previous", icon=":material/arrow_back:", disabled=n == 1, on_click=go_to,
+            args=(n - 1,), shortcut="Left", key="ls_previous", width="stretch")
+mid.page_link(ui.page_object(step.kind.script), label="Open in the explorer",
+              icon=":material/open_in_new:", query_params=step.query)
+right.button("Next", icon=":material/arrow_forward:", disabled=n == len(lesson.steps),
+             on_click=go_to, args=(n + 1,), shortcut="Right", key="ls_next", type="primary",
+             width="stretch")
+st.caption("Keys: ← and → move between steps.")
+if present:
+    st.button("Leave presenter mode", icon=":material/close_fullscreen:", type="tertiary",
+              on_click=set_present, args=(False,))
