@@ -6,10 +6,6 @@ from rnnviz.engine import config as cfg
 from rnnviz.experiments import lessons
 from rnnviz.presentation import rooms, ui
 
-st.session_state["_ls_on_lesson_page"] = True  # no "back to the teacher" link here
-menu = ui.page_frame("Lesson", ":material/co_present:")
-st.session_state["_ls_on_lesson_page"] = False
-ui.menu(menu, {})
 state = st.session_state
 params = st.query_params
 registry = ui.lesson_rooms()
@@ -35,6 +31,11 @@ url_step, notice = cfg.parse_value(step_field, params.get("step"))
 notices += [notice] if notice else []
 present, notice = cfg.parse_value(present_field, params.get("present"))
 notices += [notice] if notice else []
+
+state["_ls_on_lesson_page"] = True  # no "back to the teacher" link on this page
+menu = ui.page_frame(lesson.title, ":material/co_present:", heading=not present)
+state["_ls_on_lesson_page"] = False
+ui.menu(menu, {"lesson": lesson.name})
 
 teacher = room is not None and state.get("ls_teacher", {}).get("code") == room.code
 following = room is not None and not teacher and state.get("ls_following", True)
@@ -87,7 +88,6 @@ if present:
 
 # --- The sidebar: the room, presenter mode, the download --------------------------------
 with st.sidebar:
-    st.markdown(f"**{lesson.title}**")
     st.caption(lesson.summary)
     if room is None:
         st.button("Start a room for a class", icon=":material/groups:", on_click=start_room,
@@ -135,41 +135,59 @@ if following:
     watch_room()
 
 # --- The step ----------------------------------------------------------------------------
-st.markdown(f"## Step {n} of {len(lesson.steps)}: {step.title}")
+st.markdown(f"#### Step {n} of {len(lesson.steps)} · {step.title}")
+with st.container(horizontal=True, vertical_alignment="center"):
+    st.button("Previous", disabled=n == 1, on_click=go_to, args=(n - 1,), shortcut="Left",
+              key="ls_previous")
+    st.button("Next", disabled=n == len(lesson.steps), on_click=go_to, args=(n + 1,),
+              shortcut="Right", key="ls_next", type="primary")
+    st.page_link(ui.page_object(step.kind.script), label="Open in the explorer",
+                 icon=":material/open_in_new:", query_params=step.query)
+
 if step.kind.trains:
     rendered = ui.lesson_step(step, compute=False)
     if rendered is None:
         st.info("This step trains networks live (tens of seconds on a shared server). "
                 "Press **Train**; the result is kept for everyone on this server.",
                 icon=":material/model_training:")
-        if st.button("Train", type="primary", icon=":material/play_arrow:"):
+        if st.button("Train", type="primary", icon=":material/play_arrow:",
+                     disabled=following):
             with st.spinner("Training…"):
                 rendered = ui.lesson_step(step)
 else:
     with ui.computing("Computing this step…"):
         rendered = ui.lesson_step(step)
 
-if rendered is not None:
+
+def words(container) -> None:
+    """Narration, the question, and its answer folded: the class answers first."""
+    if rendered is not None:
+        container.markdown(rendered.narration(step))
+    container.info(f"**Question for the class.** {step.question}", icon=":material/quiz:")
+    if rendered is not None:
+        with container.expander("Show the answer"):
+            st.markdown(rendered.answer(step))
+
+
+if rendered is None:
+    words(st)
+elif present and len(rendered.figures) == 1:  # beside the figure: the step on one screen
+    text, chart = st.columns([2, 3])
+    words(text)
+    chart.plotly_chart(rendered.figures[0], width="stretch", key=f"ls_fig_{n}")
+    if step.animate:
+        chart.caption(f"▶ Play: {lessons.ANIMATIONS[step.animate]}; the slider shows any "
+                      "frame.")
+else:  # the words above the figures, figures side by side
     st.markdown(rendered.narration(step))
     columns = st.columns(len(rendered.figures)) if len(rendered.figures) > 1 else [st]
     for i, (column, fig) in enumerate(zip(columns, rendered.figures)):
         column.plotly_chart(fig, width="stretch", key=f"ls_fig_{n}_{i}")
     if step.animate:
-        st.caption(f"Press ▶ Play under the chart: {lessons.ANIMATIONS[step.animate]}; the "
-                   "slider goes to any frame.")
-st.info(f"**Question for the class.** {step.question}", icon=":material/quiz:")
-if rendered is not None:
+        st.caption(f"▶ Play: {lessons.ANIMATIONS[step.animate]}; the slider shows any frame.")
+    st.info(f"**Question for the class.** {step.question}", icon=":material/quiz:")
     with st.expander("Show the answer"):
         st.markdown(rendered.answer(step))
-
-left, mid, right = st.columns([1, 2, 1])
-left.button("Previous", icon=":material/arrow_back:", disabled=n == 1, on_click=go_to,
-            args=(n - 1,), shortcut="Left", key="ls_previous", width="stretch")
-mid.page_link(ui.page_object(step.kind.script), label="Open in the explorer",
-              icon=":material/open_in_new:", query_params=step.query)
-right.button("Next", icon=":material/arrow_forward:", disabled=n == len(lesson.steps),
-             on_click=go_to, args=(n + 1,), shortcut="Right", key="ls_next", type="primary",
-             width="stretch")
 st.caption("Keys: ← and → move between steps.")
 if present:
     st.button("Leave presenter mode", icon=":material/close_fullscreen:", type="tertiary",

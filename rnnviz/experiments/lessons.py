@@ -10,6 +10,7 @@ Loading never raises anything but `LessonError`, whose message names the file, t
 the field that is wrong. Everything here is numpy and text: no Streamlit.
 """
 import dataclasses
+import functools
 import string
 import tomllib
 from dataclasses import replace
@@ -369,7 +370,12 @@ def load(name: str) -> Lesson:
         raise LessonError(f"There is no lesson “{str(name)[:40]}”; the lessons are "
                           f"{', '.join(lesson_names())}.")
     path = LESSONS_DIR / f"{name}.toml"
-    return parse_lesson(path.read_text(encoding="utf-8"), name, path.name)
+    return _load(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _load(path: Path, mtime_ns: int) -> Lesson:  # read again only when the file changed
+    return parse_lesson(path.read_text(encoding="utf-8"), path.stem, path.name)
 
 
 # --- A step's result, facts and words -----------------------------------------------------

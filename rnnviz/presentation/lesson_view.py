@@ -73,19 +73,22 @@ def figures(step: lessons.Step, result) -> list[go.Figure]:
 # --- Animations --------------------------------------------------------------------------
 
 FRAME_MS = 120
+CONTROLS_PX = 90  # under the plot: the play button and the frame slider
+ANIMATED_HEIGHT = 540  # the plot a little lower than a page's 480, so that a step at
+# 1280×720 in presenter mode shows it whole with its controls
 
 
-def _controls(fig: go.Figure, names: list[str], labels: list[str], prefix: str) -> None:
+def _controls(fig: go.Figure, names: list[str], labels: list[str]) -> None:
     """A play/pause button and a slider over the frames, under the plot."""
     slider_steps = [dict(method="animate", label=label,
                          args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                             transition=dict(duration=0))])
                     for name, label in zip(names, labels)]
     fig.update_layout(
-        height=fig.layout.height + 110,
-        margin=dict(b=fig.layout.margin.b + 110),
+        height=ANIMATED_HEIGHT,
+        margin=dict(b=fig.layout.margin.b + CONTROLS_PX),
         updatemenus=[dict(
-            type="buttons", direction="left", x=0, xanchor="left", y=-0.2, yanchor="top",
+            type="buttons", direction="down", x=-0.02, xanchor="left", y=-0.17, yanchor="top",
             pad=dict(t=10, r=10), font=dict(size=plots.FONT_SIZE),
             buttons=[dict(label="▶ Play", method="animate",
                           args=[None, dict(frame=dict(duration=FRAME_MS, redraw=True),
@@ -93,10 +96,10 @@ def _controls(fig: go.Figure, names: list[str], labels: list[str], prefix: str) 
                      dict(label="❚❚ Pause", method="animate",
                           args=[[None], dict(mode="immediate",
                                              frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(steps=slider_steps, active=len(names) - 1, x=0.22, len=0.78,
-                      y=-0.2, yanchor="top", pad=dict(t=10),
-                      font=dict(size=plots.FONT_SIZE),
-                      currentvalue=dict(prefix=prefix, font=dict(size=plots.FONT_SIZE)))])
+        # the frame's title says where it is: no current-value label to crowd the buttons
+        sliders=[dict(steps=slider_steps, active=len(names) - 1, x=0.2, len=0.8,
+                      y=-0.17, yanchor="top", pad=dict(t=10),
+                      font=dict(size=plots.FONT_SIZE), currentvalue=dict(visible=False))])
 
 
 def walk_animation(c, r) -> go.Figure:
@@ -118,7 +121,7 @@ def walk_animation(c, r) -> go.Figure:
         frames.append(go.Frame(name=str(k), data=[dict(y=y)], traces=[0],
                                layout=dict(title=dict(text=title))))
     fig.frames = frames
-    _controls(fig, names, labels, "steps back: ")
+    _controls(fig, names, labels)
     return fig
 
 
@@ -151,7 +154,7 @@ def sweep_animation(c, r, runs: list) -> go.Figure:
     plots._decade_axis(yaxis, np.concatenate(every))
     fig.update_layout(yaxis=yaxis)
     fig.frames = frames
-    _controls(fig, [f.name for f in frames], labels, "gain: ")
+    _controls(fig, [f.name for f in frames], labels)
     # open on the frame of the step's own gain (the chart as its page draws it)
     mine = min(range(len(runs)), key=lambda i: abs(runs[i][0] - c.gain))
     fig.layout.sliders[0].active = mine

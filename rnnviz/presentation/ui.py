@@ -92,7 +92,7 @@ FRAME_CSS = """<style>
 </style>""" % {"px": TEXT_MIN_PX, "ink": plots.INK}
 
 
-def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
+def page_frame(title: str, icon: str, heading: bool = True) -> st.delta_generator.DeltaGenerator:
     """Set up a page; returns the sidebar container where the menu goes (filled by `menu`).
 
     The title is a level-3 heading (st.title's 2.75rem pushed the first chart below the
@@ -102,7 +102,8 @@ def page_frame(title: str, icon: str) -> st.delta_generator.DeltaGenerator:
     if warm_up_wanted():
         start_warm_up()
     st.html(FRAME_CSS)
-    st.markdown(f"### {title}")
+    if heading:  # (the Lesson page's presenter mode leaves it out: its step has one)
+        st.markdown(f"### {title}")
     menu_slot = st.sidebar.container()
     back_to_the_teacher()  # a student who followed a room and wandered off
     model_sidebar()  # the session's model, on every page, right under the menu
@@ -1183,7 +1184,7 @@ PRESENTER_CSS = """<style>
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p,
 [data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] li {
   font-size: 1.45rem; line-height: 1.45; }
-[data-testid="stMainBlockContainer"] h2 { font-size: 2.2rem; }
+[data-testid="stMainBlockContainer"] h4 { font-size: 1.9rem; padding: 0 0 0.3rem 0; }
 </style>"""
 FOLLOWED_KEY = "ls_followed"  # the room code a student follows, kept from page to page
 
@@ -1234,5 +1235,6 @@ def back_to_the_teacher() -> None:
     code = st.session_state.get(FOLLOWED_KEY)
     if code is None or st.session_state.get("_ls_on_lesson_page"):
         return
+    st.session_state["ls_following"] = True  # the way back leads to the teacher's step
     st.sidebar.page_link(page_object(LESSON_PAGE), label=f"Back to the teacher (room {code})",
                          icon=":material/keyboard_return:", query_params={"room": code})

@@ -106,7 +106,8 @@ def wait_for_app(pg, charts: int = 0) -> None:
     nothing is running either: an empty page is not a finished one.)"""
     pg.wait_for_selector('[data-testid="stApp"]')
     pg.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stHeading"],'
-                         ' [data-testid="stMainBlockContainer"] h3')
+                         ' [data-testid="stMainBlockContainer"] h3,'
+                         ' [data-testid="stMainBlockContainer"] h4')
     pg.wait_for_function(
         """n => {
             const running = document.querySelector(
