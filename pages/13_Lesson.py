@@ -122,17 +122,19 @@ elif room is not None:
 
 @st.fragment(run_every=2.0)
 def watch_room() -> None:
-    """A follower's page asks the room every 2 s: a moved room reruns the page."""
+    """A follower's page asks the room every 2 s: a moved room reruns the page, and so
+    does a training step that the teacher's Train has just finished."""
     try:
         now = registry.get(room.code)
     except rooms.RoomError:
         return
     if now.step != n or now.lesson != lesson.name:
         st.rerun(scope="app")
+    if step.kind.trains and state.get("_ls_untrained") == n \
+            and ui.lesson_step(step, compute=False) is not None:
+        st.rerun(scope="app")
 
 
-if following:
-    watch_room()
 
 # --- The step ----------------------------------------------------------------------------
 st.markdown(f"#### Step {n} of {len(lesson.steps)} · {step.title}")
@@ -144,11 +146,15 @@ with st.container(horizontal=True, vertical_alignment="center"):
     st.page_link(ui.page_object(step.kind.script), label="Open in the explorer",
                  icon=":material/open_in_new:", query_params=step.query)
 
+state["_ls_untrained"] = None
 if step.kind.trains:
     rendered = ui.lesson_step(step, compute=False)
     if rendered is None:
-        st.info("This step trains networks live (tens of seconds on a shared server). "
-                "Press **Train**; the result is kept for everyone on this server.",
+        state["_ls_untrained"] = n
+        config, compare = step.settings()
+        st.info(f"This step trains {'three networks' if compare else 'a network'} live, "
+                f"{config.steps} steps each (a few seconds once the server has warmed up). "
+                "Press **Train**: the result is then kept for everyone on this server.",
                 icon=":material/model_training:")
         if st.button("Train", type="primary", icon=":material/play_arrow:",
                      disabled=following):
@@ -189,6 +195,8 @@ else:  # the words above the figures, figures side by side
     with st.expander("Show the answer"):
         st.markdown(rendered.answer(step))
 st.caption("Keys: ← and → move between steps.")
+if following:
+    watch_room()
 if present:
     st.button("Leave presenter mode", icon=":material/close_fullscreen:", type="tertiary",
               on_click=set_present, args=(False,))

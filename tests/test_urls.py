@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from rnnviz.engine import config as cfg
 from rnnviz.engine import train
 from rnnviz.experiments import one_layer
 from rnnviz.presentation import ui
@@ -30,7 +31,14 @@ def field_values(field):
     return st.one_of(*own, JUNK)
 
 
+LESSON_KEYS = (cfg.Field("lesson", "why-rnns-forget", str, choices=("why-rnns-forget", "x")),
+               cfg.Field("step", 1, int, 1, 12), cfg.Field("present", False, bool),
+               cfg.Field("room", "", str, choices=("ABCDE", "abcde", "ZZ")))
+
+
 def page_keys(page: str):
+    if page == "pages/13_Lesson.py":
+        return LESSON_KEYS
     if page == LAB:
         return train.FIELDS + (train.COMPARE_FIELD,)
     if page in ui.FLOW_PAGES:
