@@ -152,14 +152,18 @@ if step.kind.trains:
     if rendered is None:
         state["_ls_untrained"] = n
         config, compare = step.settings()
-        st.info(f"This step trains {'three networks' if compare else 'a network'} live, "
-                f"{config.steps} steps each (a few seconds once the server has warmed up). "
-                "Press **Train**: the result is then kept for everyone on this server.",
-                icon=":material/model_training:")
-        if st.button("Train", type="primary", icon=":material/play_arrow:",
-                     disabled=following):
+        slot = st.empty()
+        with slot.container():
+            st.info(f"This step trains {'three networks' if compare else 'a network'} live, "
+                    f"{config.steps} steps each (a few seconds once the server has warmed "
+                    "up). Press **Train**: the result is then kept for everyone on this "
+                    "server.", icon=":material/model_training:")
+            train_clicked = st.button("Train", type="primary", icon=":material/play_arrow:",
+                                      disabled=following)
+        if train_clicked:
             with st.spinner("Training…"):
                 rendered = ui.lesson_step(step)
+            slot.empty()
 else:
     with ui.computing("Computing this step…"):
         rendered = ui.lesson_step(step)
