@@ -151,12 +151,10 @@ if step.kind.trains:
     rendered = ui.lesson_step(step, compute=False)
     if rendered is None:
         state["_ls_untrained"] = n
-        config, compare = step.settings()
         slot = st.empty()
         with slot.container():
-            st.info(f"This step trains {'three networks' if compare else 'a network'} live, "
-                    f"{config.steps} steps each (a few seconds once the server has warmed "
-                    "up). Press **Train**: the result is then kept for everyone on this "
+            st.info(f"This step {lessons.training_summary(step)} (seconds once the server has "
+                    "warmed up). Press **Train**: the result is then kept for everyone on this "
                     "server.", icon=":material/model_training:")
             train_clicked = st.button("Train", type="primary", icon=":material/play_arrow:",
                                       disabled=following)

@@ -100,15 +100,11 @@ for notice in tokens.notices + reading.notices:
     st.caption(ui.plain(notice))
 
 if trained and len(reading.ids):
-    rows, verdicts, reaches = {}, [], {}
-    for cell, t in trained.items():
-        ex = agreement.explain(t, reading.ids)
-        v = word_lab.verdict(cell, float(ex.probs[0]), reading.label)
-        verdicts.append(v)
-        rows[word_lab.verdict_label(v)] = plots.WordRow(reading.words, ex.grad_norms,
-                                                        reading.subject)
-        if reading.subject is not None:
-            reaches[cell] = word_lab.relative_reach(ex.grad_norms, reading.subject)
+    read = word_lab.read_sentence(trained, reading)
+    rows = {word_lab.verdict_label(v): plots.WordRow(reading.words, g, reading.subject)
+            for v, g in read.values()}
+    reaches = {cell: word_lab.relative_reach(g, reading.subject)
+               for cell, (_, g) in read.items()} if reading.subject is not None else {}
     st.plotly_chart(ui.figure("word_gradients", rows, FLOOR,
                               "‖∂ℓ/∂e_s‖: the gradient of each model's loss at each word",
                               verb=reading.verb), width="stretch")

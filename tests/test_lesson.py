@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnnviz.engine.bptt import FLOOR
-from rnnviz.experiments import claims, lessons, one_layer
+from rnnviz.experiments import claims, lessons, one_layer, word_lab
 from rnnviz.experiments.lessons import LessonError, parse_lesson
 from rnnviz.presentation import lesson_view, rooms, ui
 from tests.test_app import open_page
@@ -21,7 +21,7 @@ LESSON_PAGE = "pages/13_Lesson.py"
 SHIPPED = lessons.load(lessons.DEFAULT_LESSON)
 ARC = ["Architectures", "Architectures", "Gradient_flow", "Gradient_flow", "Gradient_flow",
        "Gradient_flow", "Why_it_vanishes", "Compare_cells", "Training_lab",
-       "Deep_bidirectional", "Architectures", "Encoder_decoder"]
+       "Deep_bidirectional", "Words", "Architectures", "Encoder_decoder"]
 
 
 def chart_data(at) -> list[str]:
@@ -63,40 +63,61 @@ def test_every_step_draws_what_its_page_draws(n):
     assert dict(kv.split("=") for kv in link.proto.query_string.split("&")) == step.query
 
 
-def test_a_training_step_draws_what_the_lab_draws():
-    """The lab's step at a small budget (the shipped one trains 3 × 700 steps): the lesson's
-    loss curves equal the lab's after its Train button, on the same settings."""
-    lesson = parse_lesson(TRAINING, "small")
-    step = lesson.steps[0]
-    rendered = lesson_view.render(step, lessons.compute(step))
-    lab = open_page(step.kind.script, step.query)
-    [b for b in lab.button if b.label == "Train"][0].click().run()
-    drawn = chart_data(lab)
-    data = json.dumps(json.loads(rendered.figures[0].to_json())["data"], sort_keys=True)
-    assert data in drawn
-    for cell in ("rnn", "lstm", "gru"):
-        h = rendered.result[cell]
-        last = np.asarray(h.losses)[-claims.LAST_STEPS:]
-        assert rendered.facts[f"loss_{cell}"] == f"{last.mean():.3g}"
-        assert rendered.facts[f"clipped_{cell}"] == str(int(np.sum(h.clipped)))
-        assert rendered.facts[f"outcome_{cell}"] in " ".join(i.value for i in lab.info)
+TRAINING = {
+    "Training_lab": ("{ compare = true, task = \"adding\", T = 20, hidden_size = 8, steps = 40 }",
+                     "{outcome_rnn}", "{outcome_lstm}"),
+    "Words": ("{ steps = 50, H = 8, E = 8, text = \"the keys to the cabinet are\" }",
+              "{reach}", "{prediction_lstm}"),
+}
 
 
-TRAINING = """
+@pytest.mark.parametrize("page", sorted(TRAINING))
+def test_a_training_step_draws_what_its_page_draws_after_train(page):
+    """A training step at a small budget (the shipped ones train for seconds): the lesson's
+    figure equals its page's after that page's Train, on the same settings, and its facts
+    are read from the runs."""
+    settings_, narration, answer = TRAINING[page]
+    lesson = parse_lesson(f"""
 title = "t"
 summary = "s"
 [[step]]
 title = "Training"
-page = "Training_lab"
-settings = { compare = true, task = "adding", T = 20, hidden_size = 8, steps = 40 }
-narration = "{outcome_rnn}"
+page = "{page}"
+settings = {settings_}
+narration = "{narration}"
 question = "q"
-answer = "{outcome_lstm}"
-"""
+answer = "{answer}"
+""", "small")
+    step = lesson.steps[0]
+    rendered = lesson_view.render(step, lessons.compute(step))
+    at = open_page(step.kind.script, step.query)
+    [b for b in at.button if b.label == "Train"][0].click().run()
+    drawn = chart_data(at)
+    data = json.dumps(json.loads(rendered.figures[0].to_json())["data"], sort_keys=True)
+    assert data in drawn
+    said = " ".join(e.value for e in [*at.info, *at.markdown, *at.caption])
+    if page == "Training_lab":
+        for cell in ("rnn", "lstm", "gru"):
+            h = rendered.result[cell]
+            last = np.asarray(h.losses)[-claims.LAST_STEPS:]
+            assert rendered.facts[f"loss_{cell}"] == f"{last.mean():.3g}"
+            assert rendered.facts[f"clipped_{cell}"] == str(int(np.sum(h.clipped)))
+            assert rendered.facts[f"outcome_{cell}"] in said
+    else:
+        assert rendered.facts["subject"] == "keys"
+        assert rendered.facts["reach"] in said
+        subject = rendered.result.reading.subject
+        for cell, t in rendered.result.trained.items():
+            assert rendered.facts[f"accuracy_{cell}"] == f"{100 * t.accuracy[-1]:.0f} %"
+            assert f"held-out accuracy {100 * t.accuracy[-1]:.0f} %" in said
+            v, g = rendered.result.read[cell]
+            assert rendered.facts[f"prediction_{cell}"] == word_lab.verdict_label(v)
+            assert word_lab.relative_reach(g, subject) == pytest.approx(
+                float(g[subject] / np.max(g)))
 
 
-def test_the_training_step_asks_for_train_and_keeps_its_result():
-    n = [s.kind.trains for s in SHIPPED.steps].index(True) + 1
+@pytest.mark.parametrize("n", [n for n, s in enumerate(SHIPPED.steps, 1) if s.kind.trains])
+def test_a_training_step_asks_for_train(n):
     at = open_page(LESSON_PAGE, {"step": str(n)})
     assert any("Press **Train**" in i.value for i in at.info)
     assert [b.label for b in at.button if b.label == "Train"] == ["Train"]
@@ -153,8 +174,8 @@ def test_every_shipped_narration_is_filled():
 @pytest.mark.parametrize("page", sorted(lessons.PAGES))
 def test_each_page_offers_exactly_the_facts_it_declares(page):
     kind = lessons.PAGES[page]
-    query = {"steps": "30", "hidden_size": "8", "T": "20"} if kind.trains else {}
-    query = {k: v for k, v in query.items() if k in {f.key for f in kind.fields}}
+    query = {"Training_lab": {"steps": "30", "hidden_size": "8", "T": "20"},
+             "Words": {"steps": "50", "H": "8", "E": "8"}}.get(page, {})
     step = lessons.Step("t", "n", page, query, "q", "a",
                         kind.figures[0] if kind.figures else None)
     known = lessons.facts(step, lessons.compute(step))
@@ -273,7 +294,7 @@ def test_an_unknown_lesson_in_the_url_gets_a_message_and_the_shipped_one():
     at = open_page(LESSON_PAGE, {"lesson": "../../etc/passwd", "step": "99"})
     warnings = " ".join(w.value for w in at.warning)
     assert "There is no lesson" in warnings and "step=99" in warnings
-    assert any("Step 12 of 12" in m.value for m in at.markdown)
+    assert any("Step 13 of 13" in m.value for m in at.markdown)
 
 
 _scalar = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True), st.booleans(),
@@ -390,19 +411,19 @@ def test_a_follower_follows_the_teacher_and_can_wander_off():
     code, secret = reg.start("why-rnns-forget", 5)
     student = open_page(LESSON_PAGE, {"room": code, "step": "2"})
     heading = lambda at: [m.value for m in at.markdown if m.value.startswith("#### Step")][0]  # noqa: E731
-    assert heading(student).startswith("#### Step 5 of 12")
+    assert heading(student).startswith("#### Step 5 of 13")
     assert any(f"room {code}" in i.value for i in student.info)
     reg.move(code, secret, 7)
     student.run()  # the page's 2-second watch reruns it: here, by hand
-    assert heading(student).startswith("#### Step 7 of 12")
+    assert heading(student).startswith("#### Step 7 of 13")
     # Next on their own: they wandered off; the room moves on without them
     [b for b in student.button if b.label == "Next"][0].click().run()
-    assert heading(student).startswith("#### Step 8 of 12")
+    assert heading(student).startswith("#### Step 8 of 13")
     reg.move(code, secret, 9)
     student.run()
-    assert heading(student).startswith("#### Step 8 of 12")
+    assert heading(student).startswith("#### Step 8 of 13")
     [b for b in student.button if b.label.startswith("Back to the teacher")][0].click().run()
-    assert heading(student).startswith("#### Step 9 of 12")
+    assert heading(student).startswith("#### Step 9 of 13")
 
 
 def test_the_teacher_moves_the_room():
@@ -420,7 +441,7 @@ def test_the_teacher_moves_the_room():
 def test_unknown_and_hostile_rooms_in_the_url_get_a_message(code, message):
     at = open_page(LESSON_PAGE, {"room": code})
     assert any(message in e.value for e in at.error)
-    assert any(m.value.startswith("#### Step 1 of 12") for m in at.markdown)
+    assert any(m.value.startswith("#### Step 1 of 13") for m in at.markdown)
 
 
 # --- Take it home ------------------------------------------------------------------------

@@ -20,10 +20,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from rnnviz.engine import config as cfg
-from rnnviz.engine import seq2seq, train
+from rnnviz.engine import language, seq2seq, train
 from rnnviz.engine.cells import CELL_LABELS
 from rnnviz.engine.tasks import TASKS
-from rnnviz.experiments import architectures, claims, deep, one_layer, seq2seq_lab
+from rnnviz.experiments import architectures, claims, deep, one_layer, seq2seq_lab, word_lab
 from rnnviz.experiments.claims import format_factor
 
 LESSONS_DIR = Path(__file__).resolve().parents[2] / "lessons"
@@ -111,6 +111,34 @@ def _architecture_facts(c, maps: architectures.Maps) -> dict[str, str]:
     return {**architectures.sentences(maps), "T": str(c.T)}
 
 
+class WordsResult(NamedTuple):
+    """The Words page's models trained, and what each hears of the page's sentence."""
+
+    trained: dict  # cell -> agreement.TrainedWords
+    reading: language.Reading  # the sentence read up to its verb
+    read: dict  # cell -> (word_lab.Verdict, ‖∂ℓ/∂e_s‖ per word read)
+
+
+def _words_result(page: word_lab.WordsPage) -> WordsResult:
+    reading = language.read_prefix(language.tokenize(page.text))
+    trained = word_lab.train_models(page)
+    return WordsResult(trained, reading,
+                       word_lab.read_sentence(trained, reading) if len(reading.ids) else {})
+
+
+def _words_facts(page: word_lab.WordsPage, r: WordsResult) -> dict[str, str]:
+    subject = r.reading.subject
+    out = {"subject": r.reading.words[subject] if subject is not None else NOT_DEFINED,
+           "reach": (word_lab.reach_sentence(r.reading.words[subject], {
+               cell: word_lab.relative_reach(g, subject) for cell, (_, g) in r.read.items()})
+               if subject is not None and r.read else NOT_DEFINED)}
+    for cell, t in r.trained.items():
+        out[f"accuracy_{cell}"] = f"{100 * t.accuracy[-1]:.0f} %"
+    for cell, (v, _) in r.read.items():
+        out[f"prediction_{cell}"] = word_lab.verdict_label(v)
+    return out
+
+
 def _seq2seq_facts(page: seq2seq_lab.Seq2SeqPage, maps: dict) -> dict[str, str]:
     return {"maps": seq2seq_lab.map_sentence(page, maps), "L": str(page.L)}
 
@@ -162,6 +190,7 @@ class PageKind(NamedTuple):
     figures: tuple = ()  # a step's `figure` choices (the first is the default)
     animations: tuple = ()
     trains: bool = False  # the result is a training run (seconds, not milliseconds)
+    texts: dict = {}  # free-text settings (data, never markup) -> their longest length
 
 
 _FLOW_FACTS = ("headline", "T", "gain", "lambda1", "steps_per_decade", "start", "change",
@@ -189,13 +218,19 @@ PAGES = {
     "Deep_bidirectional": PageKind(
         "pages/8_Deep_bidirectional.py", deep.FIELDS, deep.DeepConfig.from_query,
         deep.deep_flow, _deep_facts, ("depth", "layers", "profiles")),
+    "Words": PageKind(
+        "pages/9_Words.py", word_lab.FIELDS, word_lab.WordsPage.from_query, _words_result,
+        _words_facts, ("subject", "reach") + tuple(
+            f"{k}_{c}" for c in ("rnn", "lstm", "gru") for k in ("accuracy", "prediction")),
+        trains=True, texts={"text": language.MAX_CHARS}),
     "Architectures": PageKind(
         "pages/10_Architectures.py", architectures.FIELDS, architectures.ArchConfig.from_query,
         architectures.maps, _architecture_facts, architectures.ARCHITECTURES + ("T",),
         figures=architectures.ARCHITECTURES),
     "Encoder_decoder": PageKind(
         "pages/11_Encoder_decoder.py", seq2seq_lab.FIELDS, seq2seq_lab.Seq2SeqPage.from_query,
-        untrained_seq2seq_maps, _seq2seq_facts, ("maps", "L")),
+        untrained_seq2seq_maps, _seq2seq_facts, ("maps", "L"),
+        texts={"source": seq2seq_lab.MAX_SOURCE_CHARS}),
 }
 
 
@@ -274,10 +309,16 @@ def _settings(file, n, title, kind: PageKind, raw) -> dict:
     fields = {f.key: f for f in kind.fields}
     query = {}
     for key, value in raw.items():
+        if key in kind.texts:
+            if not isinstance(value, str) or len(value) > kind.texts[key]:
+                raise LessonError(f"{_where(file, n, title, 'settings')}: “{key}” must be "
+                                  f"text of at most {kind.texts[key]} characters.")
+            query[key] = value
+            continue
         if key not in fields:
             raise LessonError(
                 f"{_where(file, n, title, 'settings')}: “{key}” is not a setting of "
-                f"{kind.script}; its settings are {', '.join(fields)}.")
+                f"{kind.script}; its settings are {', '.join([*fields, *kind.texts])}.")
         if not isinstance(value, (str, int, float, bool)):
             raise LessonError(f"{_where(file, n, title, 'settings')}: “{key}” must be a "
                               "number, text or true/false.")
@@ -398,6 +439,17 @@ class _Facts(dict):
 def fill(text: str, known: dict[str, str]) -> str:
     """`text` with each {name} replaced by its computed value."""
     return text.format_map(_Facts(known))
+
+
+def training_summary(step: Step) -> str:
+    """What a training step's Train will do, for the note beside its button."""
+    settings = step.settings()
+    if step.page == "Words":
+        cells = " and ".join(CELL_LABELS[c] for c in settings.cells)
+        return f"trains {cells} live on subject–verb agreement, {settings.steps} steps each"
+    config, compare = settings
+    return (f"trains {'the three cells' if compare else CELL_LABELS[config.cell]} live on "
+            f"the {TASKS[config.task].label.split(' (')[0].lower()}, {config.steps} steps each")
 
 
 def sweep_configs(step: Step) -> list[tuple[float, one_layer.FlowConfig]]:

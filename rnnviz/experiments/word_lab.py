@@ -8,6 +8,7 @@ word. Everything here is numpy and text: no Streamlit.
 """
 import dataclasses
 import math
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +17,7 @@ from rnnviz.engine import config as cfg
 from rnnviz.engine import language, train
 from rnnviz.engine.bptt import FLOOR
 from rnnviz.engine.cells import CELL_SHORT_NAMES
+from rnnviz.experiments import agreement
 
 PAIR = ("rnn", "lstm")
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -120,6 +122,28 @@ def verdict_label(v: Verdict) -> str:
     p = v.p_plural if v.predicted == 1 else 1.0 - v.p_plural
     mark = "" if v.correct is None else (" ✓" if v.correct else " ✗")
     return f"{CELL_SHORT_NAMES.get(v.cell, v.cell)}: {number_word(v.predicted)} (p = {p:.2f}){mark}"
+
+
+def read_sentence(trained: dict, reading: language.Reading) -> dict:
+    """cell -> (Verdict, ‖∂ℓ/∂e_s‖ per word read) of each trained model (agreement.collect's
+    TrainedWords) on a sentence read by `language.read_prefix` (at least one word)."""
+    out = {}
+    for cell, t in trained.items():
+        ex = agreement.explain(t, reading.ids)
+        out[cell] = (verdict(cell, float(ex.probs[0]), reading.label), ex.grad_norms)
+    return out
+
+
+def train_models(page: WordsPage) -> dict:
+    """cell -> TrainedWords: the page's cells trained to the end, one after the other (the
+    Words page trains the same way, with progress and Stop)."""
+    trained = {}
+    for cell in page.cells:
+        started = time.monotonic()
+        snaps = list(train.train_words(page.train_config(cell)))
+        trained[cell] = agreement.collect(page.train_config(cell), snaps,
+                                          time.monotonic() - started)
+    return trained
 
 
 def relative_reach(grad_norms, index: int) -> float:

@@ -13,7 +13,7 @@ from rnnviz.engine.bptt import FLOOR
 from rnnviz.engine.cells import CELL_LABELS
 from rnnviz.engine.jacobians import block_label
 from rnnviz.engine.tasks import TASKS
-from rnnviz.experiments import architectures, lessons, seq2seq_lab
+from rnnviz.experiments import architectures, lessons, seq2seq_lab, word_lab
 from rnnviz.presentation import plots
 
 PROFILE = "‖∂L/∂h_t‖"
@@ -57,6 +57,13 @@ def figures(step: lessons.Step, result) -> list[go.Figure]:
         return [plots.depth_time_map([p.label for p in result.profiles], result.depth_map,
                                      FLOOR, result.read_steps,
                                      "‖∂L/∂h_t‖ by layer and time step")]
+    if step.page == "Words":
+        rows = {word_lab.verdict_label(v): plots.WordRow(result.reading.words, g,
+                                                         result.reading.subject)
+                for v, g in result.read.values()}
+        return [plots.word_gradients(rows, FLOOR,
+                                     "‖∂ℓ/∂e_s‖: the gradient of each model's loss at each word",
+                                     verb=result.reading.verb)] if rows else []
     if step.page == "Architectures":
         y_title, x_title = (("decoder output j", "source input i")
                             if step.figure == "encoder_decoder" else ("output j", "input i"))
