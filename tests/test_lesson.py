@@ -104,7 +104,7 @@ answer = "{answer}"
             assert rendered.facts[f"clipped_{cell}"] == str(int(np.sum(h.clipped)))
             assert rendered.facts[f"outcome_{cell}"] in said
     else:
-        assert rendered.facts["subject"] == "keys"
+        assert rendered.facts["subject"] == "keys" and rendered.facts["distance"] == "4"
         assert rendered.facts["reach"] in said
         subject = rendered.result.reading.subject
         for cell, t in rendered.result.trained.items():

@@ -129,6 +129,8 @@ def _words_result(page: word_lab.WordsPage) -> WordsResult:
 def _words_facts(page: word_lab.WordsPage, r: WordsResult) -> dict[str, str]:
     subject = r.reading.subject
     out = {"subject": r.reading.words[subject] if subject is not None else NOT_DEFINED,
+           "distance": (str(len(r.reading.words) - subject) if subject is not None
+                        else NOT_DEFINED),  # words from the subject to the verb
            "reach": (word_lab.reach_sentence(r.reading.words[subject], {
                cell: word_lab.relative_reach(g, subject) for cell, (_, g) in r.read.items()})
                if subject is not None and r.read else NOT_DEFINED)}
@@ -220,7 +222,7 @@ PAGES = {
         deep.deep_flow, _deep_facts, ("depth", "layers", "profiles")),
     "Words": PageKind(
         "pages/9_Words.py", word_lab.FIELDS, word_lab.WordsPage.from_query, _words_result,
-        _words_facts, ("subject", "reach") + tuple(
+        _words_facts, ("subject", "distance", "reach") + tuple(
             f"{k}_{c}" for c in ("rnn", "lstm", "gru") for k in ("accuracy", "prediction")),
         trains=True, texts={"text": language.MAX_CHARS}),
     "Architectures": PageKind(
