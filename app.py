@@ -17,6 +17,9 @@ rnnviz computes that gradient **exactly**, with JAX, for a vanilla RNN, an LSTM 
 while you change the cell, the sequence length and the initialisation.
 """
 )
+st.page_link(ui.page_object(ui.LESSON_PAGE), label="**Teaching this?** Present the lesson "
+             "*Why recurrent networks forget*: thirteen live steps, one question each",
+             icon=":material/co_present:")
 st.subheader("Try this first")
 st.markdown(
     """
@@ -49,6 +52,7 @@ st.markdown(
 | **Architectures** | many-to-one, aligned, one-to-many and encoder–decoder unrolled, each beside the map of which inputs each output's loss reaches |
 | **Encoder–decoder** | one trained live to copy a sequence, beside the same model with the source reversed or with attention: how far each output's gradient travels |
 | **Text generator** | the courses' next-character model trained live, statefully, with samples, and which earlier characters the next one still hears |
+| **Lesson** | a guided tour for the projector in thirteen live steps, with a question for the class at each; presenter mode, a room your class follows on their laptops, and the lesson as one HTML file to take home |
 
 **Your own model.** Open *Bring your own model* in the sidebar and upload a PyTorch
 `state_dict` (.safetensors or .npz) or a Keras 3 `.keras` file: **Gradient flow** then shows
