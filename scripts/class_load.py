@@ -10,6 +10,8 @@ Usage:
   python scripts/class_load.py --url http://127.0.0.1:8080  # an existing server (replicas)
   python scripts/class_load.py --students 5,10,20,30 --warm 300   # the knee, once warm
   python scripts/class_load.py --measure-warm-up            # how long the warm-up takes
+  python scripts/class_load.py --scenario lesson --warm -1  # 30 students follow a room
+  python scripts/class_load.py --scenario lesson --students 3 --step-seconds 3   # smoke
 
 Each student is one asyncio task that speaks Streamlit 1.67's protocol over
 ws://HOST/_stcore/stream (BackMsg and ForwardMsg protobufs from `streamlit.proto`, as the
@@ -35,14 +37,35 @@ Scenarios:
            (the teacher's instruction) on each preset page. The teacher opens the first
            preset on the projector --lead seconds before the students open it (that view
            is not counted).
+  lesson   a teacher's room on the Lesson page (pages/13_Lesson.py, lesson why-rnns-forget):
+           the teacher's session opens step 1 and presses "Start a room for a class" (a
+           button: its trigger_value in a rerun_script); --students students open
+           Lesson?room=CODE within --ramp seconds, each in one session kept open for the
+           whole lesson; once all have joined, the teacher presses Next every
+           --step-seconds (a teacher talks) through every step to the last, and presses
+           Train on each training step (right after arriving there); the class stays on the
+           last step for --step-seconds. A student's page follows the room with
+           st.fragment(run_every=2.0), which Streamlit runs from the browser: the student
+           does what the frontend does with the `auto_rerun` ForwardMsg (a timer sending a
+           rerun_script with the fragment's id and is_auto_rerun every interval, answered
+           or not; cleared by a full run's new_session and by `stop_auto_rerun`); a poll
+           that finds the room moved reruns the whole page (st.rerun(scope="app")).
 
-Measured: per request (open or move) the time from sending the BackMsg to receiving
-`script_finished`; errors (a failed connection, a script that did not finish
-successfully, an uncaught exception shown to the student, i.e. an Exception element in a
-delta), time-outs (--request-timeout); p50 / p95 / max; the server's peak resident memory
-(VmRSS sampled every 0.1 s and the kernel's VmHWM, from /proc); its CPU seconds; and, for
-its own server, every XLA compile (see app_server.COMPILE_LOG_WRAPPER): how many, how
-long, which programs.
+Measured: per request (open or move; in the lesson: the opens, the room's start and the
+teacher's Next) the time from sending the BackMsg to receiving `script_finished`; errors
+(a failed connection, a script that did not finish successfully, an uncaught exception
+shown to the student, i.e. an Exception element in a delta), time-outs
+(--request-timeout); p50 / p95 / max; the server's peak resident memory (VmRSS sampled
+every 0.1 s and the kernel's VmHWM, from /proc); its CPU seconds; and, for its own server,
+every XLA compile (see app_server.COMPILE_LOG_WRAPPER): how many, how long, which
+programs; a warning (and exit status 1) if the app's sources changed during the run. The
+lesson also measures, per (student, move), the delay from the end of the teacher's Next
+request to the end of the student's full rerun that shows the new step (its heading
+"#### Step N of M"; negative where a poll came between the room's move, in Next's
+callback, and the end of the teacher's own run), and any step a student never saw (an error); the teacher's Next
+and Train times; from the end of Train to each follower's page showing the trained step;
+the polls (count, poll -> script_finished) and the full reruns they led to; the server's
+CPU per minute of the class.
 
 Its own server: `streamlit run app.py` on 127.0.0.1 at a free port, with an empty
 persistent XLA cache (JAX_COMPILATION_CACHE_DIR in a fresh temporary folder), stopped by
@@ -51,13 +74,16 @@ arrives, with no visitor but one GET of /_stcore/script-health-check (the app's 
 hook, see README "Performance"). With `--url`, the server is someone else's (e.g.
 scripts/replicas.py); `--pids` names its processes for the memory figures.
 
-Bounded: at most --students x --links x 2 requests, each at most --request-timeout
-seconds, the whole run at most --max-seconds. Only 127.0.0.1.
+Bounded: at most --students x --links x 2 requests (the lesson: one open per student, the
+teacher's start, one Next per step, one Train per training step, and one poll per student
+per 2 s), each at most --request-timeout seconds (Train: TRAIN_TIMEOUT_S), the whole run
+at most --max-seconds (checked between requests). Only 127.0.0.1.
 """
 import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import sys
 import time
@@ -68,7 +94,8 @@ import websockets
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-from app_server import AppServer, MemoryMonitor, cpu_seconds, percentile
+from app_server import (AppServer, MemoryMonitor, changed_sources, cpu_seconds, percentile,
+                        source_mtimes)
 
 sys.path.insert(0, str(__import__("app_server").ROOT))
 from rnnviz.engine import train  # noqa: E402  (no jax work at import)
@@ -85,8 +112,18 @@ DEEP_PAGE = "Deep_bidirectional"
 FREE_PAGES = FLOW_PAGES + (LAB_PAGE, DEEP_PAGE)
 FREE_T = (20, 600)
 FINISHED_OK = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_SUCCESSFULLY")
+FINISHED_FRAGMENT = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_FRAGMENT_RUN_SUCCESSFULLY")
+FINISHED_RERUN = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
 WIDGET_KINDS = ("slider", "selectbox", "radio", "checkbox", "number_input")
-TARGETS = {"free": {"cold": 3.0, "warm": 1.0}, "teacher": {"cold": 1.0, "warm": 1.0}}
+TARGETS = {"free": {"cold": 3.0, "warm": 1.0}, "teacher": {"cold": 1.0, "warm": 1.0},
+           "lesson": {"cold": 3.0, "warm": 1.0}}  # lesson: the opens, the room's start, Next
+LESSON_PAGE = "Lesson"  # pages/13_Lesson.py
+LESSON_NAME = "why-rnns-forget"
+STEP_HEADING = re.compile(r"#### Step (\d+) of (\d+)")  # the Lesson page's step heading
+FOLLOW_TARGET_S = 3.0  # a follower sees the teacher's new step (p95), given the 2 s poll
+NEXT_TARGET_S = 1.0  # the teacher's Next (p95)
+TRAIN_TIMEOUT_S = 600.0  # the teacher's Train: 3 cells x 700 steps while the class polls
+LAST_STEP_WAIT_S = 30.0  # after the last Next, at most this for every follower to show it
 MEMORY_TARGET_MB = 690.0  # the smallest memory Streamlit Community Cloud grants an app
 WARM_UP_THREADS = 2  # rnnviz.presentation.ui.WARM_UP_THREADS (not imported: ui imports streamlit's runtime)
 
@@ -170,6 +207,14 @@ class Stats:
         self.exceptions = []  # (student, page, message)
         self.timeouts = 0
         self.upstreams = {}  # student -> replicas that served it (behind nginx)
+        # the lesson scenario (time.perf_counter() seconds)
+        self.trains = []  # ("train", page, seconds): the teacher's Train, not in requests
+        self.polls = []  # (seconds from a poll's rerun_script to its run's end, status)
+        self.reruns = []  # server seconds of the followers' full runs after a poll moved them
+        self.follows = []  # (student, step, seconds from the teacher's Next to the student's view)
+        self.trained = []  # (student, step, seconds from the teacher's Train to the trained
+        #                    step on the student's page)
+        self.lesson = {}  # moves, training step, missed (student, step) pairs, ...
 
 
 class Session:
@@ -180,6 +225,8 @@ class Session:
         self.page_hash = ""
         self.query = ""
         self.widgets = {}  # id -> {"kind", "label", "proto", "value"}
+        self.buttons = {}  # label -> id (st.button: a trigger, not moved by the students)
+        self.step = self.steps = None  # the Lesson page's "#### Step N of M" heading: N, M
 
     async def request(self, client_state_fill, timeout: float):
         """Send a rerun_script; returns (seconds, finished status, exception messages)."""
@@ -188,7 +235,7 @@ class Session:
         t0 = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         exceptions = []
-        self.widgets = {}
+        self.widgets, self.buttons, self.step, self.steps = {}, {}, None, None
         deadline = t0 + timeout
         while True:
             data = await asyncio.wait_for(self.ws.recv(), max(0.01, deadline - time.perf_counter()))
@@ -208,6 +255,10 @@ class Session:
         kind = el.WhichOneof("type")
         if kind == "exception":
             exceptions.append(f"{el.exception.type}: {el.exception.message}"[:200])
+        elif kind == "button":
+            self.buttons[el.button.label] = el.button.id
+        elif kind == "markdown" and (m := STEP_HEADING.match(el.markdown.body)):
+            self.step, self.steps = int(m.group(1)), int(m.group(2))
         elif kind in WIDGET_KINDS:
             w = getattr(el, kind)
             if kind == "checkbox":
@@ -304,15 +355,16 @@ async def one_view(base: str, page: str, query: dict, stats: Stats, args) -> Non
         await timed(s, "open", page, fill, -1, stats, args)
 
 
-async def timed(session, kind, page, fill, i, stats, args, what="") -> bool:
+async def timed(session, kind, page, fill, i, stats, args, what="", timeout=None) -> bool:
+    timeout = timeout or args.request_timeout
     try:
-        seconds, status, exceptions = await session.request(fill, args.request_timeout)
+        seconds, status, exceptions = await session.request(fill, timeout)
     except asyncio.TimeoutError:
         stats.timeouts += 1
         stats.errors.append((i, f"{kind} {page} {what}: no script_finished within "
-                                f"{args.request_timeout:.0f} s"))
+                                f"{timeout:.0f} s"))
         return False
-    stats.requests.append((kind, page, seconds))
+    (stats.trains if kind == "train" else stats.requests).append((kind, page, seconds))
     for message in exceptions:
         stats.exceptions.append((i, page, message))
         stats.errors.append((i, f"{kind} {page} {what}: exception shown: {message[:80]}"))
@@ -324,8 +376,316 @@ async def timed(session, kind, page, fill, i, stats, args, what="") -> bool:
     return True
 
 
+# --- a lesson: the class follows the teacher's room -------------------------------------
+
+def ws_headers(cookies: dict) -> dict:
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+
+
+def press(session: Session, label: str):
+    """A click on the button `label` of the session's last run: its trigger in a
+    rerun_script with the page's script hash and the query string the app last wrote."""
+    button_id = session.buttons[label]
+
+    def fill(cs):
+        cs.query_string, cs.page_script_hash = session.query, session.page_hash
+        state = cs.widget_states.widgets.add()
+        state.id, state.trigger_value = button_id, True
+    return fill
+
+
+class Follower:
+    """A student's tab on the Lesson page of a room, kept open as a browser keeps it: one
+    websocket for the whole lesson, a reader of its ForwardMsgs, and the frontend's timer
+    for each `auto_rerun` (st.fragment(run_every=...)): every `interval` seconds, answered
+    or not (setInterval), a rerun_script with the fragment's id and is_auto_rerun, the
+    page's script hash and the query string the app last wrote. A full run's new_session
+    clears the timers (its fragment's auto_rerun starts one again); stop_auto_rerun cancels
+    those it names. A poll is served by the first run that starts after it was sent."""
+
+    def __init__(self, i: int, ws, stats: Stats, args):
+        self.i, self.ws, self.stats, self.args = i, ws, stats, args
+        self.page_hash, self.query = "", ""
+        self.timers = []  # (fragment id, asyncio.Task)
+        self.pending, self.serving = [], []  # polls' send times: not yet in a run; in this one
+        self.run_full, self.run_start, self.run_step, self.run_train = False, 0.0, None, False
+        self.runs = []  # (finished at, step shown, Train button shown) of each full run
+        self.open_sent = None
+        self.opened = asyncio.Event()  # the opening run finished (or the session failed)
+        self.auto_reruns = 0
+        self.closing = False
+
+    async def open(self, qs: str) -> None:
+        msg = BackMsg()
+        msg.rerun_script.query_string, msg.rerun_script.page_name = qs, LESSON_PAGE
+        self.open_sent = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+
+    async def read(self) -> None:
+        try:
+            async for data in self.ws:
+                self._message(data, time.perf_counter())
+            if not self.closing:
+                self._error("connection closed by the server")
+        except websockets.ConnectionClosed as e:
+            if not self.closing:
+                self._error(f"connection: {type(e).__name__}: {e}")
+        finally:
+            self._cancel(None)
+            self.opened.set()
+
+    def _error(self, what: str) -> None:
+        self.stats.errors.append((self.i, f"{LESSON_PAGE}: {what}"[:200]))
+
+    def _message(self, data: bytes, now: float) -> None:
+        fwd = ForwardMsg()
+        fwd.ParseFromString(data)
+        kind = fwd.WhichOneof("type")
+        if kind == "new_session":
+            self.run_full = not fwd.metadata.run.fragment_ids
+            self.run_start, self.run_step, self.run_train = now, None, False
+            if self.run_full:  # the frontend's cleanupAutoReruns
+                self._cancel(None)
+            self.serving += self.pending
+            self.pending = []
+        elif kind == "navigation":
+            self.page_hash = fwd.navigation.page_script_hash
+        elif kind == "page_info_changed":
+            self.query = fwd.page_info_changed.query_string
+        elif kind == "auto_rerun":
+            self.auto_reruns += 1
+            task = asyncio.create_task(self._poll(fwd.auto_rerun.fragment_id,
+                                                  max(fwd.auto_rerun.interval, 0.1)))
+            self.timers.append((fwd.auto_rerun.fragment_id, task))
+        elif kind == "stop_auto_rerun":
+            self._cancel(set(fwd.stop_auto_rerun.fragment_ids))
+        elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+            el = fwd.delta.new_element
+            what = el.WhichOneof("type")
+            if what == "exception":
+                message = f"{el.exception.type}: {el.exception.message}"[:200]
+                self.stats.exceptions.append((self.i, LESSON_PAGE, message))
+                self._error(f"exception shown: {message[:80]}")
+            elif what == "markdown" and (m := STEP_HEADING.match(el.markdown.body)):
+                self.run_step = int(m.group(1))
+            elif what == "button" and el.button.label == "Train":
+                self.run_train = True
+        elif kind == "script_finished":
+            status = fwd.script_finished
+            self.stats.polls += [(now - sent, status) for sent in self.serving]
+            self.serving = []
+            if status not in (FINISHED_OK, FINISHED_FRAGMENT, FINISHED_RERUN):
+                self._error(f"script finished with {ForwardMsg.ScriptFinishedStatus.Name(status)}")
+            if self.run_full and status != FINISHED_RERUN:
+                if not self.opened.is_set():
+                    self.stats.requests.append(("open", LESSON_PAGE, now - self.open_sent))
+                    if self.auto_reruns == 0:
+                        self._error(f"not following: the page (step {self.run_step}) asked "
+                                    "for no auto-rerun")
+                    self.opened.set()
+                else:
+                    self.stats.reruns.append(now - self.run_start)
+                if status == FINISHED_OK:
+                    self.runs.append((now, self.run_step, self.run_train))
+                if self.args.verbose:
+                    print(f"  s{self.i:02d} shows step {self.run_step}"
+                          f"{' (Train button)' if self.run_train else ''}", flush=True)
+
+    async def _poll(self, fragment_id: str, interval: float) -> None:
+        """setInterval(() => sendUpdateWidgetsMessage(fragmentId, true), interval)"""
+        t_next = time.perf_counter()
+        while True:
+            t_next += interval
+            await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
+            msg = BackMsg()
+            cs = msg.rerun_script
+            cs.query_string, cs.page_script_hash = self.query, self.page_hash
+            cs.fragment_id, cs.is_auto_rerun = fragment_id, True
+            self.pending.append(time.perf_counter())
+            try:
+                await self.ws.send(msg.SerializeToString())
+            except websockets.ConnectionClosed:
+                return
+
+    def _cancel(self, fragment_ids) -> None:
+        """Cancel the timers of these fragments (None: all)."""
+        keep = []
+        for fragment_id, task in self.timers:
+            if fragment_ids is None or fragment_id in fragment_ids:
+                task.cancel()
+            else:
+                keep.append((fragment_id, task))
+        self.timers = keep
+
+    def seen(self) -> dict[int, float]:
+        """step -> when a full run first showed it."""
+        first = {}
+        for t, step, _ in self.runs:
+            first.setdefault(step, t)
+        return first
+
+
+async def lesson_student(i: int, args, code: str, stats: Stats, base: str, seed: int,
+                         followers: dict, joined: asyncio.Event, over: asyncio.Event):
+    """Join the room within --ramp, follow it until the lesson is over."""
+    rng = random.Random(f"{seed}-{i}")
+    await asyncio.sleep(rng.uniform(0, args.ramp))
+    qs = urllib.parse.urlencode({"room": code})
+    cookies = {}
+    try:
+        upstream = await asyncio.to_thread(load_page, base, LESSON_PAGE, qs, cookies,
+                                           args.request_timeout)
+        ws_url = base.replace("http", "ws", 1) + "/_stcore/stream"
+        async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                      open_timeout=args.request_timeout, ping_interval=None,
+                                      additional_headers=ws_headers(cookies)) as ws:
+            seen = {upstream, ws.response.headers.get("X-Rnnviz-Upstream", "")} - {""}
+            stats.upstreams.setdefault(i, set()).update(seen)
+            f = followers[i] = Follower(i, ws, stats, args)
+            reader = asyncio.create_task(f.read())
+            await f.open(qs)
+            try:
+                await asyncio.wait_for(f.opened.wait(), args.request_timeout)
+            except asyncio.TimeoutError:
+                stats.timeouts += 1
+                f._error(f"open: no script_finished within {args.request_timeout:.0f} s")
+            joined.set()
+            await over.wait()
+            f.closing = True
+            f._cancel(None)
+            await ws.close()
+            await reader
+    except (OSError, websockets.WebSocketException, asyncio.TimeoutError) as e:
+        stats.errors.append((i, f"{LESSON_PAGE}: connection: {type(e).__name__}: {e}"[:200]))
+    finally:
+        joined.set()
+
+
+async def run_lesson(args, base: str, students: int, seed: int, stats: Stats,
+                     t_end: float) -> None:
+    """The teacher (one session, index -1) starts a room at step 1 of LESSON_NAME; the
+    class joins within --ramp and follows; the teacher waits until everyone has joined,
+    then moves on with Next every --step-seconds to the last step, pressing Train on the
+    step that asks for it; then the class stays on the last step for --step-seconds (and
+    until every follower shows it, at most LAST_STEP_WAIT_S) and leaves."""
+    qs = urllib.parse.urlencode({"lesson": LESSON_NAME, "step": "1"})
+    cookies = {}
+    await asyncio.to_thread(load_page, base, LESSON_PAGE, qs, cookies, args.request_timeout)
+    ws_url = base.replace("http", "ws", 1) + "/_stcore/stream"
+    followers, done = {}, {}  # student -> Follower; step -> when the teacher's Next finished
+    joined = [asyncio.Event() for _ in range(students)]
+    over = asyncio.Event()
+    tasks, trained_at, code = [], {}, ""  # trained_at: step -> when the teacher's Train finished
+    t_lesson = time.perf_counter()
+    try:
+        async with websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                      open_timeout=args.request_timeout, ping_interval=None,
+                                      additional_headers=ws_headers(cookies)) as ws:
+            t = Session(ws)
+
+            def open_fill(cs):
+                cs.query_string, cs.page_name = qs, LESSON_PAGE
+
+            start = "Start a room for a class"
+            if not await timed(t, "open", LESSON_PAGE, open_fill, -1, stats, args, "(teacher)"):
+                return
+            if start not in t.buttons:
+                stats.errors.append((-1, f"teacher: no '{start}' button on {LESSON_PAGE}?{qs}"))
+                return
+            if not await timed(t, "start", LESSON_PAGE, press(t, start), -1, stats, args):
+                return
+            code = urllib.parse.parse_qs(t.query).get("room", [""])[0]
+            if not code or t.step is None:
+                stats.errors.append((-1, f"teacher: no room or no step after the start "
+                                         f"(query {t.query!r}, step {t.step})"))
+                return
+            step, last = t.step, t.steps
+            if args.verbose:
+                print(f"  teacher: room {code} at step {step} of {last}", flush=True)
+            tasks = [asyncio.create_task(lesson_student(i, args, code, stats, base, seed,
+                                                        followers, joined[i], over))
+                     for i in range(students)]
+            try:
+                await asyncio.wait_for(asyncio.gather(*(e.wait() for e in joined)),
+                                       args.ramp + args.request_timeout + 10)
+            except asyncio.TimeoutError:
+                stats.errors.append((-1, "teacher: not every student had joined in time"))
+            t_lesson = time.perf_counter()
+            while step < last:
+                await asyncio.sleep(args.step_seconds)  # the teacher talks
+                if time.time() > t_end:
+                    stats.errors.append((-1, f"teacher: run time limit reached at step {step}"))
+                    break
+                if "Next" not in t.buttons:
+                    stats.errors.append((-1, f"teacher: no Next button at step {step}"))
+                    break
+                if not await timed(t, "next", LESSON_PAGE, press(t, "Next"), -1, stats, args,
+                                   what=f"-> step {step + 1}"):
+                    break
+                done[step + 1] = time.perf_counter()
+                if t.step != step + 1:
+                    stats.errors.append((-1, f"teacher: Next from step {step} shows step "
+                                             f"{t.step}"))
+                    break
+                step = t.step
+                if "Train" in t.buttons:  # a training step nobody has run on this server
+                    bound = max(args.request_timeout, min(TRAIN_TIMEOUT_S, t_end - time.time()))
+                    if not await timed(t, "train", LESSON_PAGE, press(t, "Train"), -1, stats,
+                                       args, what=f"at step {step}", timeout=bound):
+                        break
+                    trained_at[step] = time.perf_counter()
+            else:
+                await asyncio.sleep(args.step_seconds)  # the last step
+                deadline = time.perf_counter() + LAST_STEP_WAIT_S
+                while time.perf_counter() < deadline and any(
+                        last not in f.seen() for f in followers.values()):
+                    await asyncio.sleep(0.1)
+    finally:
+        over.set()
+        await asyncio.gather(*tasks)
+        lesson_figures(stats, students, followers, done, trained_at)
+        stats.lesson.update(room=code, lesson_s=time.perf_counter() - t_lesson,
+                            step_seconds=args.step_seconds)
+
+
+def lesson_figures(stats: Stats, students: int, followers: dict, done: dict,
+                   trained_at: dict) -> None:
+    """Per (student, move): when the student's page first showed the teacher's new step,
+    from the moment the teacher's Next finished (negative: the student's poll came between
+    the room's move, in Next's callback, and the end of the teacher's own run); a pair
+    never shown is an error. Per student and training step: when the step first showed its
+    result (a full run without the Train button), from the end of the teacher's Train."""
+    missed = {}
+    for i in range(students):
+        f = followers.get(i)
+        seen = f.seen() if f else {}
+        for step, t_done in sorted(done.items()):
+            if step in seen:
+                stats.follows.append((i, step, seen[step] - t_done))
+            else:
+                missed.setdefault(i, []).append(step)
+        for train_step, t_trained in sorted(trained_at.items()):
+            if train_step not in seen:
+                continue
+            shown = [t for t, step, train in f.runs if step == train_step and not train]
+            if shown:
+                stats.trained.append((i, train_step, shown[0] - t_trained))
+            else:
+                stats.errors.append((i, f"{LESSON_PAGE}: never showed step {train_step} "
+                                        "trained"))
+    for i, steps in missed.items():
+        stats.errors.append((i, f"{LESSON_PAGE}: never saw step(s) {', '.join(map(str, steps))}"))
+    stats.lesson = {"moves": len(done), "train_steps": sorted(trained_at),
+                    "missed": sum(len(steps) for steps in missed.values()),
+                    "students_missing_a_step": len(missed),
+                    "auto_reruns": sum(f.auto_reruns for f in followers.values())}
+
+
 async def run_class(args, base: str, students: int, seed: int) -> Stats:
     stats = Stats()
+    if args.scenario == "lesson":
+        await run_lesson(args, base, students, seed, stats, time.time() + args.max_seconds)
+        return stats
     if args.scenario == "free":
         def links(i, rng):
             return [free_link(rng) for _ in range(args.links)]
@@ -400,7 +760,7 @@ def one_run(args, run: int) -> list[dict]:
     """One server (its own, or --url's); one class per size in --students, one after the
     other on it (the first on a cold or --warm server, the later ones on a server warmed
     by the classes before too)."""
-    server = None
+    server, sources = None, source_mtimes()
     if args.url:
         base, pids = args.url.rstrip("/"), [int(p) for p in args.pids.split(",") if p]
     else:
@@ -438,6 +798,7 @@ def one_run(args, run: int) -> list[dict]:
             result["class_in_run"] = n
             if server:
                 result["compiles"] = compile_summary(server, t0)
+            result["sources_changed"] = changed_sources(sources)
             results.append(result)
             report(result, TARGETS[args.scenario])
     finally:
@@ -446,26 +807,60 @@ def one_run(args, run: int) -> list[dict]:
     return results
 
 
+def spread(xs) -> dict:
+    return {"n": len(xs), "p50": percentile(xs, 0.5), "p95": percentile(xs, 0.95),
+            "max": max(xs, default=float("nan")), "min": min(xs, default=float("nan"))}
+
+
 def summary(args, stats: Stats, students: int, wall: float, cpu: float, peak_mb: float) -> dict:
     times = [s for _, _, s in stats.requests]
-    return {
+    kinds = ("open", "start", "next") if args.scenario == "lesson" else ("open", "move")
+    result = {
         "scenario": args.scenario, "students": students, "links": args.links,
         "warm_s": args.warm, "requests": len(times), "errors": len(stats.errors),
         "exceptions": len(stats.exceptions), "timeouts": stats.timeouts,
         "p50": percentile(times, 0.5), "p95": percentile(times, 0.95),
         "max": max(times, default=float("nan")), "peak_rss_mb": peak_mb,
         "server_cpu_s": cpu, "wall_s": wall,
+        "server_cpu_s_per_min": cpu / (wall / 60) if wall > 0 else float("nan"),
         "by_page": {page: {"n": len(ts), "p50": percentile(ts, 0.5),
                            "p95": percentile(ts, 0.95)}
                     for page in sorted({p for _, p, _ in stats.requests})
                     for ts in [[s for _, p2, s in stats.requests if p2 == page]]},
         "by_kind": {kind: {"n": len(ts), "p50": percentile(ts, 0.5), "p95": percentile(ts, 0.95)}
-                    for kind in ("open", "move")
+                    for kind in kinds
                     for ts in [[s for k, _, s in stats.requests if k == kind]]},
         "replicas": {u: sum(1 for ups in stats.upstreams.values() if u in ups)
                      for u in sorted(set().union(*stats.upstreams.values())) if u},
         "students_on_two_replicas": sum(1 for ups in stats.upstreams.values() if len(ups) > 1),
         "error_list": [f"s{i:02d} {what}" for i, what in stats.errors[:20]],
+    }
+    if args.scenario == "lesson":
+        result["lesson"] = lesson_summary(stats, students)
+        result["follow_p95"] = result["lesson"]["follow"]["p95"]
+        result["next_p95"] = result["lesson"]["next"]["p95"]
+    return result
+
+
+def lesson_summary(stats: Stats, students: int) -> dict:
+    """The lesson's own figures: the followers' delay per (student, move), the teacher's
+    requests, the polls (fragment auto-reruns) and the full reruns they led to."""
+    polls = [s for s, _ in stats.polls]
+    minutes = stats.lesson.get("lesson_s", 0.0) / 60
+    return {
+        **stats.lesson,
+        "follow": spread([s for _, _, s in stats.follows]),
+        "follow_by_step": {step: spread(ts) for step in sorted({s for _, s, _ in stats.follows})
+                           for ts in [[x for _, s2, x in stats.follows if s2 == step]]},
+        "next": spread([s for k, _, s in stats.requests if k == "next"]),
+        "start_s": next((s for k, _, s in stats.requests if k == "start"), float("nan")),
+        "train_s": [s for _, _, s in stats.trains],
+        "trained_shown": {step: spread([x for _, s, x in stats.trained if s == step])
+                          for step in sorted({s for _, s, _ in stats.trained})},
+        "polls": spread(polls),
+        "polls_per_student_min": len(polls) / students / minutes if minutes else float("nan"),
+        "polls_that_moved": sum(1 for _, status in stats.polls if status == FINISHED_RERUN),
+        "reruns": spread(stats.reruns),
     }
 
 
@@ -498,8 +893,15 @@ def report(r: dict, targets: dict) -> None:
     target = targets[state]
     ok = lambda cond: "ok" if cond else "MISSED"  # noqa: E731
     when = f" ({r['warm_s']:.0f} s after start)" if r["warm_s"] else ""
-    print(f"\n{r['scenario']} scenario, {r['students']} students x {r['links']} links, "
-          f"{state} server{when}: {r['requests']} requests in {r['wall_s']:.0f} s")
+    lesson = r.get("lesson")
+    if lesson:
+        print(f"\nlesson scenario, {r['students']} students following a teacher's room "
+              f"({LESSON_NAME}, {lesson['moves']} moves, one every {lesson['step_seconds']:g} s), "
+              f"{state} server{when}: {r['requests']} requests and {lesson['polls']['n']} "
+              f"polls in {r['wall_s']:.0f} s")
+    else:
+        print(f"\n{r['scenario']} scenario, {r['students']} students x {r['links']} links, "
+              f"{state} server{when}: {r['requests']} requests in {r['wall_s']:.0f} s")
     print(f"  errors {r['errors']} (of which exceptions shown {r['exceptions']}, "
           f"time-outs {r['timeouts']})   [0 errors: {ok(r['errors'] == 0)}]")
     print(f"  request -> script_finished: p50 {r['p50']:.2f} s, p95 {r['p95']:.2f} s, "
@@ -508,9 +910,12 @@ def report(r: dict, targets: dict) -> None:
         print(f"    {kind:5s} n={v['n']:3d} p50 {v['p50']:6.2f} s  p95 {v['p95']:6.2f} s")
     for page, v in r["by_page"].items():
         print(f"    {page:17s} n={v['n']:3d} p50 {v['p50']:6.2f} s  p95 {v['p95']:6.2f} s")
+    if lesson:
+        report_lesson(lesson, ok)
     if r["peak_rss_mb"]:
         print(f"  server peak RSS {r['peak_rss_mb']:.0f} MB   [<= {MEMORY_TARGET_MB:.0f} MB: "
-              f"{ok(r['peak_rss_mb'] <= MEMORY_TARGET_MB)}];  server CPU {r['server_cpu_s']:.0f} s")
+              f"{ok(r['peak_rss_mb'] <= MEMORY_TARGET_MB)}];  server CPU {r['server_cpu_s']:.0f} s"
+              f" ({r['server_cpu_s_per_min']:.1f} s per minute of the class)")
     if r["replicas"]:
         print(f"  students per replica {r['replicas']}; students whose sessions reached more "
               f"than one replica: {r['students_on_two_replicas']}")
@@ -526,16 +931,49 @@ def report(r: dict, targets: dict) -> None:
             print(f"    {seconds:6.1f} s  {n:4d} x {name}")
     for line in r["error_list"]:
         print("  error:", line)
+    if r.get("sources_changed"):
+        print(f"  WARNING: sources changed during the run ({', '.join(r['sources_changed'])}); "
+              "the server re-imports changed modules under live sessions, so these figures "
+              "are not valid.")
+
+
+def report_lesson(x: dict, ok) -> None:
+    f, nx, p, rr = x["follow"], x["next"], x["polls"], x["reruns"]
+    print(f"  a follower sees the new step (teacher's Next finished -> the student's full rerun "
+          f"finished), over {f['n']} (student, move) pairs: p50 {f['p50']:.2f} s, "
+          f"p95 {f['p95']:.2f} s, max {f['max']:.2f} s (min {f['min']:.2f} s)   "
+          f"[p95 <= {FOLLOW_TARGET_S:g} s: {ok(f['p95'] <= FOLLOW_TARGET_S)}]")
+    print(f"    never seen: {x['missed']} (student, move) pairs, "
+          f"{x['students_missing_a_step']} students   [0: {ok(x['missed'] == 0)}]")
+    for step, v in x["follow_by_step"].items():
+        print(f"    -> step {step:2d}  n={v['n']:3d} p50 {v['p50']:5.2f} s  p95 {v['p95']:5.2f} s"
+              f"  max {v['max']:5.2f} s")
+    print(f"  teacher: start the room {x['start_s']:.2f} s; Next n={nx['n']} "
+          f"p50 {nx['p50']:.2f} s, p95 {nx['p95']:.2f} s, max {nx['max']:.2f} s   "
+          f"[p95 <= {NEXT_TARGET_S:g} s: {ok(nx['p95'] <= NEXT_TARGET_S)}]")
+    for step, seconds in zip(x["train_steps"], x["train_s"]):
+        tr = x["trained_shown"].get(step, spread([]))
+        print(f"  teacher's Train at step {step}: {seconds:.1f} s; the followers show the trained "
+              f"step after it finished: n={tr['n']} p50 {tr['p50']:.2f} s, p95 {tr['p95']:.2f} s, "
+              f"max {tr['max']:.2f} s (min {tr['min']:.2f} s)")
+    if not x["train_s"]:
+        print("  no step asked for Train (already trained on this server)")
+    print(f"  polls (fragment auto-reruns): {p['n']} ({x['polls_per_student_min']:.1f} per "
+          f"student per minute), poll -> script_finished p50 {p['p50'] * 1000:.0f} ms, "
+          f"p95 {p['p95'] * 1000:.0f} ms, max {p['max']:.2f} s; the full reruns they led to "
+          f"(a move, a trained step): n={rr['n']} p50 {rr['p50']:.2f} s, p95 {rr['p95']:.2f} s, "
+          f"max {rr['max']:.2f} s")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenario", choices=("free", "teacher"), default="free")
+    ap.add_argument("--scenario", choices=("free", "teacher", "lesson"), default="free")
     ap.add_argument("--students", default="30",
                     help="class size; a comma-separated list (5,10,20,30) runs one class of "
                          "each size in turn on the same server and reports the knee: the "
                          "largest class whose p95 stays within the target")
-    ap.add_argument("--links", type=int, default=5, help="deep links each student opens")
+    ap.add_argument("--links", type=int, default=5,
+                    help="deep links each student opens (not in the lesson scenario)")
     ap.add_argument("--warm", type=float, default=0.0,
                     help="seconds to wait after start, no visitors, before the class; "
                          "-1: until the app's warm-up has compiled its whole catalogue")
@@ -547,6 +985,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lead", type=float, default=15.0,
                     help="teacher scenario: seconds between the teacher's view of the first "
                          "preset and the students' (0: no teacher view)")
+    ap.add_argument("--step-seconds", type=float, default=20.0,
+                    help="lesson scenario: seconds the teacher spends on a step before Next")
     ap.add_argument("--request-timeout", type=float, default=90.0)
     ap.add_argument("--max-seconds", type=float, default=900.0, help="bound on one run")
     ap.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh server")
@@ -565,6 +1005,7 @@ def main(argv=None) -> int:
     except ValueError:
         ap.error("--students takes whole numbers, comma-separated")
     args.links = max(1, min(args.links, 50))
+    args.step_seconds = max(0.0, min(args.step_seconds, 300.0))
     runs = []  # one list of classes per run
     for run in range(args.repeat):
         runs.append(one_run(args, run))
@@ -574,19 +1015,25 @@ def main(argv=None) -> int:
         classes = [r[n] for r in runs]
         if len(classes) > 1:
             print(f"\n{size} students, over {len(classes)} runs: median (min-max)")
-            for key in ("p50", "p95", "max", "peak_rss_mb", "errors"):
+            keys = ("p50", "p95", "max", "peak_rss_mb", "errors") + (
+                ("follow_p95", "next_p95") if args.scenario == "lesson" else ())
+            for key in keys:
                 xs = [c[key] for c in classes]
                 print(f"  {key:12s} {statistics.median(xs):8.2f}  ({min(xs):.2f}-{max(xs):.2f})")
     if len(args.sizes) > 1:
+        key = "p95"
+        if args.scenario == "lesson":  # the class's figure: how soon a follower sees a step
+            key, target = "follow_p95", FOLLOW_TARGET_S
         fits = [size for n, size in enumerate(args.sizes)
-                if statistics.median(r[n]["p95"] for r in runs) <= target
+                if statistics.median(r[n][key] for r in runs) <= target
                 and all(r[n]["errors"] == 0 for r in runs)]
-        print(f"\nknee: the largest class with p95 <= {target:g} s and no errors: "
+        print(f"\nknee: the largest class with {key} <= {target:g} s and no errors: "
               f"{max(fits) if fits else 'none of ' + args.students}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=1, default=str)
-    return 0 if all(c["errors"] == 0 for r in runs for c in r) else 1
+    return 0 if all(c["errors"] == 0 and not c["sources_changed"] for r in runs for c in r) \
+        else 1
 
 
 if __name__ == "__main__":
