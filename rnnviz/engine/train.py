@@ -205,6 +205,13 @@ def config_from_query(raw) -> tuple[TrainConfig, list[str]]:
     return TrainConfig(**values), notices
 
 
+def lab_from_query(raw) -> tuple[tuple[TrainConfig, bool], list[str]]:
+    """The Training lab's settings from raw values: ((config, compare), notices)."""
+    config, notices = config_from_query(raw)
+    compare, notice = cfg.parse_value(COMPARE_FIELD, raw.get("compare"))
+    return (config, compare), notices + ([notice] if notice else [])
+
+
 def config_to_query(config: TrainConfig) -> dict[str, str]:
     return cfg.to_query(FIELDS, dataclasses.asdict(config))
 

@@ -170,12 +170,6 @@ def untrained_seq2seq_maps(page: seq2seq_lab.Seq2SeqPage) -> dict:
             for name, config in page.configs().items()}
 
 
-def _parse_lab(raw):
-    config, notices = train.config_from_query(raw)
-    compare, notice = cfg.parse_value(train.COMPARE_FIELD, raw.get("compare"))
-    return (config, compare), notices + ([notice] if notice else [])
-
-
 COMPARED = ("rnn", "lstm", "gru")
 
 
@@ -212,7 +206,7 @@ PAGES = {
         one_layer.jacobian_analysis, _spectrum_facts,
         ("lambda1", "radius", "verdict", "explanation", "gain")),
     "Training_lab": PageKind(
-        "pages/6_Training_lab.py", train.FIELDS + (train.COMPARE_FIELD,), _parse_lab,
+        "pages/6_Training_lab.py", train.FIELDS + (train.COMPARE_FIELD,), train.lab_from_query,
         _lab_result, _lab_facts,
         ("baseline", "T", "steps") + tuple(f"{k}_{c}" for c in train.COMPARE_CELLS + ("rnn_relu",)
                                            for k in ("outcome", "loss", "clipped")),

@@ -568,12 +568,6 @@ TRAIN_OFF_VALUE = {"spectral_radius": 1.0, "forget_bias": 1.0, "chrono_tmax": 50
                    "update_bias": 1.0, "clip": 1.0, "truncate": 10}
 
 
-def _parse_lab(raw):
-    config, notices = train.config_from_query(raw)
-    compare, notice = cfg.parse_value(train.COMPARE_FIELD, raw.get("compare"))
-    return (config, compare), notices + ([notice] if notice else [])
-
-
 def _lab_widgets(lab) -> dict:
     config, compare = lab
     values = asdict(config)
@@ -591,7 +585,7 @@ def lab_query(config: train.TrainConfig, compare: bool) -> dict[str, str]:
 
 def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
     """The Training lab's sidebar, bound to the URL; returns (config, compare mode)."""
-    load_url_once(_parse_lab, prefix, _lab_widgets)
+    load_url_once(train.lab_from_query, prefix, _lab_widgets)
     k = lambda name: f"{prefix}_{name}"  # noqa: E731
     state, s, b = st.session_state, st.sidebar, train.BOUNDS
 
@@ -635,7 +629,7 @@ def train_controls(prefix: str = "tr") -> tuple[train.TrainConfig, bool]:
     for name in TRAIN_OPTIONAL:
         raw[name] = state[k(name)] if state[k(f"{name}_on")] else None
     raw["compare"] = state[k("compare")]
-    (config, compare), notices = _parse_lab(raw)
+    (config, compare), notices = train.lab_from_query(raw)
     for notice in notices:
         st.warning(notice)
     return config, compare
