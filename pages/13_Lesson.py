@@ -108,9 +108,13 @@ if room_error:
     st.error(room_error, icon=":material/meeting_room:")
 
 if teacher:
-    st.success(f"Room **{room.code}** · students open this page's link, or Lesson with the code "
-               f"{room.code}: they follow your steps.", icon=":material/groups:")
-    st.markdown(f"# Room {room.code}")
+    link = ui.room_link(room.code)
+    if present:  # one line above the step: the code stays readable, the step fits
+        st.markdown(f"**Room {room.code}** · {link}")
+    else:
+        st.success(f"Students open **{link}** and follow your steps; only this browser "
+                   "moves the room.", icon=":material/groups:")
+        st.markdown(f"# Room {room.code}")
 elif room is not None:
     if following:
         st.info(f"Following the teacher in room {room.code}: this page moves with their steps.",
@@ -133,7 +137,6 @@ def watch_room() -> None:
     if step.kind.trains and state.get("_ls_untrained") == n \
             and ui.lesson_step(step, compute=False) is not None:
         st.rerun(scope="app")
-
 
 
 # --- The step ----------------------------------------------------------------------------

@@ -1224,6 +1224,13 @@ def lesson_download(lesson) -> bytes:
     ).encode("utf-8")
 
 
+def room_link(code: str) -> str:
+    """The address a class opens to follow room `code`, on the server the teacher sees."""
+    url = st.context.url or ""
+    base = url.split("?", 1)[0].rsplit("/", 1)[0] if "://" in url else ""
+    return f"{base}/Lesson?room={code}"
+
+
 def back_to_the_teacher() -> None:
     """On every page but the lesson: a student who follows a room finds the way back."""
     code = st.session_state.get(FOLLOWED_KEY)
