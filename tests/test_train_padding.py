@@ -45,7 +45,9 @@ def _close(a, b, what):
                                rtol=1e-5, atol=1e-6, err_msg=what)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+# rnn_relu is rnn's program with relu for tanh (both keep a padded unit at exactly 0):
+# one of the two is enough for the padding, and each case compiles two programs.
+@pytest.mark.parametrize("cell", [c for c in CELLS if c != "rnn_relu"])
 def test_padded_program_equals_the_exact_shapes(cell):
     for task in TASKS:
         config = TrainConfig(task=task, T=T_OF_TASK[task], cell=cell, hidden_size=3,
