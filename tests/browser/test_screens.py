@@ -76,10 +76,29 @@ def layout_facts(pg) -> dict:
     )
 
 
+# Every drawn chart as wide as its box: Streamlit measures a chart's container after a
+# resize and Plotly redraws it at the new width (100-250 ms here; the SVG keeps the old
+# width until then). Charts that are not laid out (a closed expander) have no width.
+CHARTS_FIT = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).every(e => {
+    const box = e.getBoundingClientRect().width, svg = e.querySelector('.main-svg');
+    if (!box || !e._fullLayout || !svg) return true;
+    return Math.abs(e._fullLayout.width - box) < 1
+        && Math.abs(svg.getBoundingClientRect().width - box) < 1;
+})"""
+
+
 def resize(pg, width: int, height: int) -> None:
+    """Resize the viewport and wait until Plotly has redrawn every chart at its new width
+    (at most 5 s), then 150 ms for the page to paint."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     pg.set_viewport_size({"width": width, "height": height})
     pg.evaluate("() => window.scrollTo(0, 0)")
-    pg.wait_for_timeout(700)  # Plotly redraws the charts at their new width
+    try:
+        pg.wait_for_function(CHARTS_FIT, timeout=5_000, polling=50)
+    except PlaywrightTimeout:
+        pass  # the shot then shows a chart mid-redraw; the layout facts do not depend on it
+    pg.wait_for_timeout(150)
 
 
 @pytest.mark.parametrize("name, script, query", VIEWS, ids=[v[0] for v in VIEWS])
