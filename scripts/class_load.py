@@ -57,15 +57,16 @@ teacher's Next) the time from sending the BackMsg to receiving `script_finished`
 shown to the student, i.e. an Exception element in a delta), time-outs
 (--request-timeout); p50 / p95 / max; the server's peak resident memory (VmRSS sampled
 every 0.1 s and the kernel's VmHWM, from /proc); its CPU seconds; and, for its own server,
-every XLA compile (see app_server.COMPILE_LOG_WRAPPER): how many, how long, which
-programs; a warning (and exit status 1) if the app's sources changed during the run. The
-lesson also measures, per (student, move), the delay from the end of the teacher's Next
-request to the end of the student's full rerun that shows the new step (its heading
-"#### Step N of M"; negative where a poll came between the room's move, in Next's
-callback, and the end of the teacher's own run), and any step a student never saw (an error); the teacher's Next
-and Train times; from the end of Train to each follower's page showing the trained step;
-the polls (count, poll -> script_finished) and the full reruns they led to; the server's
-CPU per minute of the class.
+the time of each script run (timed in the server) and every XLA compile (see
+app_server.COMPILE_LOG_WRAPPER): how many, how long, which programs; a warning (and exit
+status 1) if the app's sources changed during the run. The lesson also measures, per
+(student, move), the delay from the end of the teacher's Next request to the end of the
+student's full rerun that shows the new step (its heading "#### Step N of M"; negative
+where a poll came between the room's move, in Next's callback, and the end of the
+teacher's own run), and any step a student never saw (an error); the teacher's Next and
+Train times; from the end of Train to each follower's page showing the trained step; the
+polls (count, poll -> script_finished) and, for a poll that found the room moved, the time
+to the end of the full rerun; the server's RSS during the class and its CPU per minute.
 
 Its own server: `streamlit run app.py` on 127.0.0.1 at a free port, with an empty
 persistent XLA cache (JAX_COMPILATION_CACHE_DIR in a fresh temporary folder), stopped by
@@ -95,7 +96,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from app_server import (AppServer, MemoryMonitor, changed_sources, cpu_seconds, percentile,
-                        source_mtimes)
+                        source_mtimes, status_kb)
 
 sys.path.insert(0, str(__import__("app_server").ROOT))
 from rnnviz.engine import train  # noqa: E402  (no jax work at import)
@@ -210,7 +211,7 @@ class Stats:
         # the lesson scenario (time.perf_counter() seconds)
         self.trains = []  # ("train", page, seconds): the teacher's Train, not in requests
         self.polls = []  # (seconds from a poll's rerun_script to its run's end, status)
-        self.reruns = []  # server seconds of the followers' full runs after a poll moved them
+        self.reruns = []  # from a poll that found the room moved to the end of the full rerun
         self.follows = []  # (student, step, seconds from the teacher's Next to the student's view)
         self.trained = []  # (student, step, seconds from the teacher's Train to the trained
         #                    step on the student's page)
@@ -408,11 +409,12 @@ class Follower:
         self.page_hash, self.query = "", ""
         self.timers = []  # (fragment id, asyncio.Task)
         self.pending, self.serving = [], []  # polls' send times: not yet in a run; in this one
-        self.run_full, self.run_start, self.run_step, self.run_train = False, 0.0, None, False
+        self.run_full, self.run_step, self.run_train = False, None, False
         self.runs = []  # (finished at, step shown, Train button shown) of each full run
         self.open_sent = None
         self.opened = asyncio.Event()  # the opening run finished (or the session failed)
         self.auto_reruns = 0
+        self.moved_by = None  # send time of the poll whose run asked for a full rerun
         self.closing = False
 
     async def open(self, qs: str) -> None:
@@ -443,7 +445,7 @@ class Follower:
         kind = fwd.WhichOneof("type")
         if kind == "new_session":
             self.run_full = not fwd.metadata.run.fragment_ids
-            self.run_start, self.run_step, self.run_train = now, None, False
+            self.run_step, self.run_train = None, False
             if self.run_full:  # the frontend's cleanupAutoReruns
                 self._cancel(None)
             self.serving += self.pending
@@ -473,6 +475,8 @@ class Follower:
         elif kind == "script_finished":
             status = fwd.script_finished
             self.stats.polls += [(now - sent, status) for sent in self.serving]
+            if status == FINISHED_RERUN and self.serving and not self.run_full:
+                self.moved_by = min(self.serving)
             self.serving = []
             if status not in (FINISHED_OK, FINISHED_FRAGMENT, FINISHED_RERUN):
                 self._error(f"script finished with {ForwardMsg.ScriptFinishedStatus.Name(status)}")
@@ -483,8 +487,9 @@ class Follower:
                         self._error(f"not following: the page (step {self.run_step}) asked "
                                     "for no auto-rerun")
                     self.opened.set()
-                else:
-                    self.stats.reruns.append(now - self.run_start)
+                elif self.moved_by is not None:
+                    self.stats.reruns.append(now - self.moved_by)
+                    self.moved_by = None
                 if status == FINISHED_OK:
                     self.runs.append((now, self.run_step, self.run_train))
                 if self.args.verbose:
@@ -573,6 +578,7 @@ async def run_lesson(args, base: str, students: int, seed: int, stats: Stats,
     await asyncio.to_thread(load_page, base, LESSON_PAGE, qs, cookies, args.request_timeout)
     ws_url = base.replace("http", "ws", 1) + "/_stcore/stream"
     followers, done = {}, {}  # student -> Follower; step -> when the teacher's Next finished
+    next_s = {}  # step -> seconds of the teacher's Next to it
     joined = [asyncio.Event() for _ in range(students)]
     over = asyncio.Event()
     tasks, trained_at, code = [], {}, ""  # trained_at: step -> when the teacher's Train finished
@@ -623,6 +629,7 @@ async def run_lesson(args, base: str, students: int, seed: int, stats: Stats,
                                    what=f"-> step {step + 1}"):
                     break
                 done[step + 1] = time.perf_counter()
+                next_s[step + 1] = next(s for k, _, s in reversed(stats.requests) if k == "next")
                 if t.step != step + 1:
                     stats.errors.append((-1, f"teacher: Next from step {step} shows step "
                                              f"{t.step}"))
@@ -645,7 +652,7 @@ async def run_lesson(args, base: str, students: int, seed: int, stats: Stats,
         await asyncio.gather(*tasks)
         lesson_figures(stats, students, followers, done, trained_at)
         stats.lesson.update(room=code, lesson_s=time.perf_counter() - t_lesson,
-                            step_seconds=args.step_seconds)
+                            step_seconds=args.step_seconds, next_by_step=next_s)
 
 
 def lesson_figures(stats: Stats, students: int, followers: dict, done: dict,
@@ -788,6 +795,7 @@ def one_run(args, run: int) -> list[dict]:
             monitor = MemoryMonitor(pids, use_hwm=n == 0)
             monitor.start()
             cpu0 = sum(cpu_seconds(p) for p in pids)
+            rss0 = max((status_kb(p, "VmRSS") for p in pids), default=0) / 1024
             t0 = time.time()
             try:
                 stats = asyncio.run(run_class(args, base, students, args.seed + 1000 * n))
@@ -796,8 +804,12 @@ def one_run(args, run: int) -> list[dict]:
             result = summary(args, stats, students, time.time() - t0,
                              sum(cpu_seconds(p) for p in pids) - cpu0, monitor.peak_mb())
             result["class_in_run"] = n
+            result["rss_class_mb"] = {
+                "start": rss0, "peak_sampled": max(monitor.peak_rss_kb.values(), default=0) / 1024}
             if server:
                 result["compiles"] = compile_summary(server, t0)
+                # every script run of the server (fragment runs too), timed in the server
+                result["script_runs"] = spread([s for _, s, _ in server.events("script", t0)])
             result["sources_changed"] = changed_sources(sources)
             results.append(result)
             report(result, TARGETS[args.scenario])
@@ -859,7 +871,6 @@ def lesson_summary(stats: Stats, students: int) -> dict:
                           for step in sorted({s for _, s, _ in stats.trained})},
         "polls": spread(polls),
         "polls_per_student_min": len(polls) / students / minutes if minutes else float("nan"),
-        "polls_that_moved": sum(1 for _, status in stats.polls if status == FINISHED_RERUN),
         "reruns": spread(stats.reruns),
     }
 
@@ -916,6 +927,14 @@ def report(r: dict, targets: dict) -> None:
         print(f"  server peak RSS {r['peak_rss_mb']:.0f} MB   [<= {MEMORY_TARGET_MB:.0f} MB: "
               f"{ok(r['peak_rss_mb'] <= MEMORY_TARGET_MB)}];  server CPU {r['server_cpu_s']:.0f} s"
               f" ({r['server_cpu_s_per_min']:.1f} s per minute of the class)")
+    if r.get("rss_class_mb"):
+        print(f"  server RSS during the class: {r['rss_class_mb']['start']:.0f} MB at its start, "
+              f"peak {r['rss_class_mb']['peak_sampled']:.0f} MB (VmRSS sampled every 0.1 s)")
+    if r.get("script_runs"):
+        v = r["script_runs"]
+        print(f"  the server's script runs during the class (fragment runs included), timed in the "
+              f"server: n={v['n']} p50 {v['p50'] * 1000:.0f} ms, p95 {v['p95'] * 1000:.0f} ms, "
+              f"max {v['max']:.2f} s")
     if r["replicas"]:
         print(f"  students per replica {r['replicas']}; students whose sessions reached more "
               f"than one replica: {r['students_on_two_replicas']}")
@@ -951,6 +970,8 @@ def report_lesson(x: dict, ok) -> None:
     print(f"  teacher: start the room {x['start_s']:.2f} s; Next n={nx['n']} "
           f"p50 {nx['p50']:.2f} s, p95 {nx['p95']:.2f} s, max {nx['max']:.2f} s   "
           f"[p95 <= {NEXT_TARGET_S:g} s: {ok(nx['p95'] <= NEXT_TARGET_S)}]")
+    print("    Next to step " + ", ".join(f"{step}: {s:.2f} s"
+                                         for step, s in x["next_by_step"].items()))
     for step, seconds in zip(x["train_steps"], x["train_s"]):
         tr = x["trained_shown"].get(step, spread([]))
         print(f"  teacher's Train at step {step}: {seconds:.1f} s; the followers show the trained "
@@ -960,9 +981,9 @@ def report_lesson(x: dict, ok) -> None:
         print("  no step asked for Train (already trained on this server)")
     print(f"  polls (fragment auto-reruns): {p['n']} ({x['polls_per_student_min']:.1f} per "
           f"student per minute), poll -> script_finished p50 {p['p50'] * 1000:.0f} ms, "
-          f"p95 {p['p95'] * 1000:.0f} ms, max {p['max']:.2f} s; the full reruns they led to "
-          f"(a move, a trained step): n={rr['n']} p50 {rr['p50']:.2f} s, p95 {rr['p95']:.2f} s, "
-          f"max {rr['max']:.2f} s")
+          f"p95 {p['p95'] * 1000:.0f} ms, max {p['max']:.2f} s")
+    print(f"    a poll that found the room moved (or the step trained) -> the full rerun finished:"
+          f" n={rr['n']} p50 {rr['p50']:.2f} s, p95 {rr['p95']:.2f} s, max {rr['max']:.2f} s")
 
 
 def main(argv=None) -> int:
