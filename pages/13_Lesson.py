@@ -202,6 +202,8 @@ else:  # the words above the figures, figures side by side
 st.caption("Keys: ← and → move between steps.")
 if following:
     watch_room()
+elif n < len(lesson.steps):  # the teacher's (or a reader's) next step, ready before Next
+    ui.prefetch(lesson.steps[n])
 if present:
     st.button("Leave presenter mode", icon=":material/close_fullscreen:", type="tertiary",
               on_click=set_present, args=(False,))

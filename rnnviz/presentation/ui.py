@@ -1215,6 +1215,15 @@ def lesson_step(step, compute: bool = True):
     return store[key]
 
 
+def prefetch(step) -> None:
+    """Compute `step` in the background (the step after the one shown), so that Next
+    answers at once; a training step waits for its Train."""
+    if step.kind.trains or lesson_step(step, compute=False) is not None:
+        return
+    threading.Thread(target=lesson_step, args=(step,), name="rnnviz-lesson-prefetch",
+                     daemon=True).start()
+
+
 def lesson_download(lesson) -> bytes:
     """The lesson as one HTML file: every step, a training step only if someone on this
     server has run it. Streamlit calls this on its download thread (no session), so only
