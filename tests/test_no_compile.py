@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from rnnviz.engine import programs, train
 from rnnviz.engine import language
-from rnnviz.experiments import (architectures, catalogue, deep, one_layer, seq2seq_lab,
-                                text_lab, word_lab)
+from rnnviz.experiments import (architectures, catalogue, deep, lessons, one_layer,
+                                seq2seq_lab, text_lab, word_lab)
 from rnnviz.experiments.presets import LAB
 from rnnviz.presentation import ui
 from tests.test_urls import run_page as open_page
@@ -129,6 +129,22 @@ def test_no_page_compiles_after_the_warm_up(page, compile_log):
         at = run_page(page, query)
         assert not at.exception, (query, at.exception)
         assert not compile_log.compiled, (query, compile_log.compiled)
+    assert programs.stats()["compiles"] == before
+
+
+def test_no_lesson_step_compiles_after_the_warm_up(compile_log):
+    """Every step of every shipped lesson, computed afresh (not from the server's store of
+    computed steps), its animation's frames and its Train included: nothing compiles."""
+    ui._lesson_results.clear()
+    before = programs.stats()["compiles"]
+    for name in lessons.lesson_names():
+        for n, step in enumerate(lessons.load(name).steps, start=1):
+            at = open_page(ui.LESSON_PAGE, {"lesson": name, "step": str(n)})
+            if step.kind.trains:
+                next(b for b in at.button if b.label == "Train").click().run()
+                assert at.get("plotly_chart"), n
+            assert not at.exception, (n, at.exception)
+            assert not compile_log.compiled, (n, compile_log.compiled)
     assert programs.stats()["compiles"] == before
 
 
