@@ -103,15 +103,19 @@ def page(browser):
 def wait_for_app(pg, charts: int = 0) -> None:
     """Wait until the script ran (the page has content and is not running) and at least
     `charts` Plotly charts are drawn. (Right after loading, before the first run starts,
-    nothing is running either: an empty page is not a finished one.)"""
+    nothing is running either: an empty page is not a finished one.) Not running is what
+    the app itself says (stApp's data-test-script-state, as Streamlit's own tests read
+    it): its status widget only appears once a run has lasted 500 ms."""
     pg.wait_for_selector('[data-testid="stApp"]')
     pg.wait_for_selector('[data-testid="stMainBlockContainer"] [data-testid="stHeading"],'
                          ' [data-testid="stMainBlockContainer"] h3,'
                          ' [data-testid="stMainBlockContainer"] h4')
     pg.wait_for_function(
         """n => {
-            const running = document.querySelector(
-                '[data-testid="stStatusWidget"], [data-testid="stSpinner"]');
+            const app = document.querySelector('[data-testid="stApp"]');
+            const running = app.getAttribute('data-test-script-state') !== 'notRunning'
+                || document.querySelector(
+                    '[data-testid="stStatusWidget"], [data-testid="stSpinner"]');
             const plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
                 .filter(e => e.querySelector('.main-svg')).length;  // each has several
             return !running && plots >= n;
