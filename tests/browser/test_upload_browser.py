@@ -129,11 +129,29 @@ def drawn(server, browser):
     return out
 
 
+def settle(pg, locator, quiet_ms: int = 300, within_ms: int = 10_000) -> None:
+    """Wait until `locator`'s box has not moved or changed size for `quiet_ms`."""
+    last, since, waited = None, 0, 0
+    while waited < within_ms:
+        box = locator.bounding_box()
+        if box != last:
+            last, since = box, waited
+        elif waited - since >= quiet_ms:
+            return
+        pg.wait_for_timeout(50)
+        waited += 50
+
+
 def open_box(pg):
+    """The sidebar's model box, open and done opening: an expander grows to its height over
+    a few frames, and while it is shorter the sidebar's scroll is clamped, so a click at a
+    point computed for a button inside it (scrolled into view) can land on what the
+    clamped scroll puts there instead (seen: Remove's click on the uploader's label)."""
     box = pg.locator(f'{SIDEBAR} [data-testid="stExpander"]').filter(
         has=pg.locator('[data-testid="stFileUploader"]'))
     if not pg.locator(UPLOADER).is_visible():
         box.locator("summary").click()
+        settle(pg, box)
     pg.locator(UPLOADER).wait_for(state="visible")
     return box
 
@@ -148,11 +166,10 @@ MODEL_SHOWN = ("() => document.querySelector('[data-testid=\"stMain\"]').innerTe
 
 
 def remove_model(pg, tries: int = 3) -> None:
-    """Press Remove and wait until the main area no longer shows the model. A click that
-    lands while the app is still rerunning (the sidebar redrawn under the pointer) can be
-    lost, so wait for the app to be idle first; if the model is still shown 20 s later,
-    press again (Remove is idempotent: it only forgets the model). Every extra press is
-    reported as a warning, and the last try waits the page's full timeout."""
+    """Press Remove and wait until the main area no longer shows the model: once the app is
+    idle and the box is open (`open_box`). If the model is still shown 20 s later, press
+    again (Remove only forgets the model): every extra press is reported as a warning, and
+    the last try waits the page's full timeout."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(1, tries + 1):
