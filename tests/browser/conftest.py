@@ -125,6 +125,20 @@ def wait_for_app(pg, charts: int = 0) -> None:
     pg.wait_for_timeout(300)
 
 
+def settle(pg, locator, quiet_ms: int = 300, within_ms: int = 10_000) -> None:
+    """Wait until `locator`'s box has not moved or changed size for `quiet_ms` (e.g. an
+    expander, which grows to its height over about 500 ms once opened)."""
+    last, since, waited = None, 0, 0
+    while waited < within_ms:
+        box = locator.bounding_box()
+        if box != last:
+            last, since = box, waited
+        elif waited - since >= quiet_ms:
+            return
+        pg.wait_for_timeout(50)
+        waited += 50
+
+
 def shot(pg, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

@@ -12,7 +12,7 @@ import pytest
 
 from rnnviz.experiments.presets import PRESETS
 from rnnviz.presentation import ui
-from tests.browser.conftest import SCREENSHOTS, wait_for_app
+from tests.browser.conftest import SCREENSHOTS, settle, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -271,7 +271,9 @@ def test_back_row_sidebar_not_cut_at_1024(server, tab):
         sidebar = tab.locator('[data-testid="stSidebar"]')
         for name in ("Presets", "Bring your own model", "Share this view"):
             sidebar.get_by_text(name, exact=True).first.click()
-            tab.wait_for_timeout(400)
+            # Done opening before the next click: the next box is below this one, and a
+            # click scrolled to it while this one grows can land elsewhere.
+            settle(tab, tab.locator('[data-testid="stSidebarUserContent"]'))
         for preset in PRESETS:
             assert sidebar.get_by_role("link", name=preset.name).is_visible(), preset.name
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import warnings
 import pytest
 
 from rnnviz.experiments.model_files import load_model_file
-from tests.browser.conftest import SCREENSHOTS, wait_for_app
+from tests.browser.conftest import SCREENSHOTS, settle, wait_for_app
 from tests.browser.test_screens import full_page_shot, url_path
 from tests.fixtures import model_files as fx
 
@@ -127,19 +127,6 @@ def drawn(server, browser):
         out[script] = fingerprint(pg)
     context.close()
     return out
-
-
-def settle(pg, locator, quiet_ms: int = 300, within_ms: int = 10_000) -> None:
-    """Wait until `locator`'s box has not moved or changed size for `quiet_ms`."""
-    last, since, waited = None, 0, 0
-    while waited < within_ms:
-        box = locator.bounding_box()
-        if box != last:
-            last, since = box, waited
-        elif waited - since >= quiet_ms:
-            return
-        pg.wait_for_timeout(50)
-        waited += 50
 
 
 def open_box(pg):
