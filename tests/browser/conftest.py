@@ -122,7 +122,9 @@ def wait_for_app(pg, charts: int = 0) -> None:
         }""",
         arg=charts,
     )
-    pg.wait_for_timeout(300)
+    # What the last messages changed, painted: two animation frames, and a little more.
+    pg.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    pg.wait_for_timeout(100)
 
 
 def settle(pg, locator, quiet_ms: int = 300, within_ms: int = 10_000) -> None:

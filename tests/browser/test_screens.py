@@ -103,7 +103,7 @@ def resize(pg, width: int, height: int) -> None:
 
 @pytest.mark.parametrize("name, script, query", VIEWS, ids=[v[0] for v in VIEWS])
 def test_view_at_projector_sizes(server, tab, name, script, query):
-    resize(tab, *SIZES[0])
+    tab.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})  # then loaded
     tab.goto(f"{server}/{url_path(script)}" + (f"?{urlencode(query)}" if query else ""))
     charts = CHART_PAGES.get(script, 0)
     wait_for_app(tab, charts)
@@ -226,7 +226,7 @@ def test_back_row_narration_with_its_chart(server, tab, preset):
     """At 1280×720 a preset's narration is on the first screen together with the chart it
     narrates (and both fit on one screen), in dark ink at 16 px or more like every caption."""
     assert len(NARRATED) == 2
-    resize(tab, 1280, 720)
+    tab.set_viewport_size({"width": 1280, "height": 720})
     tab.goto(f"{server}/{url_path(preset.page)}?{urlencode(preset.query)}")
     wait_for_app(tab, CHART_PAGES[preset.page])
     resize(tab, 1280, 720)
@@ -269,11 +269,11 @@ def test_back_row_sidebar_not_cut_at_1024(server, tab):
         tab.goto(f"{server}/{url_path(script)}?{urlencode(query)}")
         wait_for_app(tab)
         sidebar = tab.locator('[data-testid="stSidebar"]')
-        for name in ("Presets", "Bring your own model", "Share this view"):
+        # Bottom up: a box grows over about 500 ms once opened and moves only what is below
+        # it, so no click is aimed at a box that is still moving. Then all done opening.
+        for name in ("Share this view", "Bring your own model", "Presets"):
             sidebar.get_by_text(name, exact=True).first.click()
-            # Done opening before the next click: the next box is below this one, and a
-            # click scrolled to it while this one grows can land elsewhere.
-            settle(tab, tab.locator('[data-testid="stSidebarUserContent"]'))
+        settle(tab, tab.locator('[data-testid="stSidebarUserContent"]'))
         for preset in PRESETS:
             assert sidebar.get_by_role("link", name=preset.name).is_visible(), preset.name
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
