@@ -32,9 +32,7 @@ notices += [notice] if notice else []
 present, notice = cfg.parse_value(present_field, params.get("present"))
 notices += [notice] if notice else []
 
-state["_ls_on_lesson_page"] = True  # no "back to the teacher" link on this page
-menu = ui.page_frame(lesson.title, ":material/co_present:", heading=not present)
-state["_ls_on_lesson_page"] = False
+menu = ui.page_frame(lesson.title, ":material/co_present:", heading=not present, lesson=True)
 ui.menu(menu, {"lesson": lesson.name})
 
 teacher = room is not None and state.get("ls_teacher", {}).get("code") == room.code

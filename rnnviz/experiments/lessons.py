@@ -253,8 +253,8 @@ class Step:
         return self.kind.parse(self.query)[0]
 
     def key(self) -> tuple:
-        """What the step's result depends on: its page and settings (hashable)."""
-        return self.page, tuple(sorted(self.query.items()))
+        """What the step's result and figures depend on (hashable)."""
+        return self.page, tuple(sorted(self.query.items())), self.figure, self.animate
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,7 +92,8 @@ FRAME_CSS = """<style>
 </style>""" % {"px": TEXT_MIN_PX, "ink": plots.INK}
 
 
-def page_frame(title: str, icon: str, heading: bool = True) -> st.delta_generator.DeltaGenerator:
+def page_frame(title: str, icon: str, heading: bool = True,
+               lesson: bool = False) -> st.delta_generator.DeltaGenerator:
     """Set up a page; returns the sidebar container where the menu goes (filled by `menu`).
 
     The title is a level-3 heading (st.title's 2.75rem pushed the first chart below the
@@ -105,7 +106,8 @@ def page_frame(title: str, icon: str, heading: bool = True) -> st.delta_generato
     if heading:  # (the Lesson page's presenter mode leaves it out: its step has one)
         st.markdown(f"### {title}")
     menu_slot = st.sidebar.container()
-    back_to_the_teacher()  # a student who followed a room and wandered off
+    if not lesson:  # a student who followed a room and wandered off finds the way back
+        back_to_the_teacher()
     model_sidebar()  # the session's model, on every page, right under the menu
     model_refused_notice()
     return menu_slot
@@ -1202,7 +1204,7 @@ def lesson_step(step, compute: bool = True):
     None for a training step that nobody has run yet, or where `compute` is False and
     it is not known."""
     store, guard, locks = _lesson_results()
-    key = step.key() + (step.figure, step.animate)
+    key = step.key()
     if key in store:
         return store[key]
     if not compute:
@@ -1243,7 +1245,7 @@ def room_link(code: str) -> str:
 def back_to_the_teacher() -> None:
     """On every page but the lesson: a student who follows a room finds the way back."""
     code = st.session_state.get(FOLLOWED_KEY)
-    if code is None or st.session_state.get("_ls_on_lesson_page"):
+    if code is None:
         return
     st.session_state["ls_following"] = True  # the way back leads to the teacher's step
     st.sidebar.page_link(page_object(LESSON_PAGE), label=f"Back to the teacher (room {code})",
